@@ -1,0 +1,3 @@
+module github.com/kdefer/kdefer
+
+go 1.26
