@@ -1,0 +1,349 @@
+package kernel
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/kdefer/kdefer/printk"
+)
+
+// Warning is the value a report panics with when Config.PanicOnWarn is set.
+type Warning struct {
+	// Kind is "BUG" or "WARNING".
+	Kind string
+	// Report is the full text of the report.
+	Report string
+}
+
+func (w *Warning) Error() string {
+	first, _, _ := strings.Cut(w.Report, "\n")
+	return "kernel: panic_on_warn: " + first
+}
+
+// Taint flags (include/linux/panic.h), as letters in the taint string.
+const (
+	TaintWarn = 1 << 9  // TAINT_WARN 'W'
+	TaintDie  = 1 << 7  // TAINT_DIE 'D'
+	TaintOOT  = 1 << 12 // TAINT_OOT_MODULE 'O'
+)
+
+// Tainted returns the kernel's taint mask.
+func (k *Kernel) Tainted() uint32 { return k.taint.Load() }
+
+// Warnings returns how many WARN and BUG reports the kernel has printed.
+func (k *Kernel) Warnings() uint64 { return k.warnings.Load() }
+
+func (k *Kernel) taintString() string {
+	t := k.taint.Load()
+	if t == 0 {
+		return "Not tainted"
+	}
+	var b strings.Builder
+	b.WriteString("Tainted: ")
+	for _, f := range []struct {
+		bit uint32
+		c   byte
+	}{{TaintDie, 'D'}, {TaintWarn, 'W'}, {TaintOOT, 'O'}} {
+		if t&f.bit != 0 {
+			b.WriteByte(f.c)
+		}
+	}
+	return b.String()
+}
+
+// coreDirs are the library packages whose frames are skipped when looking
+// for "the caller" of a kernel API.
+var coreDirs = []string{"kernel", "jiffies", "printk", "timer", "hrtimer", "delay", "wait", "sched", "softirq", "tasklet", "workqueue", "kthread", "module", "procfs"}
+
+const modPath = "github.com/kdefer/kdefer/"
+
+func isCoreFrame(fn, file string) bool {
+	if strings.HasSuffix(file, "_test.go") {
+		return false
+	}
+	if !strings.HasPrefix(fn, modPath) {
+		return strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "sync.") || strings.HasPrefix(fn, "testing.")
+	}
+	rest := fn[len(modPath):]
+	for _, d := range coreDirs {
+		if strings.HasPrefix(rest, d+".") {
+			return true
+		}
+	}
+	return false
+}
+
+var srcRoot = func() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return ""
+	}
+	return filepath.Dir(filepath.Dir(file)) + string(filepath.Separator)
+}()
+
+func shortFile(file string) string {
+	if srcRoot != "" && strings.HasPrefix(file, srcRoot) {
+		return file[len(srcRoot):]
+	}
+	if strings.HasPrefix(file, modPath) {
+		return file[len(modPath):]
+	}
+	return file
+}
+
+// CallerSite returns the file:line and function of the first frame outside
+// kdefer's core packages (the user code that called into the kernel).
+func CallerSite() (file string, line int, fn string) {
+	var pcs [32]uintptr
+	n := runtime.Callers(2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	var last runtime.Frame
+	for {
+		f, more := frames.Next()
+		if !isCoreFrame(f.Function, f.File) {
+			return shortFile(f.File), f.Line, f.Function
+		}
+		last = f
+		if !more {
+			break
+		}
+	}
+	return shortFile(last.File), last.Line, last.Function
+}
+
+func stackLines() []string {
+	var pcs [48]uintptr
+	n := runtime.Callers(3, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	var out []string
+	for {
+		f, more := frames.Next()
+		if f.Function != "" && !strings.HasPrefix(f.Function, "runtime.") && !strings.HasPrefix(f.Function, "testing.") {
+			out = append(out, fmt.Sprintf(" %s (%s:%d)", ShortFuncName(f.Function, true), shortFile(f.File), f.Line))
+		}
+		if !more {
+			break
+		}
+	}
+	return out
+}
+
+// ShortFuncName turns a Go function name into what the kernel's %ps prints:
+// the bare function name ("ding"), or package-qualified when qualified is set.
+func ShortFuncName(name string, qualified bool) string {
+	name = strings.TrimSuffix(name, "-fm")
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	if qualified {
+		return name
+	}
+	// pkg.(*T).method.func1 → method.func1? The kernel's __func__ of a
+	// closure has no name; use the enclosing function's.
+	parts := strings.Split(name, ".")
+	for i := len(parts) - 1; i >= 1; i-- {
+		p := parts[i]
+		if strings.HasPrefix(p, "func") && isDigits(p[4:]) {
+			continue
+		}
+		if isDigits(p) {
+			continue
+		}
+		return strings.Trim(p, "()*")
+	}
+	return parts[len(parts)-1]
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (k *Kernel) emitLines(c *Ctx, level printk.Level, lines []string) {
+	for _, l := range lines {
+		k.Printk(c, level, "%s\n", l)
+	}
+}
+
+func (k *Kernel) modulesLinkedIn() string {
+	if f := k.moduleLister.Load(); f != nil {
+		if mods := (*f)(); len(mods) > 0 {
+			return "Modules linked in: " + strings.Join(mods, " ")
+		}
+	}
+	return "Modules linked in:"
+}
+
+// SetModuleLister installs the function that names the loaded modules in
+// reports ("Modules linked in: …"); the module layer calls it.
+func (k *Kernel) SetModuleLister(f func() []string) { k.moduleLister.Store(&f) }
+
+func (k *Kernel) dumpStackLines(c *Ctx) []string {
+	out := []string{
+		fmt.Sprintf("CPU: %d PID: %d Comm: %s %s kdefer-%s", c.cpu.id, c.task.pid, c.task.Comm(), k.taintString(), Version),
+		"Call Trace:",
+	}
+	ctxTag := "TASK"
+	switch {
+	case c.InHardirq():
+		ctxTag = "IRQ"
+	case c.InServingSoftirq():
+		ctxTag = "SOFTIRQ"
+	}
+	out = append(out, " <"+ctxTag+">")
+	out = append(out, stackLines()...)
+	out = append(out, " </"+ctxTag+">")
+	return out
+}
+
+// DumpStack is dump_stack(): it logs the CPU, task and Go call stack.
+func DumpStack(c *Ctx) {
+	c.k.emitLines(c, printk.LevelWarning, c.k.dumpStackLines(c))
+}
+
+func (k *Kernel) report(c *Ctx, kind string, lines []string) {
+	k.warnings.Add(1)
+	k.taint.Or(TaintWarn)
+	k.emitLines(c, printk.LevelErr, lines)
+	if k.cfg.PanicOnWarn {
+		w := &Warning{Kind: kind, Report: strings.Join(lines, "\n")}
+		panic(w)
+	}
+}
+
+// MightSleep is might_sleep(): called at the top of every function that may
+// sleep. In atomic context (preempt count not zero, interrupts disabled, or
+// the idle task) it prints the kernel's report — "BUG: sleeping function
+// called from invalid context at FILE:LINE", naming the caller's Go file and
+// line, then the in_atomic() line, the preempt count and a stack — at most
+// once per second of jiffies, as ___might_sleep does, and returns false:
+// the caller must then not sleep. It returns true when sleeping is allowed.
+func MightSleep(c *Ctx) bool {
+	if c.preempt == 0 && !c.irqsOff && !c.task.idle {
+		return true
+	}
+	k := c.k
+	file, line, _ := CallerSite()
+	k.bugMu.Lock()
+	now := k.Jiffies()
+	if k.mightPrev != 0 && now-k.mightPrev < uint64(k.hz) {
+		k.bugMu.Unlock()
+		return false
+	}
+	k.mightPrev = now
+	if k.mightPrev == 0 {
+		k.mightPrev = 1
+	}
+	k.bugMu.Unlock()
+	lines := []string{
+		fmt.Sprintf("BUG: sleeping function called from invalid context at %s:%d", file, line),
+		fmt.Sprintf("in_atomic(): %d, irqs_disabled(): %d, non_block: 0, pid: %d, name: %s",
+			b2i(c.preempt != 0), b2i(c.irqsOff), c.task.pid, c.task.Comm()),
+		fmt.Sprintf("preempt_count: %x, expected: 0", c.preempt),
+	}
+	lines = append(lines, k.dumpStackLines(c)...)
+	k.report(c, "BUG", lines)
+	return false
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// scheduleBug is __schedule_bug(): "BUG: scheduling while atomic".
+func (k *Kernel) scheduleBug(c *Ctx) {
+	lines := []string{
+		fmt.Sprintf("BUG: scheduling while atomic: %s/%d/0x%08x", c.task.Comm(), c.task.pid, c.preempt),
+		k.modulesLinkedIn(),
+	}
+	lines = append(lines, k.dumpStackLines(c)...)
+	k.report(c, "BUG", lines)
+}
+
+// Warn is WARN(1, format, …): it prints the message and the kernel's
+// "WARNING: CPU: n PID: p at FILE:LINE func" report with a stack, taints
+// the kernel with W and goes on (or panics if Config.PanicOnWarn).
+func Warn(c *Ctx, format string, args ...any) { c.k.warn(c, 1, format, args...) }
+
+// WarnOn is WARN_ON(cond): it reports when cond is true and returns cond.
+func WarnOn(c *Ctx, cond bool) bool {
+	if cond {
+		c.k.warn(c, 1, "")
+	}
+	return cond
+}
+
+// WarnOnce is WARN_ONCE(cond, format, …) keyed by the caller's site: it
+// reports only the first time cond is true there. It returns cond.
+func WarnOnce(c *Ctx, cond bool, format string, args ...any) bool {
+	if cond {
+		file, line, _ := CallerSite()
+		c.k.warnOnce(c, fmt.Sprintf("%s:%d", file, line), format, args...)
+	}
+	return cond
+}
+
+func (k *Kernel) warnOnce(c *Ctx, key string, format string, args ...any) {
+	if _, loaded := k.onceWarnings.LoadOrStore(key, true); loaded {
+		return
+	}
+	k.warn(c, 1, format, args...)
+}
+
+func (k *Kernel) warn(c *Ctx, _ int, format string, args ...any) {
+	file, line, fn := CallerSite()
+	lines := []string{"------------[ cut here ]------------"}
+	if format != "" {
+		msg := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
+		lines = append(lines, strings.Split(msg, "\n")...)
+	}
+	lines = append(lines,
+		fmt.Sprintf("WARNING: CPU: %d PID: %d at %s:%d %s", c.cpu.id, c.task.pid, file, line, ShortFuncName(fn, false)),
+		k.modulesLinkedIn(),
+	)
+	k.taint.Or(TaintWarn)
+	lines = append(lines, k.dumpStackLines(c)...)
+	lines = append(lines, "---[ end trace 0000000000000000 ]---")
+	k.report(c, "WARNING", lines)
+}
+
+// oops logs a panic that escaped a task function or a handler.
+func (k *Kernel) oops(c *Ctx, what string) {
+	k.oopses.Add(1)
+	k.taint.Or(TaintDie)
+	lines := []string{"Oops: " + what}
+	lines = append(lines, k.dumpStackLines(c)...)
+	k.warnings.Add(1)
+	k.emitLines(c, printk.LevelEmerg, lines)
+}
+
+// runHandler runs an interrupt-context handler. A panic in it is an Oops:
+// logged, and the kernel goes on. With PanicOnWarn in virtual time a
+// report's panic is kept and re-raised on the driver goroutine by Run.
+func (k *Kernel) runHandler(c *Ctx, fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			if w, ok := r.(*Warning); ok {
+				if !k.virtual {
+					panic(w)
+				}
+				k.panicked.CompareAndSwap(nil, w)
+				return
+			}
+			k.oops(c, fmt.Sprintf("handler panicked: %v", r))
+		}
+	}()
+	fn()
+}

@@ -1,0 +1,80 @@
+package kernel
+
+import (
+	"runtime"
+	"time"
+)
+
+// Now returns CLOCK_MONOTONIC in nanoseconds since boot (ktime_get()). In
+// real time it reads Go's monotonic clock; in virtual time it is the
+// virtual clock, which moves only when every task is blocked (or a task
+// busy-waits with Spin).
+func (k *Kernel) Now() int64 {
+	if k.virtual {
+		return k.vnow.Load()
+	}
+	return int64(time.Since(k.bootMono))
+}
+
+// KtimeGet is ktime_get(): CLOCK_MONOTONIC in ns.
+func (k *Kernel) KtimeGet() int64 { return k.Now() }
+
+// KtimeGetBoottimeNs is ktime_get_boottime_ns(). kdefer never suspends, so
+// it equals CLOCK_MONOTONIC.
+func (k *Kernel) KtimeGetBoottimeNs() int64 { return k.Now() }
+
+// KtimeGetRealNs is ktime_get_real_ns(): CLOCK_REALTIME in ns since the
+// Unix epoch. It is the boot-time wall clock plus CLOCK_MONOTONIC: unlike
+// the kernel's it does not follow later settimeofday or NTP steps.
+func (k *Kernel) KtimeGetRealNs() int64 { return k.realBase + k.Now() }
+
+// KtimeGetRealFastNs is ktime_get_real_fast_ns(), NMI-safe in the kernel;
+// here the same as KtimeGetRealNs.
+func (k *Kernel) KtimeGetRealFastNs() int64 { return k.KtimeGetRealNs() }
+
+// Jiffies returns jiffies (jiffies_64 on a 64-bit kernel): INITIAL_JIFFIES
+// plus the ticks since boot. kdefer is tickless: jiffies is derived from
+// the clock when read rather than incremented by a periodic interrupt, so
+// every reader sees the same value at the same instant.
+func (k *Kernel) Jiffies() uint64 { return k.initialJ + uint64(k.Now()/k.tickNs) }
+
+// GetJiffies64 is get_jiffies_64().
+func (k *Kernel) GetJiffies64() uint64 { return k.Jiffies() }
+
+// JiffiesToNs returns the time (ns since boot) at which jiffies reaches j,
+// or 0 if it already has; the inverse of Jiffies.
+func (k *Kernel) JiffiesToNs(j uint64) int64 {
+	d := int64(j - k.initialJ)
+	if d <= 0 {
+		return 0
+	}
+	return d * k.tickNs
+}
+
+// TickNsec returns TICK_NSEC, the length of one jiffy in ns.
+func (k *Kernel) TickNsec() int64 { return k.tickNs }
+
+// InitialJiffies returns INITIAL_JIFFIES for the kernel's HZ.
+func (k *Kernel) InitialJiffies() uint64 { return k.initialJ }
+
+// Spin busy-waits for ns nanoseconds of CLOCK_MONOTONIC without sleeping:
+// the primitive under udelay/ndelay/mdelay. In real time it spins on the
+// clock (yielding the Go processor between reads, as delay_tsc allows
+// preemption); it never returns early. In virtual time it moves the
+// virtual clock forward by ns: the CPU was busy for that long. Events that
+// fell due meanwhile are handled when the running task next blocks.
+func (k *Kernel) Spin(ns int64) {
+	if ns <= 0 {
+		return
+	}
+	if k.virtual {
+		k.vnow.Add(ns)
+		return
+	}
+	end := k.Now() + ns
+	for i := 0; k.Now() < end; i++ {
+		if i&63 == 63 {
+			runtime.Gosched()
+		}
+	}
+}

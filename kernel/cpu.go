@@ -1,0 +1,142 @@
+package kernel
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// CPU is a logical CPU: its idle task swapper/N, its ksoftirqd/N, its
+// pending-softirq mask and the locks that serialise interrupt and softirq
+// processing on it.
+//
+// kdefer does not give a CPU to one task at a time: in real time every
+// task's goroutine runs in parallel, and a task's CPU number decides which
+// per-CPU queues (softirqs, timer bases, worker pools) it uses. What the
+// kernel guarantees per CPU is kept: softirqs on one CPU never run
+// concurrently, a context that disabled bottom halves holds off softirq
+// processing on its CPU, and hardirq handlers on one CPU are serialised.
+type CPU struct {
+	id        int
+	k         *Kernel
+	idle      *Task
+	ksoftirqd *Task
+
+	pending atomic.Uint32 // __softirq_pending
+
+	// softirqMu is held by the context that serves softirqs on this CPU
+	// or that disabled bottom halves (outermost local_bh_disable).
+	softirqMu sync.Mutex
+	serving   atomic.Bool
+	softCtx   Ctx // valid while softirqMu is held
+
+	// irqMu serialises hardirq handlers on this CPU.
+	irqMu   sync.Mutex
+	hardCtx Ctx // valid while irqMu is held
+
+	softirqStat [NRSoftirqs]atomic.Uint64
+	locTimer    atomic.Uint64 // LOC: local timer interrupts
+	resched     atomic.Uint64 // RES: rescheduling (kick) interrupts
+
+	kick chan struct{}
+}
+
+func newCPU(k *Kernel, id int) *CPU {
+	c := &CPU{id: id, k: k, kick: make(chan struct{}, 1)}
+	// The idle task: pid 0, a kernel thread, always "running".
+	t := &Task{k: k, pid: 0, kthread: true, idle: true, cpu: id, baton: make(chan struct{}, 1), exited: make(chan struct{})}
+	t.SetComm(fmt.Sprintf("swapper/%d", id))
+	t.ctxp.Store(newTaskContext(k))
+	t.pctx = Ctx{k: k, task: t, cpu: c}
+	c.idle = t
+	k.tasksMu.Lock()
+	k.tasks[t] = struct{}{}
+	k.tasksMu.Unlock()
+	return c
+}
+
+// ID returns the CPU number.
+func (cpu *CPU) ID() int { return cpu.id }
+
+// driverCtx is the process context of the CPU's idle task, used by the
+// kernel itself (boot messages, the virtual-time driver).
+func (cpu *CPU) driverCtx() *Ctx { return &cpu.idle.pctx }
+
+// IdleCtx returns the process context of swapper/cpu. Code that runs on
+// behalf of no particular task (boot, a test driving a virtual kernel
+// between Run calls) may use it; it must not sleep.
+func (k *Kernel) IdleCtx(cpu int) *Ctx { return k.cpus[cpu].driverCtx() }
+
+// loop is the real-time idle loop of the CPU (do_idle + the tickless
+// clock-event device): it sleeps until its next event, or until kicked,
+// then takes the local timer interrupt.
+func (cpu *CPU) loop() {
+	k := cpu.k
+	defer k.cpuWG.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if k.dying.Load() {
+			return
+		}
+		next := k.nextEvent(cpu.id)
+		now := k.Now()
+		if next <= now {
+			cpu.tick()
+			continue
+		}
+		d := time.Duration(next - now)
+		if next == NoEvent {
+			d = time.Hour
+		}
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+		case <-cpu.kick:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		case <-k.down:
+			return
+		}
+	}
+}
+
+// tick takes the local timer interrupt on cpu: every ClockEvents hook's
+// Tick runs in hardirq context, then irq_exit runs pending softirqs as the
+// idle task.
+func (cpu *CPU) tick() {
+	cpu.locTimer.Add(1)
+	hc := cpu.irqEnter(cpu.idle)
+	for _, h := range *cpu.k.hooks.Load() {
+		h.Tick(hc)
+	}
+	cpu.irqExit(cpu.idle)
+}
+
+// irqEnter is irq_enter(): it takes the CPU's hardirq lock and returns the
+// hardirq context. A hardirq that arrives while the CPU serves softirqs is
+// marked as such (PRINT_CTX shows 'H').
+func (cpu *CPU) irqEnter(cur *Task) *Ctx {
+	cpu.irqMu.Lock()
+	hc := &cpu.hardCtx
+	*hc = Ctx{k: cpu.k, task: cur, cpu: cpu, preempt: HardirqOffset, irqsOff: true}
+	if cpu.serving.Load() {
+		hc.preempt |= SoftirqOffset
+	}
+	return hc
+}
+
+// irqExit is irq_exit(): it leaves hardirq context and, unless the CPU is
+// already in softirq context, runs the pending softirqs inline.
+func (cpu *CPU) irqExit(cur *Task) {
+	nested := cpu.hardCtx.preempt&SoftirqMask != 0
+	cpu.irqMu.Unlock()
+	if !nested && cpu.pending.Load() != 0 {
+		cpu.doSoftirq(cur, 0)
+	}
+}

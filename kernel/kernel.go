@@ -1,0 +1,577 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kdefer/kdefer/jiffies"
+	"github.com/kdefer/kdefer/printk"
+)
+
+// Version is kdefer's version, printed in the boot banner.
+const Version = "0.1.0"
+
+// NRCPUs is the most CPUs a kernel may boot with (NR_CPUS).
+const NRCPUs = 64
+
+// NoEvent is the next-event time of a CPU with nothing to do.
+const NoEvent = int64(math.MaxInt64)
+
+// Config describes the kernel to boot. The zero value boots a real-time
+// kernel with one CPU per host core (at most NRCPUs) at HZ=250.
+type Config struct {
+	// CPUs is the number of logical CPUs (0: runtime.NumCPU()).
+	CPUs int
+	// HZ is the tick rate: 100, 250 (default), 300 or 1000.
+	HZ jiffies.HZ
+	// Virtual selects virtual time: time moves only when every task is
+	// blocked, jumping to the next event, and exactly one task runs at a
+	// time in a deterministic order. Runs are reproducible byte for byte.
+	// The kernel then advances only inside Run; see Run.
+	Virtual bool
+	// Seed seeds the kernel's pseudo-random choices (virtual time).
+	Seed int64
+	// Log, when non-nil, receives every log record as it is committed
+	// (dmesg -w). It is called synchronously, in order.
+	Log func(printk.Record)
+	// LogWriter, when non-nil, receives every committed record formatted
+	// as dmesg prints it ("[    0.420000] text\n").
+	LogWriter io.Writer
+	// LogCapacity is the ring buffer's capacity in records (0: 8192).
+	LogCapacity int
+	// PanicOnWarn makes every WARN and BUG report panic (with a *Warning)
+	// after it is logged, as the panic_on_warn sysctl does. Meant for tests.
+	PanicOnWarn bool
+	// RealtimeBase is CLOCK_REALTIME at boot. Zero means the host's wall
+	// clock in real time and 2000-01-01T00:00:00Z in virtual time.
+	RealtimeBase time.Time
+	// LPJ presets loops_per_jiffy (the lpj= boot parameter); 0 calibrates.
+	LPJ uint64
+	// Quiet suppresses the boot banner.
+	Quiet bool
+}
+
+// Kernel is a booted userspace kernel: its CPUs, tasks, clock, softirqs,
+// interrupts and log. Several kernels in one process are independent.
+type Kernel struct {
+	cfg       Config
+	hz        jiffies.HZ
+	tickNs    int64
+	initialJ  uint64
+	virtual   bool
+	vnow      atomic.Int64 // virtual clock, ns since boot
+	bootMono  time.Time    // real clock origin
+	realBase  int64        // CLOCK_REALTIME ns at boot
+	baseCtx   context.Context
+	cancelAll context.CancelCauseFunc
+
+	cpus  []*CPU
+	sched scheduler
+	virt  *virtSched
+	rr    atomic.Uint32
+
+	tasksMu  sync.Mutex
+	tasks    map[*Task]struct{}
+	nextPID  int
+	initTask *Task
+	kthreadd *Task
+
+	log *printk.Ring
+
+	softirqVec  [NRSoftirqs]func(c *Ctx)
+	maxSoftTime uint64
+
+	irqMu sync.Mutex
+	irqs  map[int]*irqDesc
+
+	hooksMu sync.Mutex
+	hooks   atomic.Pointer[[]ClockEvents]
+
+	localsMu sync.Mutex
+	locals   atomic.Pointer[[]localEntry]
+
+	dying    atomic.Bool
+	down     chan struct{}
+	wg       sync.WaitGroup
+	cpuWG    sync.WaitGroup
+	panicked atomic.Pointer[Warning]
+
+	bugMu        sync.Mutex
+	mightPrev    uint64
+	taint        atomic.Uint32
+	warnings     atomic.Uint64
+	oopses       atomic.Uint64
+	onceWarnings sync.Map
+
+	moduleLister atomic.Pointer[func() []string]
+
+	lpj uint64
+}
+
+// ClockEvents is a source of per-CPU timed events (the timer wheel, the
+// hrtimer queues): the lower layer's hook by which subsystems above the
+// kernel make a CPU wake up at the right time. Tick is called in hardirq
+// context on that CPU (the local timer interrupt) once the clock has reached
+// NextEvent; it typically raises a softirq.
+type ClockEvents interface {
+	// NextEvent returns the time (ns since boot) of the next event on cpu,
+	// or NoEvent.
+	NextEvent(cpu int) int64
+	// Tick handles the local timer interrupt on c's CPU.
+	Tick(c *Ctx)
+}
+
+// Boot boots a kernel from cfg.
+func Boot(cfg Config) (*Kernel, error) {
+	if cfg.HZ == 0 {
+		cfg.HZ = jiffies.DefaultHZ
+	}
+	if err := cfg.HZ.Valid(); err != nil {
+		return nil, fmt.Errorf("kernel: boot: %w", err)
+	}
+	if cfg.CPUs == 0 {
+		cfg.CPUs = min(runtime.NumCPU(), NRCPUs)
+	}
+	if cfg.CPUs < 0 || cfg.CPUs > NRCPUs {
+		return nil, fmt.Errorf("kernel: boot: %d CPUs requested, want 1..%d: %w", cfg.CPUs, NRCPUs, EINVAL)
+	}
+	if cfg.LogCapacity <= 0 {
+		cfg.LogCapacity = 8192
+	}
+	k := &Kernel{
+		cfg:      cfg,
+		hz:       cfg.HZ,
+		tickNs:   cfg.HZ.TickNsec(),
+		initialJ: cfg.HZ.InitialJiffies(),
+		virtual:  cfg.Virtual,
+		tasks:    make(map[*Task]struct{}),
+		nextPID:  3,
+		irqs:     make(map[int]*irqDesc),
+		down:     make(chan struct{}),
+		log:      printk.NewRing(cfg.LogCapacity),
+	}
+	k.maxSoftTime = k.hz.MsecsToJiffies(2) // MAX_SOFTIRQ_TIME
+	k.baseCtx, k.cancelAll = context.WithCancelCause(context.Background())
+	switch {
+	case !cfg.RealtimeBase.IsZero():
+		k.realBase = cfg.RealtimeBase.UnixNano()
+	case cfg.Virtual:
+		k.realBase = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	default:
+		k.realBase = time.Now().UnixNano()
+	}
+	k.bootMono = time.Now()
+	if cfg.Virtual {
+		k.virt = newVirtSched()
+		k.sched = k.virt
+	} else {
+		k.sched = realSched{}
+	}
+	empty := []ClockEvents{}
+	k.hooks.Store(&empty)
+	noLocals := []localEntry{}
+	k.locals.Store(&noLocals)
+	if cfg.Log != nil {
+		k.log.AddSink(cfg.Log)
+	}
+	if w := cfg.LogWriter; w != nil {
+		k.log.AddSink(func(r printk.Record) { io.WriteString(w, printk.FormatDmesg(r)+"\n") })
+	}
+
+	k.cpus = make([]*CPU, cfg.CPUs)
+	for i := range k.cpus {
+		k.cpus[i] = newCPU(k, i)
+	}
+	k.initTask = k.newTask("init", false, 0, nil, 1)
+	k.initTask.state.Store(TaskInterruptible)
+	k.kthreadd = k.newTask("kthreadd", true, 0, nil, 2)
+	k.kthreadd.state.Store(TaskInterruptible)
+	k.kthreadd.parent = nil
+
+	k.banner()
+	for _, cpu := range k.cpus {
+		t, err := k.CreateTask(TaskOpts{Comm: fmt.Sprintf("ksoftirqd/%d", cpu.id), Kthread: true, CPU: cpu.id}, cpu.ksoftirqdFn)
+		if err != nil {
+			return nil, err
+		}
+		cpu.ksoftirqd = t
+		k.WakeUpProcess(t)
+	}
+	k.calibrateDelay()
+	if cfg.Virtual {
+		k.virt.runRunnable()
+	} else {
+		for _, cpu := range k.cpus {
+			k.cpuWG.Add(1)
+			go cpu.loop()
+		}
+	}
+	return k, nil
+}
+
+func (k *Kernel) banner() {
+	if k.cfg.Quiet {
+		return
+	}
+	c := k.cpus[0].driverCtx()
+	mode := "real"
+	if k.virtual {
+		mode = "virtual"
+	}
+	k.Printk(c, printk.LevelNotice, "kdefer version %s (%s) HZ=%d clock=%s\n", Version, runtime.Version(), k.hz, mode)
+	k.Printk(c, printk.LevelInfo, "smp: Brought up 1 node, %d CPU%s\n", len(k.cpus), plural(len(k.cpus)))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (k *Kernel) newTask(comm string, kthread bool, cpu int, parent *Task, pid int) *Task {
+	t := &Task{
+		k:       k,
+		pid:     pid,
+		kthread: kthread,
+		cpu:     cpu,
+		parent:  parent,
+		baton:   make(chan struct{}, 1),
+		exited:  make(chan struct{}),
+	}
+	t.SetComm(comm)
+	t.ctxp.Store(newTaskContext(k))
+	t.pctx = Ctx{k: k, task: t, cpu: k.cpus[cpu]}
+	k.tasksMu.Lock()
+	k.tasks[t] = struct{}{}
+	k.tasksMu.Unlock()
+	return t
+}
+
+func (k *Kernel) allocPID() int {
+	k.tasksMu.Lock()
+	defer k.tasksMu.Unlock()
+	pid := k.nextPID
+	k.nextPID++
+	return pid
+}
+
+func (k *Kernel) removeTask(t *Task) {
+	k.tasksMu.Lock()
+	delete(k.tasks, t)
+	k.tasksMu.Unlock()
+}
+
+// Tasks returns a snapshot of the live tasks sorted by pid (idle tasks
+// first, by CPU).
+func (k *Kernel) Tasks() []*Task {
+	k.tasksMu.Lock()
+	out := make([]*Task, 0, len(k.tasks))
+	for t := range k.tasks {
+		out = append(out, t)
+	}
+	k.tasksMu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].pid != out[j].pid {
+			return out[i].pid < out[j].pid
+		}
+		return out[i].cpu < out[j].cpu
+	})
+	return out
+}
+
+// FindTask is find_task_by_vpid(): the live task with pid, or nil.
+func (k *Kernel) FindTask(pid int) *Task {
+	k.tasksMu.Lock()
+	defer k.tasksMu.Unlock()
+	for t := range k.tasks {
+		if t.pid == pid && !t.idle {
+			return t
+		}
+	}
+	return nil
+}
+
+// HZ returns the kernel's tick rate.
+func (k *Kernel) HZ() jiffies.HZ { return k.hz }
+
+// NumCPUs returns the number of online CPUs.
+func (k *Kernel) NumCPUs() int { return len(k.cpus) }
+
+// Virtual reports whether the kernel runs in virtual time.
+func (k *Kernel) Virtual() bool { return k.virtual }
+
+// Seed returns the configured seed.
+func (k *Kernel) Seed() int64 { return k.cfg.Seed }
+
+// Log returns the kernel's printk ring buffer (dmesg).
+func (k *Kernel) Log() *printk.Ring { return k.log }
+
+// InitTask returns init (pid 1), the parent of user tasks.
+func (k *Kernel) InitTask() *Task { return k.initTask }
+
+// Kthreadd returns kthreadd (pid 2), the parent of kernel threads.
+func (k *Kernel) Kthreadd() *Task { return k.kthreadd }
+
+// IdleTask returns swapper/cpu, the idle task of cpu (pid 0).
+func (k *Kernel) IdleTask(cpu int) *Task { return k.cpus[cpu].idle }
+
+// Ksoftirqd returns ksoftirqd/cpu.
+func (k *Kernel) Ksoftirqd(cpu int) *Task { return k.cpus[cpu].ksoftirqd }
+
+// ShuttingDown reports whether Shutdown has begun.
+func (k *Kernel) ShuttingDown() bool { return k.dying.Load() }
+
+// Done returns a channel closed once Shutdown has begun.
+func (k *Kernel) Done() <-chan struct{} { return k.down }
+
+// RegisterClockEvents adds a source of timed events. Every CPU consults it
+// when deciding how long it may sleep.
+func (k *Kernel) RegisterClockEvents(h ClockEvents) {
+	k.hooksMu.Lock()
+	defer k.hooksMu.Unlock()
+	old := *k.hooks.Load()
+	hs := append(append([]ClockEvents(nil), old...), h)
+	k.hooks.Store(&hs)
+	k.KickAll()
+}
+
+// KickCPU tells cpu that its next event may have moved earlier (the IPI an
+// enqueue sends to an idle CPU). In virtual time it is a no-op: the driver
+// recomputes the next event whenever all tasks are blocked.
+func (k *Kernel) KickCPU(cpu int) {
+	if k.virtual || cpu < 0 || cpu >= len(k.cpus) {
+		return
+	}
+	c := k.cpus[cpu]
+	select {
+	case c.kick <- struct{}{}:
+		c.resched.Add(1)
+	default:
+	}
+}
+
+// KickAll kicks every CPU.
+func (k *Kernel) KickAll() {
+	for i := range k.cpus {
+		k.KickCPU(i)
+	}
+}
+
+func (k *Kernel) nextEvent(cpu int) int64 {
+	next := NoEvent
+	for _, h := range *k.hooks.Load() {
+		if t := h.NextEvent(cpu); t < next {
+			next = t
+		}
+	}
+	return next
+}
+
+// LocalKey identifies a per-kernel value of a higher layer (see Local).
+type LocalKey struct{ name string }
+
+// NewLocalKey returns a key for Local; name is for debugging.
+func NewLocalKey(name string) *LocalKey { return &LocalKey{name: name} }
+
+type localEntry struct {
+	key *LocalKey
+	val any
+}
+
+// Local returns the kernel's value for key, creating it with newFn on first
+// use. Higher layers (timers, workqueues, devices) keep their per-kernel
+// state here, so that two kernels in one process share nothing. Lookups are
+// lock-free.
+func (k *Kernel) Local(key *LocalKey, newFn func(*Kernel) any) any {
+	for _, e := range *k.locals.Load() {
+		if e.key == key {
+			return e.val
+		}
+	}
+	k.localsMu.Lock()
+	defer k.localsMu.Unlock()
+	for _, e := range *k.locals.Load() {
+		if e.key == key {
+			return e.val
+		}
+	}
+	v := newFn(k)
+	ls := append(append([]localEntry(nil), *k.locals.Load()...), localEntry{key, v})
+	k.locals.Store(&ls)
+	return v
+}
+
+// Run runs the kernel until ctx is done or, if d > 0, until d of kernel
+// time has passed (CLOCK_MONOTONIC), whichever comes first.
+//
+// In real time it only waits: the kernel runs on its own goroutines.
+// In virtual time the calling goroutine is the driver: it runs every
+// runnable task, and whenever all are blocked it advances the clock to the
+// next event and handles it on the due CPUs. Between calls to Run a
+// virtual kernel is frozen and the caller may use it (spawn tasks, raise
+// interrupts, load modules) as if it held the big kernel lock. With d == 0
+// in virtual time Run returns once no task is runnable and no event is
+// pending, or when ctx is done. A virtual kernel must be driven from one
+// goroutine at a time.
+func (k *Kernel) Run(ctx context.Context, d time.Duration) error {
+	if k.dying.Load() {
+		return ErrShutdown
+	}
+	if !k.virtual {
+		var timeout <-chan time.Time
+		if d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-timeout:
+			return nil
+		case <-k.down:
+			return ErrShutdown
+		}
+	}
+	target := NoEvent
+	if d > 0 {
+		target = k.Now() + int64(d)
+	}
+	return k.runVirtual(ctx, target)
+}
+
+// RunUntilIdle is Run(ctx, 0): in virtual time, run until nothing is
+// runnable and no event is pending.
+func (k *Kernel) RunUntilIdle(ctx context.Context) error { return k.Run(ctx, 0) }
+
+func (k *Kernel) runVirtual(ctx context.Context, target int64) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		k.virt.runRunnable()
+		if p := k.panicked.Swap(nil); p != nil {
+			panic(p)
+		}
+		next := NoEvent
+		for i := range k.cpus {
+			if t := k.nextEvent(i); t < next {
+				next = t
+			}
+		}
+		now := k.Now()
+		if next > target || next == NoEvent {
+			if target != NoEvent && target > now {
+				k.vnow.Store(target)
+			}
+			return nil
+		}
+		if next > now {
+			k.vnow.Store(next)
+			now = next
+		}
+		for i, cpu := range k.cpus {
+			if k.nextEvent(i) <= now {
+				cpu.tick()
+			}
+		}
+	}
+}
+
+// Shutdown stops the kernel: every task's context is cancelled with cause
+// ErrShutdown, sleeping tasks are woken and no longer sleep, and Shutdown
+// waits until every task and CPU goroutine has exited or ctx is done. Unload
+// modules first: Shutdown does not run their exit functions.
+func (k *Kernel) Shutdown(ctx context.Context) error {
+	if k.dying.Swap(true) {
+		return nil
+	}
+	close(k.down)
+	k.cancelAll(ErrShutdown)
+	k.wakeAllForShutdown()
+	if k.virtual {
+		// Drive the remaining tasks to their end on this goroutine; while
+		// the kernel is dying no task sleeps.
+		for i := 0; i < 1000 && k.liveTaskGoroutines() > 0; i++ {
+			k.wakeAllForShutdown()
+			k.virt.runRunnable()
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		k.wg.Wait()
+		k.cpuWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		var names []string
+		for _, t := range k.Tasks() {
+			if t.fn != nil {
+				names = append(names, t.String())
+			}
+		}
+		return fmt.Errorf("kernel: shutdown: tasks still running %v: %w", names, context.Cause(ctx))
+	}
+}
+
+func (t *Task) started0() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.fn != nil
+}
+
+// wakeAllForShutdown sets every task with a goroutine running. Tasks that
+// never ran will exit without running their function.
+func (k *Kernel) wakeAllForShutdown() {
+	for _, t := range k.Tasks() {
+		t.mu.Lock()
+		hasG := t.fn != nil
+		if hasG && !t.started {
+			t.noRun = true
+		}
+		t.mu.Unlock()
+		if !hasG {
+			continue
+		}
+		if s := t.state.Load(); s != TaskRunning && s&(TaskDead|ExitDead) == 0 {
+			t.state.Store(TaskRunning)
+			k.sched.wake(t)
+		}
+	}
+}
+
+// StopUnstarted marks a task that has not run yet so that, when woken, it
+// exits with -EINTR without running its function (kthread_stop() on a
+// kthread that was never woken). It reports false if the task already ran.
+func (k *Kernel) StopUnstarted(t *Task) bool {
+	t.mu.Lock()
+	if t.started {
+		t.mu.Unlock()
+		return false
+	}
+	t.noRun = true
+	t.mu.Unlock()
+	k.WakeUpState(t, ^uint32(0))
+	return true
+}
+
+func (k *Kernel) liveTaskGoroutines() int {
+	n := 0
+	for _, t := range k.Tasks() {
+		if t.started0() {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,301 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Task states (include/linux/sched.h). A task's state is a bit set; the
+// composite states are the kernel's.
+const (
+	TaskRunning         uint32 = 0x0000 // TASK_RUNNING
+	TaskInterruptible   uint32 = 0x0001 // TASK_INTERRUPTIBLE
+	TaskUninterruptible uint32 = 0x0002 // TASK_UNINTERRUPTIBLE
+	TaskStopped         uint32 = 0x0004 // __TASK_STOPPED
+	TaskTraced          uint32 = 0x0008 // __TASK_TRACED
+	ExitDead            uint32 = 0x0010 // EXIT_DEAD
+	ExitZombie          uint32 = 0x0020 // EXIT_ZOMBIE
+	TaskParked          uint32 = 0x0040 // TASK_PARKED
+	TaskDead            uint32 = 0x0080 // TASK_DEAD
+	TaskWakekill        uint32 = 0x0100 // TASK_WAKEKILL
+	TaskWaking          uint32 = 0x0200 // TASK_WAKING
+	TaskNoload          uint32 = 0x0400 // TASK_NOLOAD
+	TaskNew             uint32 = 0x0800 // TASK_NEW
+
+	TaskKillable = TaskWakekill | TaskUninterruptible // TASK_KILLABLE
+	TaskIdle     = TaskUninterruptible | TaskNoload   // TASK_IDLE
+	TaskNormal   = TaskInterruptible | TaskUninterruptible
+)
+
+// TaskCommLen is TASK_COMM_LEN: a comm holds at most TaskCommLen-1 bytes.
+const TaskCommLen = 16
+
+// StateLetter returns the letter ps shows for a task state: R S D T t X Z P I.
+func StateLetter(state uint32) byte {
+	switch {
+	case state == TaskRunning:
+		return 'R'
+	case state&TaskDead != 0 || state&ExitDead != 0:
+		return 'X'
+	case state&ExitZombie != 0:
+		return 'Z'
+	case state&TaskParked != 0:
+		return 'P'
+	case state&TaskNoload != 0 && state&TaskUninterruptible != 0:
+		return 'I'
+	case state&TaskInterruptible != 0:
+		return 'S'
+	case state&TaskUninterruptible != 0:
+		return 'D'
+	case state&TaskStopped != 0:
+		return 'T'
+	case state&TaskTraced != 0:
+		return 't'
+	}
+	return '?'
+}
+
+// StateName returns the kernel's name of a state, e.g. "TASK_INTERRUPTIBLE".
+func StateName(state uint32) string {
+	switch state {
+	case TaskRunning:
+		return "TASK_RUNNING"
+	case TaskInterruptible:
+		return "TASK_INTERRUPTIBLE"
+	case TaskUninterruptible:
+		return "TASK_UNINTERRUPTIBLE"
+	case TaskKillable:
+		return "TASK_KILLABLE"
+	case TaskIdle:
+		return "TASK_IDLE"
+	case TaskParked:
+		return "TASK_PARKED"
+	case TaskDead:
+		return "TASK_DEAD"
+	case TaskNew | TaskUninterruptible:
+		return "TASK_NEW"
+	}
+	return fmt.Sprintf("0x%04x", state)
+}
+
+// Signal is a signal number (x86-64 Linux values).
+type Signal int
+
+// Signals kdefer knows by name.
+const (
+	SIGHUP  Signal = 1
+	SIGINT  Signal = 2
+	SIGQUIT Signal = 3
+	SIGKILL Signal = 9
+	SIGUSR1 Signal = 10
+	SIGUSR2 Signal = 12
+	SIGTERM Signal = 15
+	SIGCHLD Signal = 17
+	SIGCONT Signal = 18
+	SIGSTOP Signal = 19
+)
+
+// Sentinel causes of a task context's cancellation.
+var (
+	// ErrSignal is the cause (via *SignalError) when a task got a signal.
+	ErrSignal = errors.New("kernel: signal pending")
+	// ErrKthreadStop is the cause when kthread_stop() asked a kthread to stop.
+	ErrKthreadStop = errors.New("kernel: kthread_stop requested")
+	// ErrShutdown is the cause when the kernel is shutting down.
+	ErrShutdown = errors.New("kernel: shutting down")
+)
+
+// SignalError is the cancellation cause of a task context that received a
+// signal. errors.Is(err, ErrSignal) reports true for it.
+type SignalError struct{ Sig Signal }
+
+func (e *SignalError) Error() string { return fmt.Sprintf("kernel: signal %d pending", int(e.Sig)) }
+
+// Unwrap returns ErrSignal.
+func (e *SignalError) Unwrap() error { return ErrSignal }
+
+type taskContext struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// Task is a kernel task (struct task_struct): a kernel thread, a worker, an
+// idle task, or a user task that calls into the kernel. Each running task is
+// one goroutine; the kernel tracks its state so that it always knows which
+// tasks are runnable.
+type Task struct {
+	k       *Kernel
+	pid     int
+	comm    atomic.Pointer[string]
+	kthread bool // current->mm == NULL
+	idle    bool // swapper/N
+	cpu     int
+	parent  *Task
+
+	state atomic.Uint32
+	baton chan struct{} // wakeup token (real time) / run token (virtual time)
+	ctxp  atomic.Pointer[taskContext]
+
+	sigPending atomic.Uint64 // bit n: signal n pending
+	sigAllowed atomic.Uint64 // kthreads: signals accepted (allow_signal)
+
+	pctx Ctx // process context
+
+	mu       sync.Mutex
+	fn       func(c *Ctx) int
+	started  bool
+	noRun    bool
+	exited   chan struct{}
+	exitCode int
+	private  any
+
+	onRunq bool // virtual scheduler: queued to run
+}
+
+// PID returns the task's pid (0 for the idle tasks swapper/N).
+func (t *Task) PID() int { return t.pid }
+
+// Comm returns the task's name (at most 15 bytes).
+func (t *Task) Comm() string { return *t.comm.Load() }
+
+// SetComm is set_task_comm(): it renames the task, truncating to 15 bytes.
+func (t *Task) SetComm(name string) {
+	if len(name) > TaskCommLen-1 {
+		name = name[:TaskCommLen-1]
+	}
+	t.comm.Store(&name)
+}
+
+// IsKthread reports whether the task is a kernel thread (it has no mm, so
+// PRINT_CTX and ps show its name in brackets).
+func (t *Task) IsKthread() bool { return t.kthread }
+
+// IsIdle reports whether the task is a CPU's idle task swapper/N.
+func (t *Task) IsIdle() bool { return t.idle }
+
+// CPU returns the CPU the task runs on (task_cpu()).
+func (t *Task) CPU() int { return t.cpu }
+
+// Parent returns the parent task (kthreadd for kernel threads, init for user
+// tasks, nil for the idle tasks).
+func (t *Task) Parent() *Task { return t.parent }
+
+// State returns the task's current state bits (READ_ONCE(p->__state)).
+func (t *Task) State() uint32 { return t.state.Load() }
+
+// Kernel returns the kernel the task belongs to.
+func (t *Task) Kernel() *Kernel { return t.k }
+
+// Ctx returns the task's process context. Only the task's own goroutine may
+// use it.
+func (t *Task) Ctx() *Ctx { return &t.pctx }
+
+// Private returns the value set by SetPrivate (the kernel's
+// task->worker_private / to_kthread()).
+func (t *Task) Private() any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.private
+}
+
+// SetPrivate attaches a value for a higher layer (kthread, workqueue).
+func (t *Task) SetPrivate(v any) {
+	t.mu.Lock()
+	t.private = v
+	t.mu.Unlock()
+}
+
+// Exited returns a channel closed when the task has exited.
+func (t *Task) Exited() <-chan struct{} { return t.exited }
+
+// ExitCode returns the value the task function returned (valid after
+// Exited is closed).
+func (t *Task) ExitCode() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.exitCode
+}
+
+func (t *Task) context() context.Context { return t.ctxp.Load().ctx }
+
+// Cancel cancels the task's context with cause (used by kthread_stop and
+// shutdown) and wakes it from an interruptible or killable sleep, so that
+// waits that watch the context return.
+func (t *Task) Cancel(cause error) {
+	t.ctxp.Load().cancel(cause)
+	t.k.WakeUpState(t, TaskInterruptible|TaskWakekill)
+}
+
+func (t *Task) String() string { return fmt.Sprintf("%s/%d", t.Comm(), t.pid) }
+
+// SendSignal is send_sig(): it makes sig pending for t and wakes t from an
+// interruptible sleep (a killable one too for SIGKILL). Kernel threads
+// ignore every signal they have not allowed with AllowSignal, as kthreadd's
+// ignore_signals() makes them. The Go face of the signal is the
+// cancellation of the task's context with cause *SignalError.
+// It reports whether the signal was delivered.
+func (k *Kernel) SendSignal(t *Task, sig Signal) bool {
+	if sig <= 0 || sig >= 64 {
+		return false
+	}
+	if t.kthread && t.sigAllowed.Load()&(1<<uint(sig)) == 0 {
+		return false
+	}
+	if t.state.Load()&(TaskDead|ExitDead) != 0 {
+		return false
+	}
+	t.sigPending.Or(1 << uint(sig))
+	t.ctxp.Load().cancel(&SignalError{Sig: sig})
+	mask := TaskInterruptible
+	if sig == SIGKILL {
+		mask |= TaskWakekill
+	}
+	k.WakeUpState(t, mask)
+	return true
+}
+
+// AllowSignal is allow_signal(): the calling kernel thread accepts sig.
+func AllowSignal(c *Ctx, sig Signal) {
+	if sig > 0 && sig < 64 {
+		c.task.sigAllowed.Or(1 << uint(sig))
+	}
+}
+
+// FlushSignals is flush_signals(): it discards the caller's pending signals
+// and gives the task a fresh, uncancelled context.
+func FlushSignals(c *Ctx) {
+	t := c.task
+	if t.sigPending.Swap(0) == 0 {
+		return
+	}
+	old := t.ctxp.Load()
+	if errors.Is(context.Cause(old.ctx), ErrSignal) {
+		t.ctxp.Store(newTaskContext(t.k))
+	}
+}
+
+// SignalPending is signal_pending(current).
+func SignalPending(c *Ctx) bool { return c.task.sigPending.Load() != 0 }
+
+// FatalSignalPending is fatal_signal_pending(current): SIGKILL is pending.
+func FatalSignalPending(c *Ctx) bool { return c.task.sigPending.Load()&(1<<uint(SIGKILL)) != 0 }
+
+// SignalPendingState is signal_pending_state(state, current): would a
+// sleep in state be interrupted by the pending signals?
+func SignalPendingState(c *Ctx, state uint32) bool {
+	if state&(TaskInterruptible|TaskWakekill) == 0 {
+		return false
+	}
+	if !SignalPending(c) {
+		return false
+	}
+	return state&TaskInterruptible != 0 || FatalSignalPending(c)
+}
+
+func newTaskContext(k *Kernel) *taskContext {
+	ctx, cancel := context.WithCancelCause(k.baseCtx)
+	return &taskContext{ctx: ctx, cancel: cancel}
+}
