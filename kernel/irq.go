@@ -36,8 +36,8 @@ type irqAction struct {
 }
 
 type irqDesc struct {
-	actions []*irqAction
-	count   [NRCPUs]atomic.Uint64
+	actions   []*irqAction
+	count     [NRCPUs]atomic.Uint64
 	unhandled atomic.Uint64
 }
 

@@ -73,10 +73,14 @@ func (l Logger) print(c *Ctx, level printk.Level, format string, args []any) {
 }
 
 // Emerg is pr_emerg.
-func (l Logger) Emerg(c *Ctx, format string, args ...any) { l.print(c, printk.LevelEmerg, format, args) }
+func (l Logger) Emerg(c *Ctx, format string, args ...any) {
+	l.print(c, printk.LevelEmerg, format, args)
+}
 
 // Alert is pr_alert.
-func (l Logger) Alert(c *Ctx, format string, args ...any) { l.print(c, printk.LevelAlert, format, args) }
+func (l Logger) Alert(c *Ctx, format string, args ...any) {
+	l.print(c, printk.LevelAlert, format, args)
+}
 
 // Crit is pr_crit.
 func (l Logger) Crit(c *Ctx, format string, args ...any) { l.print(c, printk.LevelCrit, format, args) }
@@ -85,7 +89,9 @@ func (l Logger) Crit(c *Ctx, format string, args ...any) { l.print(c, printk.Lev
 func (l Logger) Err(c *Ctx, format string, args ...any) { l.print(c, printk.LevelErr, format, args) }
 
 // Warn is pr_warn.
-func (l Logger) Warn(c *Ctx, format string, args ...any) { l.print(c, printk.LevelWarning, format, args) }
+func (l Logger) Warn(c *Ctx, format string, args ...any) {
+	l.print(c, printk.LevelWarning, format, args)
+}
 
 // Notice is pr_notice.
 func (l Logger) Notice(c *Ctx, format string, args ...any) {
@@ -111,7 +117,7 @@ func (l Logger) Cont(c *Ctx, format string, args ...any) {
 // CtxLine returns the text PRINT_CTX() prints (after the pr_fmt prefix) for
 // context c and function fn, without the newline:
 //
-//	001) [swapper/1]:0   |  ..s1   /* ding() */
+//  001. [swapper/1]:0   |  ..s1   /* ding() */
 //
 // The fields are the CPU; the comm in brackets for a kernel thread (spaces
 // for a user task) and pid; irqs_disabled 'd'; need_resched 'N' (never set:
