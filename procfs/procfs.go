@@ -1,0 +1,73 @@
+// Package procfs renders kdefer's /proc views in the kernel's formats:
+// /proc/softirqs (fs/proc/softirqs.c) and /proc/interrupts
+// (kernel/irq/proc.c show_interrupts with x86's arch_show_interrupts).
+//
+// Differences: /proc/interrupts lists the simulated lines with the chip name
+// "kdefer" and no hwirq or trigger columns, and of the x86 summary rows it
+// prints NMI, LOC (local timer interrupts: the CPU's clock-event wakeups),
+// RES (kicks that woke an idle CPU) and ERR.
+package procfs
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kdefer/kdefer/kernel"
+)
+
+// Softirqs returns the text of /proc/softirqs: a header of 20 spaces and
+// "CPU%-8d" per CPU, then one row per vector, "%12s:" and " %10u" per CPU.
+func Softirqs(k *kernel.Kernel) string {
+	var b strings.Builder
+	b.WriteString(strings.Repeat(" ", 20))
+	for cpu := 0; cpu < k.NumCPUs(); cpu++ {
+		fmt.Fprintf(&b, "CPU%-8d", cpu)
+	}
+	b.WriteByte('\n')
+	for nr := 0; nr < kernel.NRSoftirqs; nr++ {
+		fmt.Fprintf(&b, "%12s:", kernel.SoftirqName(nr))
+		for cpu := 0; cpu < k.NumCPUs(); cpu++ {
+			fmt.Fprintf(&b, " %10d", k.SoftirqCount(nr, cpu))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Interrupts returns the text of /proc/interrupts.
+func Interrupts(k *kernel.Kernel) string {
+	prec := 3
+	for j := 1000; prec < 10 && j <= kernel.NRIRQs; prec++ {
+		j *= 10
+	}
+	n := k.NumCPUs()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%*s", prec+8, "")
+	for cpu := 0; cpu < n; cpu++ {
+		fmt.Fprintf(&b, "CPU%-8d", cpu)
+	}
+	b.WriteByte('\n')
+	for _, l := range k.IRQLines() {
+		fmt.Fprintf(&b, "%*d: ", prec, l.IRQ)
+		for _, c := range l.Counts {
+			fmt.Fprintf(&b, "%10d ", c)
+		}
+		fmt.Fprintf(&b, " %8s", "kdefer")
+		if len(l.Names) > 0 {
+			fmt.Fprintf(&b, "  %s", strings.Join(l.Names, ", "))
+		}
+		b.WriteByte('\n')
+	}
+	row := func(name, desc string, count func(cpu int) uint64) {
+		fmt.Fprintf(&b, "%*s: ", prec, name)
+		for cpu := 0; cpu < n; cpu++ {
+			fmt.Fprintf(&b, "%10d ", count(cpu))
+		}
+		fmt.Fprintf(&b, "  %s\n", desc)
+	}
+	row("NMI", "Non-maskable interrupts", func(int) uint64 { return 0 })
+	row("LOC", "Local timer interrupts", k.LocalTimerInterrupts)
+	row("RES", "Rescheduling interrupts", k.ReschedInterrupts)
+	fmt.Fprintf(&b, "%*s: %10d\n", prec, "ERR", 0)
+	return b.String()
+}

@@ -1,0 +1,77 @@
+package procfs_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kdefer/kdefer/internal/leakcheck"
+	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/procfs"
+)
+
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+
+var rewrite = flag.Bool("rewrite", false, "rewrite golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *rewrite {
+		os.WriteFile(path, []byte(got), 0o644)
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs:\n--- got\n%s--- want\n%s", name, got, want)
+	}
+}
+
+// activity boots a 2-CPU virtual kernel and makes some softirqs and
+// interrupts happen deterministically.
+func activity(t *testing.T) *kernel.Kernel {
+	k, err := kernel.Boot(kernel.Config{Virtual: true, CPUs: 2, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		k.Shutdown(ctx)
+	})
+	k.OpenSoftirq(kernel.TaskletSoftirq, func(*kernel.Ctx) {})
+	k.OpenSoftirq(kernel.TimerSoftirq, func(*kernel.Ctx) {})
+	k.RequestIRQ(1, func(c *kernel.Ctx, _ int, _ any) kernel.IRQReturn {
+		kernel.RaiseSoftirqIrqoff(c, kernel.TaskletSoftirq)
+		return kernel.IRQHandled
+	}, 0, "i8042", nil)
+	d1, d2 := new(int), new(int)
+	h := func(c *kernel.Ctx, _ int, _ any) kernel.IRQReturn {
+		kernel.RaiseSoftirqIrqoff(c, kernel.TimerSoftirq)
+		return kernel.IRQHandled
+	}
+	k.RequestIRQ(16, h, kernel.IRQFShared, "eth0", d1)
+	k.RequestIRQ(16, h, kernel.IRQFShared, "ahci[0000:00:1f.2]", d2)
+	for i := 0; i < 3; i++ {
+		k.GenerateIRQ(0, 1)
+	}
+	for i := 0; i < 1234567; i += 100000 {
+		k.GenerateIRQ(1, 16)
+	}
+	k.GenerateIRQ(0, 16)
+	return k
+}
+
+func TestSoftirqsTextMatchesKernelFormat(t *testing.T) {
+	golden(t, "softirqs.golden", procfs.Softirqs(activity(t)))
+}
+
+func TestInterruptsTextMatchesKernelFormat(t *testing.T) {
+	golden(t, "interrupts.golden", procfs.Interrupts(activity(t)))
+}
