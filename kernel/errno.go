@@ -33,6 +33,7 @@ const (
 	ENOTTY      Errno = 25
 	ENOSPC      Errno = 28
 	ERANGE      Errno = 34
+	EDEADLK     Errno = 35
 	ENOSYS      Errno = 38
 	EBADRQC     Errno = 56
 	ETIME       Errno = 62
@@ -61,6 +62,7 @@ var errnoInfo = map[Errno][2]string{
 	ENOTTY:      {"ENOTTY", "Inappropriate ioctl for device"},
 	ENOSPC:      {"ENOSPC", "No space left on device"},
 	ERANGE:      {"ERANGE", "Numerical result out of range"},
+	EDEADLK:     {"EDEADLK", "Resource deadlock avoided"},
 	ENOSYS:      {"ENOSYS", "Function not implemented"},
 	EBADRQC:     {"EBADRQC", "Invalid request code"},
 	ETIME:       {"ETIME", "Timer expired"},

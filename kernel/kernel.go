@@ -445,14 +445,48 @@ func (k *Kernel) Run(ctx context.Context, d time.Duration) error {
 	if d > 0 {
 		target = k.Now() + int64(d)
 	}
-	return k.runVirtual(ctx, target)
+	return k.runVirtual(ctx, target, nil)
+}
+
+// RunTask runs fn as a user task named comm (a process calling into the
+// kernel, as insmod or a demo's userspace app does) and returns its exit
+// code once it has exited. In virtual time the calling goroutine drives the
+// kernel meanwhile, as Run does, and returns as soon as the task is gone.
+func (k *Kernel) RunTask(ctx context.Context, comm string, fn func(c *Ctx) int) (int, error) {
+	t, err := k.Spawn(comm, fn)
+	if err != nil {
+		return 0, err
+	}
+	if k.virtual {
+		exited := func() bool {
+			select {
+			case <-t.exited:
+				return true
+			default:
+				return false
+			}
+		}
+		if err := k.runVirtual(ctx, NoEvent, exited); err != nil {
+			return 0, err
+		}
+		if !exited() {
+			return 0, fmt.Errorf("kernel: task %s is blocked and no event can wake it: %w", t, EDEADLK)
+		}
+		return t.ExitCode(), nil
+	}
+	select {
+	case <-t.exited:
+		return t.ExitCode(), nil
+	case <-ctx.Done():
+		return 0, context.Cause(ctx)
+	}
 }
 
 // RunUntilIdle is Run(ctx, 0): in virtual time, run until nothing is
 // runnable and no event is pending.
 func (k *Kernel) RunUntilIdle(ctx context.Context) error { return k.Run(ctx, 0) }
 
-func (k *Kernel) runVirtual(ctx context.Context, target int64) error {
+func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
@@ -460,6 +494,9 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64) error {
 		k.virt.runRunnable()
 		if p := k.panicked.Swap(nil); p != nil {
 			panic(p)
+		}
+		if stop != nil && stop() {
+			return nil
 		}
 		next := NoEvent
 		for i := range k.cpus {

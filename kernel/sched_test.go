@@ -258,3 +258,19 @@ func TestSlogHandlerWritesIntoTheRing(t *testing.T) {
 		t.Fatalf("log %q", lines)
 	}
 }
+
+func TestRunTaskReturnsTheExitCode(t *testing.T) {
+	k := boot(t, kernel.Config{Quiet: true})
+	code, err := k.RunTask(context.Background(), "insmod", func(c *kernel.Ctx) int { return 42 })
+	if err != nil || code != 42 {
+		t.Fatalf("RunTask = %d, %v; want 42, nil", code, err)
+	}
+	_, err = k.RunTask(context.Background(), "stuck", func(c *kernel.Ctx) int {
+		kernel.SetCurrentState(c, kernel.TaskUninterruptible)
+		kernel.Schedule(c)
+		return 0
+	})
+	if e, _ := kernel.AsErrno(err); e != kernel.EDEADLK {
+		t.Fatalf("RunTask of a task nothing can wake: %v, want EDEADLK", err)
+	}
+}
