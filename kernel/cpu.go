@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,12 +69,26 @@ func (cpu *CPU) driverCtx() *Ctx { return &cpu.idle.pctx }
 // between Run calls) may use it; it must not sleep.
 func (k *Kernel) IdleCtx(cpu int) *Ctx { return k.cpus[cpu].driverCtx() }
 
+// Thresholds of the real-time idle loop's wait. Go's timers wake with
+// about a millisecond of granularity on Linux, far too coarse for hrtimers
+// and usleep_range, so the last stretch before an event is slept with
+// nanosleep on a thread whose timer slack is 1 ns, and the final
+// microseconds are spun.
+const (
+	coarseMargin = 1500 * time.Microsecond // Go timer until this close
+	spinWindow   = 40 * time.Microsecond   // spin when this close
+	sleepChunk   = 200 * time.Microsecond  // longest nanosleep (kick latency)
+)
+
 // loop is the real-time idle loop of the CPU (do_idle + the tickless
 // clock-event device): it sleeps until its next event, or until kicked,
 // then takes the local timer interrupt.
 func (cpu *CPU) loop() {
 	k := cpu.k
 	defer k.cpuWG.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	setTimerSlack(1)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -90,19 +105,36 @@ func (cpu *CPU) loop() {
 		if next == NoEvent {
 			d = time.Hour
 		}
-		timer.Reset(d)
-		select {
-		case <-timer.C:
-		case <-cpu.kick:
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
+		if d > coarseMargin {
+			timer.Reset(d - coarseMargin)
+			select {
+			case <-timer.C:
+			case <-cpu.kick:
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
 				}
+			case <-k.down:
+				return
 			}
+			continue
+		}
+		// Close to the event: short precise sleeps, then spin; a kick
+		// (an earlier event) or shutdown ends the wait early.
+		select {
+		case <-cpu.kick:
+			continue
 		case <-k.down:
 			return
+		default:
 		}
+		if d > spinWindow {
+			nanosleep(min(d-spinWindow, sleepChunk))
+			continue
+		}
+		runtime.Gosched()
 	}
 }
 
