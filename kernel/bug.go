@@ -29,6 +29,10 @@ const (
 	TaintOOT  = 1 << 12 // TAINT_OOT_MODULE 'O'
 )
 
+// AddTaint is add_taint(): it sets taint flags (TaintWarn, TaintDie,
+// TaintOOT…), shown in reports' "Tainted:" field.
+func (k *Kernel) AddTaint(flag uint32) { k.taint.Or(flag) }
+
 // Tainted returns the kernel's taint mask.
 func (k *Kernel) Tainted() uint32 { return k.taint.Load() }
 

@@ -111,6 +111,7 @@ type Kernel struct {
 	onceWarnings sync.Map
 
 	moduleLister atomic.Pointer[func() []string]
+	exitHooks    atomic.Pointer[[]func(*Task)]
 
 	lpj uint64
 }
@@ -373,6 +374,20 @@ func (k *Kernel) nextEvent(cpu int) int64 {
 		}
 	}
 	return next
+}
+
+// OnTaskExit registers fn to run when any task exits, on the exiting
+// task's goroutine after its function returned (exit_files and similar
+// cleanup of higher layers).
+func (k *Kernel) OnTaskExit(fn func(*Task)) {
+	k.hooksMu.Lock()
+	defer k.hooksMu.Unlock()
+	var hs []func(*Task)
+	if p := k.exitHooks.Load(); p != nil {
+		hs = append(hs, *p...)
+	}
+	hs = append(hs, fn)
+	k.exitHooks.Store(&hs)
 }
 
 // LocalKey identifies a per-kernel value of a higher layer (see Local).

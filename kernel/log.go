@@ -12,19 +12,13 @@ import (
 // the ring buffer stamped with the time since boot, c's CPU and pid. A
 // message without a trailing newline stays open for PrCont.
 func (k *Kernel) Printk(c *Ctx, level printk.Level, format string, args ...any) {
-	text := format
-	if len(args) > 0 {
-		text = fmt.Sprintf(format, args...)
-	}
+	text := fmt.Sprintf(format, args...)
 	k.log.Emit(k.Now(), level, c.cpu.id, c.task.pid, text)
 }
 
 // PrCont is pr_cont(): it continues the caller's open line.
 func (k *Kernel) PrCont(c *Ctx, format string, args ...any) {
-	text := format
-	if len(args) > 0 {
-		text = fmt.Sprintf(format, args...)
-	}
+	text := fmt.Sprintf(format, args...)
 	k.log.Cont(k.Now(), c.cpu.id, c.task.pid, text)
 }
 
@@ -65,10 +59,7 @@ func (l Logger) prefix(skip int) string {
 }
 
 func (l Logger) print(c *Ctx, level printk.Level, format string, args []any) {
-	text := format
-	if len(args) > 0 {
-		text = fmt.Sprintf(format, args...)
-	}
+	text := fmt.Sprintf(format, args...)
 	c.k.log.Emit(c.k.Now(), level, c.cpu.id, c.task.pid, l.prefix(2)+text)
 }
 

@@ -282,6 +282,11 @@ func (k *Kernel) taskMain(t *Task) {
 	t.mu.Lock()
 	t.exitCode = code
 	t.mu.Unlock()
+	if hs := k.exitHooks.Load(); hs != nil {
+		for _, h := range *hs {
+			h(t)
+		}
+	}
 	t.state.Store(TaskDead)
 	k.removeTask(t)
 	close(t.exited)
