@@ -284,7 +284,7 @@ func (k *Kernel) taskMain(t *Task) {
 	t.mu.Unlock()
 	if hs := k.exitHooks.Load(); hs != nil {
 		for _, h := range *hs {
-			h(t)
+			k.runTaskFn(t, func(*Ctx) int { h(t); return 0 })
 		}
 	}
 	t.state.Store(TaskDead)

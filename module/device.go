@@ -63,7 +63,8 @@ func (d *Device) Devt() Devt { return d.devt }
 // DevPrintk is dev_printk(level, dev, format, …): the message is prefixed
 // with "<driver> <name>: " (for a misc device "misc <name>: ") and does not
 // go through any pr_fmt. The format is always formatted, as printk does, so
-// "%%" prints "%" even without arguments. A nil dev prints
+// "%%" prints "%" even without arguments; the prefix is not part of the
+// format (a '%' in a device name prints as is). A nil dev prints
 // "(NULL device *): ".
 func DevPrintk(c *kernel.Ctx, level printk.Level, dev *Device, format string, args ...any) {
 	text := fmt.Sprintf(format, args...)

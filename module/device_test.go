@@ -1,6 +1,7 @@
 package module_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -576,6 +577,7 @@ func TestDevPrintkPrefixesDriverAndDeviceName(t *testing.T) {
 		module.DevErr(c, dev, "100%% wrong\n")
 		module.DevNotice(c, nil, "no device\n")
 		module.DevWarn(c, module.NewDevice("serial8250", "serial8250", 0), "w\n")
+		module.DevInfo(c, module.NewDevice("odd%d", "100%s", 0), "%d%%\n", 50)
 	})
 	want := []printk.Record{
 		{Level: printk.LevelInfo, Text: "misc sed1_drv: LLKD sed1_drv misc driver (major # 10) registered, minor# = 127,"},
@@ -584,6 +586,7 @@ func TestDevPrintkPrefixesDriverAndDeviceName(t *testing.T) {
 		{Level: printk.LevelErr, Text: "misc sed1_drv: 100% wrong"},
 		{Level: printk.LevelNotice, Text: "(NULL device *): no device"},
 		{Level: printk.LevelWarning, Text: "serial8250 serial8250: w"},
+		{Level: printk.LevelInfo, Text: "odd%d 100%s: 50%"}, // the prefix is not a format
 	}
 	recs := logRecords(k, seq)
 	if len(recs) != len(want) {
@@ -655,3 +658,104 @@ func TestDevtPacksMajorAndMinor(t *testing.T) {
 }
 
 func errOnly(_ uint32, err error) error { return err }
+
+// releaseMod is a module with a misc device "leftopen" that records each
+// Release: the current task and the file's flags.
+type releaseMod struct {
+	misc     module.MiscDevice
+	released *[]string
+}
+
+func (m *releaseMod) Init(c *kernel.Ctx) error {
+	m.misc = module.MiscDevice{Name: "leftopen", Minor: module.MiscDynamicMinor, Fops: &module.FileOps{
+		Release: func(c *kernel.Ctx, f *module.File) error {
+			*m.released = append(*m.released, fmt.Sprintf("%s/%d flags=%d", c.Current().Comm(), c.Current().PID(), f.Flags))
+			return nil
+		},
+	}}
+	return module.MiscRegister(c, &m.misc)
+}
+
+func (m *releaseMod) Exit(c *kernel.Ctx) { module.MiscDeregister(c, &m.misc) }
+
+func TestFilesLeftOpenAreClosedWhenTheTaskExits(t *testing.T) {
+	k := boot(t)
+	defer shutdown(t, k)
+	var released []string
+	info := module.Info{Name: "leftopen", License: "GPL", New: func(p *module.Params) module.Instance {
+		return &releaseMod{released: &released}
+	}}
+	ld := newLoader(t, k, info)
+	inTask(t, k, "insmod", func(c *kernel.Ctx) {
+		if err := ld.Insmod(c, "leftopen"); err != nil {
+			t.Errorf("Insmod: %v", err)
+		}
+	})
+	var pid int
+	inTask(t, k, "app", func(c *kernel.Ctx) {
+		pid = c.Current().PID()
+		var fds []*module.Fd
+		for _, fl := range []int{module.ORdOnly, module.OWrOnly, module.ORdWr} {
+			fd, err := module.Open(c, "/dev/leftopen", fl)
+			if err != nil {
+				t.Errorf("Open: %v", err)
+				return
+			}
+			fds = append(fds, fd)
+		}
+		if err := fds[1].Close(c); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if m := ld.Find("leftopen"); m == nil || m.Refcount() != 2 {
+			t.Errorf("Refcount with two files open = %d, want 2", refcount(m))
+		}
+	})
+	// close(4) by the app, then exit_files closes 3 and 5 on the app's task.
+	want := []string{
+		fmt.Sprintf("app/%d flags=%d", pid, module.OWrOnly),
+		fmt.Sprintf("app/%d flags=%d", pid, module.ORdOnly),
+		fmt.Sprintf("app/%d flags=%d", pid, module.ORdWr),
+	}
+	if strings.Join(released, "|") != strings.Join(want, "|") {
+		t.Errorf("releases = %q, want %q", released, want)
+	}
+	if m := ld.Find("leftopen"); m == nil || m.Refcount() != 0 {
+		t.Errorf("Refcount after the app exited = %d, want 0", refcount(m))
+	}
+
+	// A task that dies in an Oops has its files closed too.
+	released = nil
+	tk, err := k.Spawn("crasher", func(c *kernel.Ctx) int {
+		if _, err := module.Open(c, "/dev/leftopen", module.ORdWr); err != nil {
+			t.Errorf("Open: %v", err)
+		}
+		panic("driver test crash")
+	})
+	if err != nil {
+		t.Fatalf("Spawn: %v", err)
+	}
+	if err := k.RunUntilIdle(context.Background()); err != nil {
+		t.Fatalf("RunUntilIdle: %v", err)
+	}
+	<-tk.Exited()
+	if want := fmt.Sprintf("crasher/%d flags=%d", tk.PID(), module.ORdWr); len(released) != 1 || released[0] != want {
+		t.Errorf("releases after an Oops = %q, want [%q]", released, want)
+	}
+
+	inTask(t, k, "rmmod", func(c *kernel.Ctx) {
+		if err := ld.Rmmod(c, "leftopen"); err != nil {
+			t.Errorf("Rmmod: %v", err)
+		}
+	})
+	if len(released) != 1 {
+		t.Errorf("Release ran again: %q", released)
+	}
+}
+
+// refcount is m's Refcount, or -1 for no module.
+func refcount(m *module.Module) int {
+	if m == nil {
+		return -1
+	}
+	return m.Refcount()
+}

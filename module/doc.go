@@ -26,7 +26,7 @@
 // load the same definition into two independent instances.
 //
 // [ModLoader.Insmod] follows load_module: the module joins the modules list
-// in the Coming state ("(+)" in "Modules linked in:"), its arguments are
+// in the Coming state ("(O+)" in "Modules linked in:"), its arguments are
 // parsed with the kernel's messages, then Init runs in process context of
 // the insmod task. [ModLoader.Rmmod] refuses a module with open files (EBUSY,
 // "Module X is in use"), then runs Exit in the rmmod task. The errors are
@@ -63,10 +63,11 @@
 //   - Array, hexint, ullong and callback parameters (module_param_array,
 //     module_param_cb) are not provided; neither are param_check_unsafe and
 //     parameter levels.
-//   - Loading does not taint the kernel: the kernel layer exposes no way to
-//     add a taint flag, so there is no "loading out-of-tree module taints
-//     kernel." line and no "(O)" after the names in "Modules linked in:".
-//     There is no module signature check, no vermagic, no symbol
+//   - Every module counts as out-of-tree (there is no "intree" modinfo):
+//     loading taints the kernel 'O', the first load prints "<mod>: loading
+//     out-of-tree module taints kernel." and "Modules linked in:" shows
+//     "name(O)". There is no module signature check (so no 'E' taint and
+//     no "module verification failed" line), no vermagic, no symbol
 //     resolution, and no request_module: a module not in the registry is
 //     ENOENT.
 //   - A second Insmod of a module that is still loading fails with EEXIST
@@ -84,8 +85,9 @@
 //     is root). devtmpfs creates and removes the nodes of misc devices.
 //   - File descriptors belong to the task that opened them (every task is
 //     its own process); they are numbered from 3. A task that exits
-//     without closing its files leaks them, and their module references:
-//     the kernel layer has no task-exit hook yet.
+//     without closing its files has them closed when its function returns
+//     (exit_files): Release runs on the exiting task, lowest descriptor
+//     first, and the module references are dropped.
 //   - Poll is a single vfs_poll query; there is no poll_table, so a
 //     blocking poll(2) or select(2) is up to the caller.
 //   - Driver errors that are not a kernel.Errno reach the application as

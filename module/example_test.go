@@ -94,6 +94,7 @@ func Example() {
 	// Hello, kernel hacker! You are cat.
 	// ioctl: Inappropriate ioctl for device
 	// rmmod: ERROR: Module nosuch is not currently loaded
+	// dmesg: hello: loading out-of-tree module taints kernel.
 	// dmesg: hello: unknown parameter 'colour' ignored
 	// dmesg: misc hello: ready, minor 127
 }

@@ -2,6 +2,7 @@ package module
 
 import (
 	"path"
+	"sort"
 	"sync/atomic"
 
 	"github.com/kdefer/kdefer/kernel"
@@ -425,7 +426,9 @@ func (fd *Fd) Poll(c *kernel.Ctx) (PollMask, error) {
 }
 
 // Close is close(2): the driver's Release runs (once) and the module
-// reference the open took is dropped. Closing again is EBADF.
+// reference the open took is dropped. Closing again is EBADF. A task that
+// exits without closing its files has them closed for it, as exit_files()
+// does: Release runs on the exiting task.
 func (fd *Fd) Close(c *kernel.Ctx) error {
 	if err := syscallEntry(c, "close"); err != nil {
 		return err
@@ -444,12 +447,42 @@ func (fd *Fd) Close(c *kernel.Ctx) error {
 		}
 	}
 	st.mu.Unlock()
-	f := fd.file
+	fd.file.fput(c)
+	return nil
+}
+
+// fput is the last fput() of a file (__fput): the driver's Release runs in
+// c and the module reference the open took is dropped.
+func (f *File) fput(c *kernel.Ctx) {
 	if f.ops.Release != nil {
 		_ = f.ops.Release(c, f)
 	}
 	f.owner.put()
-	return nil
+}
+
+// exitFiles is exit_files() → close_files(): when task t exits, the files
+// it left open are closed in descriptor order, their Release running on
+// t's goroutine with t as current, so that their modules can be unloaded.
+// The kernel calls it (OnTaskExit) after t's function returned.
+func (st *kstate) exitFiles(t *kernel.Task) {
+	st.mu.Lock()
+	tbl := st.fds[t]
+	if len(tbl) == 0 {
+		st.mu.Unlock()
+		return
+	}
+	delete(st.fds, t)
+	fds := make([]*Fd, 0, len(tbl))
+	for _, fd := range tbl {
+		fd.closed = true
+		fds = append(fds, fd)
+	}
+	st.mu.Unlock()
+	sort.Slice(fds, func(i, j int) bool { return fds[i].num < fds[j].num })
+	c := t.Ctx()
+	for _, fd := range fds {
+		fd.file.fput(c)
+	}
 }
 
 // toErrno turns a driver's error into what the application sees.

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/printk"
 )
 
 // State is a loaded module's state (enum module_state).
@@ -43,6 +44,7 @@ type Module struct {
 	info   Info
 	inst   Instance
 	params *Params
+	taints uint32 // mod->taints; set before the module is listed
 	state  atomic.Int32
 	refcnt atomic.Int64
 }
@@ -93,16 +95,28 @@ func (m *Module) put() {
 	}
 }
 
-// flags is module_flags(mod, buf, show_state=true) without taints: "(+)"
-// while loading, "(-)" while unloading.
+// Taints returns the taint flags the module put on the kernel
+// (mod->taints): kernel.TaintOOT for every module, since none is in-tree.
+func (m *Module) Taints() uint32 { return m.taints }
+
+// flags is module_flags(mod, buf, show_state=true): the module's taint
+// letters, then "+" while loading or "-" while unloading, in parentheses:
+// "(O)", "(O+)", "(O-)"; "" when there is nothing to show.
 func (m *Module) flags() string {
-	switch m.State() {
-	case StateComing:
-		return "(+)"
-	case StateGoing:
-		return "(-)"
+	var b []byte
+	if m.taints&kernel.TaintOOT != 0 {
+		b = append(b, 'O')
 	}
-	return ""
+	switch m.State() {
+	case StateGoing:
+		b = append(b, '-')
+	case StateComing:
+		b = append(b, '+')
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	return "(" + string(b) + ")"
 }
 
 // ModLoader is one kernel's module loader: the modules list, insmod,
@@ -142,8 +156,9 @@ func Loader(k *kernel.Kernel, reg *Registry) *ModLoader {
 // Registry returns the loader's registry.
 func (ld *ModLoader) Registry() *Registry { return ld.reg }
 
-// linkedIn lists the modules as print_modules() does: newest first, with
-// "(+)"/"(-)" for loading/unloading ones. It takes only the state lock, so
+// linkedIn lists the modules as print_modules() does: newest first, each
+// followed by its flags ("testmod(O)", "(O+)" while loading, "(O-)" while
+// unloading). It takes only the state lock, so
 // a report may call it from any context.
 func (ld *ModLoader) linkedIn() []string {
 	ld.st.mu.Lock()
@@ -219,6 +234,13 @@ func (ld *ModLoader) Modules() []*Module {
 // for a number out of its type's range, or ENOSPC for a string too long.
 // Init is then not called.
 //
+// Every module is out-of-tree (none carries the "intree" modinfo): the
+// first load into a kernel prints "<mod>: loading out-of-tree module
+// taints kernel." (KERN_WARNING), as check_modinfo() does, before the
+// parameters are parsed, and every load taints the kernel with
+// kernel.TaintOOT ('O' in reports' "Tainted:" field). The taint stays after
+// a failed load or an unload, as in the kernel.
+//
 // The returned error is an *Error (errors.Is works with the kernel.Errno):
 // ENOENT when the registry has no such module, EEXIST when it is already
 // loaded, and Init's own error when Init fails. Called outside process
@@ -232,19 +254,30 @@ func (ld *ModLoader) Insmod(c *kernel.Ctx, name string, args ...string) error {
 		return &Error{Op: "insmod", Module: name, Err: kernel.ENOENT, notFound: true}
 	}
 	p := &Params{}
-	m := &Module{info: info, params: p}
+	m := &Module{info: info, params: p, taints: kernel.TaintOOT}
 	m.inst = info.New(p)
 	m.state.Store(int32(StateComing))
 	m.refcnt.Store(moduleRefBase)
 
+	// check_modinfo() taints (and warns) in layout_and_allocate(), before
+	// add_unformed_module() looks for a module of the same name. The
+	// test and the taint are done under st.mu, so that concurrent loads
+	// warn once.
 	st := ld.st
 	st.mu.Lock()
-	if ld.findLocked(name) != nil {
-		st.mu.Unlock()
+	firstOOT := ld.k.Tainted()&kernel.TaintOOT == 0
+	ld.k.AddTaint(kernel.TaintOOT)
+	dup := ld.findLocked(name) != nil
+	if !dup {
+		ld.mods = append(ld.mods, m)
+	}
+	st.mu.Unlock()
+	if firstOOT {
+		ld.k.Printk(c, printk.LevelWarning, "%s: loading out-of-tree module taints kernel.\n", name)
+	}
+	if dup {
 		return &Error{Op: "insmod", Module: name, Err: kernel.EEXIST}
 	}
-	ld.mods = append(ld.mods, m)
-	st.mu.Unlock()
 
 	if e := parseArgs(c, name, strings.Join(args, " "), p); e != 0 {
 		ld.unlist(m)
@@ -480,6 +513,9 @@ func newKstate(k *kernel.Kernel) any {
 	st.regions = []*chrdevRegion{{major: MiscMajor, baseminor: 0, minorct: 256, name: "misc", cdev: st.miscCdev}}
 	st.miscCdev.dev, st.miscCdev.count, st.miscCdev.added = MkDev(MiscMajor, 0), 256, true
 	st.cdevs = []*Cdev{st.miscCdev}
+	// do_exit() → exit_files(): a task's open files are closed when it
+	// exits.
+	k.OnTaskExit(st.exitFiles)
 	return st
 }
 

@@ -70,8 +70,9 @@ func TestInsmodWarnsAboutUnknownParameterAndLoads(t *testing.T) {
 		}
 	})
 	recs := logRecords(k, seq)
-	if len(recs) != 1 || recs[0].Text != "probe: unknown parameter 'colour' ignored" || recs[0].Level != printk.LevelWarning {
-		t.Errorf("log = %+v, want one KERN_WARNING \"probe: unknown parameter 'colour' ignored\"", recs)
+	if len(recs) != 2 || recs[0].Text != ootLine("probe") ||
+		recs[1].Text != "probe: unknown parameter 'colour' ignored" || recs[1].Level != printk.LevelWarning {
+		t.Errorf("log = %+v, want the taint line, then one KERN_WARNING \"probe: unknown parameter 'colour' ignored\"", recs)
 	}
 	if inits, _ := rec.counts(); inits != 1 || rec.last.i != 5 {
 		t.Errorf("inits = %d, i = %d; want 1, 5", inits, rec.last.i)
@@ -142,7 +143,7 @@ func TestInsmodStringTooLongAlsoSaysSo(t *testing.T) {
 	ld := newLoader(t, k, probeInfo(&recorder{}, probeOpts{}))
 	seq := k.Log().NextSeq()
 	inTask(t, k, "insmod", func(c *kernel.Ctx) { _ = ld.Insmod(c, "probe", "str="+strings.Repeat("y", 2000)) })
-	if lines := logText(k, seq); len(lines) != 2 || lines[0] != "str: string parameter too long" {
+	if lines := logText(k, seq); len(lines) != 3 || lines[0] != ootLine("probe") || lines[1] != "str: string parameter too long" {
 		t.Errorf("log = %q", lines)
 	}
 }
@@ -156,6 +157,7 @@ func TestInsmodReportsEveryBadValueThenFails(t *testing.T) {
 	var err error
 	inTask(t, k, "insmod", func(c *kernel.Ctx) { err = ld.Insmod(c, "probe", "i=x", "nope=1", "u=9999999999") })
 	want := []string{
+		ootLine("probe"),
 		"probe: `x' invalid for parameter `i'",
 		"probe: unknown parameter 'nope' ignored",
 		"probe: `9999999999' invalid for parameter `u'",
@@ -254,8 +256,8 @@ func TestInitErrorFailsTheLoadSilently(t *testing.T) {
 	if err == nil || err.Error() != "insmod: ERROR: could not insert module probe: Cannot allocate memory" {
 		t.Errorf("err = %v", err)
 	}
-	if lines := logText(k, seq); len(lines) != 0 {
-		t.Errorf("kernel printed %q", lines)
+	if lines := logText(k, seq); len(lines) != 1 || lines[0] != ootLine("probe") {
+		t.Errorf("kernel printed %q, want only the taint line", lines)
 	}
 	if got := ld.Lsmod(); len(got) != 0 {
 		t.Errorf("Lsmod = %v", got)
@@ -357,11 +359,77 @@ func TestModulesLinkedInListsModulesNewestFirstWithLoadingFlag(t *testing.T) {
 			t.Errorf("Insmod: %v", err)
 		}
 	})
-	if lines := logText(k, seq); !hasLine(lines, "Modules linked in: second(+) probe") {
-		t.Errorf("log = %q, want \"Modules linked in: second(+) probe\"", lines)
+	if lines := logText(k, seq); !hasLine(lines, "Modules linked in: second(O+) probe(O)") {
+		t.Errorf("log = %q, want \"Modules linked in: second(O+) probe(O)\"", lines)
 	}
 	if got := strings.Join(ld.Lsmod(), " "); got != "second probe" {
 		t.Errorf("Lsmod = %q", got)
+	}
+}
+
+// ootLine is check_modinfo()'s warning for the first out-of-tree module.
+func ootLine(mod string) string { return mod + ": loading out-of-tree module taints kernel." }
+
+func TestLoadingTaintsTheKernelOOTAndWarnsOnce(t *testing.T) {
+	k := boot(t)
+	defer shutdown(t, k)
+	failing := probeInfo(&recorder{}, probeOpts{name: "failing", initErr: kernel.ENODEV})
+	ld := newLoader(t, k, probeInfo(&recorder{}, probeOpts{}), probeInfo(&recorder{}, probeOpts{name: "second"}), failing)
+	seq := k.Log().NextSeq()
+	inTask(t, k, "insmod", func(c *kernel.Ctx) {
+		wantErrno(t, "Insmod(nosuch)", ld.Insmod(c, "nosuch"), kernel.ENOENT)
+		if k.Tainted()&kernel.TaintOOT != 0 {
+			t.Error("a module that was not found tainted the kernel")
+		}
+		if err := ld.Insmod(c, "probe"); err != nil {
+			t.Errorf("Insmod(probe): %v", err)
+		}
+		if k.Tainted()&kernel.TaintOOT == 0 {
+			t.Error("kernel not tainted O after a load")
+		}
+		if m := ld.Find("probe"); m == nil || m.Taints() != kernel.TaintOOT {
+			t.Errorf("Find(probe) = %v, want a module tainting O", m)
+		}
+		if err := ld.Insmod(c, "second"); err != nil {
+			t.Errorf("Insmod(second): %v", err)
+		}
+		wantErrno(t, "Insmod(failing)", ld.Insmod(c, "failing"), kernel.ENODEV)
+		if err := ld.Rmmod(c, "probe"); err != nil {
+			t.Errorf("Rmmod(probe): %v", err)
+		}
+		if err := ld.Insmod(c, "probe"); err != nil {
+			t.Errorf("reload of probe: %v", err)
+		}
+		kernel.WarnOn(c, true)
+	})
+	recs := logRecords(k, seq)
+	if len(recs) == 0 || recs[0].Text != ootLine("probe") || recs[0].Level != printk.LevelWarning {
+		t.Fatalf("log = %+v, want KERN_WARNING %q first", recs, ootLine("probe"))
+	}
+	var lines []string
+	for _, r := range recs {
+		lines = append(lines, r.Text)
+	}
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, "out-of-tree") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d taint lines in %q, want 1", n, lines)
+	}
+	if !hasLine(lines, "Modules linked in: probe(O) second(O)") {
+		t.Errorf("log %q lacks \"Modules linked in: probe(O) second(O)\"", lines)
+	}
+	tainted := false
+	for _, l := range lines {
+		if strings.HasPrefix(l, "CPU: ") && strings.Contains(l, " Tainted: WO ") {
+			tainted = true
+		}
+	}
+	if !tainted {
+		t.Errorf("log %q has no \"Tainted: WO\" stack header", lines)
 	}
 }
 

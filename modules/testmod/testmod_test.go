@@ -127,6 +127,7 @@ func TestInitRegistersTheMiscDeviceAndLogs(t *testing.T) {
 	seq := k.Log().NextSeq()
 	insmod(t, k, ld, `name="two words"`, "count=0x10")
 	want := []string{
+		"testmod: loading out-of-tree module taints kernel.",
 		"misc testmod: registered, major 10 minor 127, node /dev/testmod",
 		"testmod:Init(): loaded: count=16 name=two words verbose=N delay_ms=10",
 	}
@@ -164,7 +165,8 @@ func TestFailInitParameterFailsTheLoad(t *testing.T) {
 		_, err = module.Open(c, "/dev/testmod", module.ORdWr)
 		wantErrno(t, "Open", err, kernel.ENOENT)
 	})
-	if got := logText(k, seq); len(got) != 1 || got[0] != "testmod:Init(): fail_init set, refusing to load" {
+	if got := logText(k, seq); len(got) != 2 || got[0] != "testmod: loading out-of-tree module taints kernel." ||
+		got[1] != "testmod:Init(): fail_init set, refusing to load" {
 		t.Errorf("log = %q", got)
 	}
 	if len(ld.Lsmod()) != 0 {
@@ -181,6 +183,7 @@ func TestBadParameterValuesFailTheLoad(t *testing.T) {
 		wantErrno(t, "Insmod", err, kernel.EINVAL)
 	})
 	want := []string{
+		"testmod: loading out-of-tree module taints kernel.",
 		"testmod: `perhaps' invalid for parameter `verbose'",
 		"testmod: `-5' invalid for parameter `delay_ms'",
 		"testmod: `three' invalid for parameter `count'",
@@ -352,6 +355,47 @@ func TestRmmodWaitsForTheLastClose(t *testing.T) {
 			t.Errorf("Rmmod after close: %v", err)
 		}
 	})
+}
+
+func TestRmmodSucceedsAfterAnAppExitsWithoutClosing(t *testing.T) {
+	k, ld := boot(t)
+	defer shutdown(t, k)
+	insmod(t, k, ld)
+	seq := k.Log().NextSeq()
+	var pid int
+	inTask(t, k, "userapp", func(c *kernel.Ctx) {
+		pid = c.Current().PID()
+		if _, err := module.Open(c, "/dev/testmod", module.ORdWr); err != nil {
+			t.Errorf("Open: %v", err)
+		}
+		// return without close(2): exit_files closes it
+	})
+	if m := ld.Find("testmod"); m == nil {
+		t.Fatal("testmod not loaded")
+	} else if n := m.Refcount(); n != 0 {
+		t.Errorf("Refcount after the app exited = %d, want 0", n)
+	}
+	inTask(t, k, "rmmod", func(c *kernel.Ctx) {
+		if err := ld.Rmmod(c, "testmod"); err != nil {
+			t.Errorf("Rmmod: %v", err)
+		}
+	})
+	lines := logText(k, seq)
+	closed := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "testmod:release(): ") {
+			closed++
+		}
+	}
+	if closed != 1 || !hasLine(lines, `testmod:release(): userapp closed "testmod"`) {
+		t.Errorf("log = %q, want one release by userapp (pid %d)", lines, pid)
+	}
+	if !hasLine(lines, "testmod:Exit(): unloaded") {
+		t.Errorf("log = %q, want the module unloaded", lines)
+	}
+	if len(ld.Lsmod()) != 0 {
+		t.Errorf("Lsmod = %v", ld.Lsmod())
+	}
 }
 
 func TestTwoKernelsRunIndependentInstances(t *testing.T) {
