@@ -28,6 +28,10 @@ func (k *Kernel) KtimeGetBoottimeNs() int64 { return k.Now() }
 // the kernel's it does not follow later settimeofday or NTP steps.
 func (k *Kernel) KtimeGetRealNs() int64 { return k.realBase + k.Now() }
 
+// RealtimeOffset is the kernel's offs_real: CLOCK_REALTIME minus
+// CLOCK_MONOTONIC, fixed at boot in kdefer.
+func (k *Kernel) RealtimeOffset() int64 { return k.realBase }
+
 // KtimeGetRealFastNs is ktime_get_real_fast_ns(), NMI-safe in the kernel;
 // here the same as KtimeGetRealNs.
 func (k *Kernel) KtimeGetRealFastNs() int64 { return k.KtimeGetRealNs() }

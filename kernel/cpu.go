@@ -145,7 +145,7 @@ func (cpu *CPU) tick() {
 	cpu.locTimer.Add(1)
 	hc := cpu.irqEnter(cpu.idle)
 	for _, h := range *cpu.k.hooks.Load() {
-		h.Tick(hc)
+		cpu.k.runHandler(hc, func() { h.Tick(hc) })
 	}
 	cpu.irqExit(cpu.idle)
 }

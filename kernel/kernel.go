@@ -85,7 +85,7 @@ type Kernel struct {
 
 	log *printk.Ring
 
-	softirqVec  [NRSoftirqs]func(c *Ctx)
+	softirqVec  [NRSoftirqs]atomic.Pointer[func(c *Ctx)]
 	maxSoftTime uint64
 
 	irqMu sync.Mutex

@@ -61,7 +61,7 @@ func (k *Kernel) OpenSoftirq(nr int, action func(c *Ctx)) {
 	if nr < 0 || nr >= NRSoftirqs {
 		panic(fmt.Sprintf("kernel: open_softirq: bad vector %d", nr))
 	}
-	k.softirqVec[nr] = action
+	k.softirqVec[nr].Store(&action)
 }
 
 // RaiseSoftirqIrqoff is raise_softirq_irqoff(nr): it marks nr pending on the
@@ -173,10 +173,11 @@ func (cpu *CPU) handleSoftirqs(cur *Task, base uint32) (deferred bool) {
 			nr := bits.TrailingZeros32(pending)
 			pending &^= 1 << uint(nr)
 			cpu.softirqStat[nr].Add(1)
-			h := k.softirqVec[nr]
-			if h == nil {
+			hp := k.softirqVec[nr].Load()
+			if hp == nil || *hp == nil {
 				continue
 			}
+			h := *hp
 			before := sc.preempt
 			k.runHandler(sc, func() { h(sc) })
 			if sc.preempt != before || sc.irqsOff {
