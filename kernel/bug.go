@@ -351,3 +351,9 @@ func (k *Kernel) runHandler(c *Ctx, fn func()) {
 	}()
 	fn()
 }
+
+// CallHandler runs fn, a callback of a higher layer (a timer, a tasklet) on
+// behalf of context c, the way the kernel runs softirq handlers: a panic in
+// it is logged as an Oops and the kernel goes on. With PanicOnWarn in
+// virtual time a report's panic is kept and re-raised by Run.
+func CallHandler(c *Ctx, fn func()) { c.k.runHandler(c, fn) }

@@ -106,3 +106,8 @@ func (c *Ctx) LocalIRQSave() (flags uint64) {
 
 // LocalIRQRestore is local_irq_restore(flags).
 func (c *Ctx) LocalIRQRestore(flags uint64) { c.irqsOff = flags != 0 }
+
+// SetPreemptCount overwrites the context's preempt count. It exists for
+// the kernel's own repair paths (a callback that leaked a preempt count is
+// reported and the count restored, as call_timer_fn does).
+func (c *Ctx) SetPreemptCount(v uint32) { c.preempt = v }

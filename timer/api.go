@@ -1,0 +1,528 @@
+package timer
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/kdefer/kdefer/jiffies"
+	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/printk"
+)
+
+// Func is a timer callback. It runs in TIMER_SOFTIRQ context on the CPU the
+// timer was queued on (c.InServingSoftirq() is true; with FlagIRQSafe,
+// interrupts are also disabled) and must not sleep. The timer is no longer
+// pending when it runs, so the callback may re-arm it with Mod.
+//
+// The kernel's callback receives only the timer; kdefer also passes the
+// execution context, which the kernel keeps implicitly in current and the
+// per-CPU preempt count.
+type Func func(c *kernel.Ctx, t *Timer)
+
+// odebug states of a timer (lib/debugobjects.c obj_states).
+const (
+	odebugNone uint8 = iota
+	odebugInit
+	odebugDestroyed
+)
+
+// system is one kernel's timer state: a standard and a deferrable base per
+// CPU (≤v6.8 BASE_STD and BASE_DEF).
+type system struct {
+	k         *kernel.Kernel
+	bases     []*timerBase
+	migrating timerBase // sentinel base of a timer moving between CPUs
+}
+
+// timerBase is struct timer_base: a wheel, its lock and the bookkeeping of
+// the callback being run.
+type timerBase struct {
+	mu         sync.Mutex
+	w          wheel
+	sys        *system
+	cpu        int
+	deferrable bool
+	runCtx     *kernel.Ctx // the softirq context running callbacks, nil otherwise
+	expireFn   func(*Timer)
+	cond       sync.Cond // signalled when a callback finished (timer_delete_sync waiters)
+	waiters    int
+}
+
+var sysKey = kernel.NewLocalKey("timer")
+
+func sysOf(k *kernel.Kernel) *system { return k.Local(sysKey, newSystem).(*system) }
+
+func newSystem(k *kernel.Kernel) any {
+	s := &system{k: k}
+	j := k.Jiffies()
+	for cpu := 0; cpu < k.NumCPUs(); cpu++ {
+		for _, def := range []bool{false, true} {
+			b := &timerBase{sys: s, cpu: cpu, deferrable: def}
+			b.w.reset(k.HZ(), j)
+			b.cond.L = &b.mu
+			b.expireFn = b.expire
+			s.bases = append(s.bases, b)
+		}
+	}
+	k.OpenSoftirq(kernel.TimerSoftirq, s.runTimerSoftirq)
+	k.RegisterClockEvents(s)
+	return s
+}
+
+func (s *system) base(cpu int, flags uint32) *timerBase {
+	i := cpu * 2
+	if flags&FlagDeferrable != 0 {
+		i++
+	}
+	return s.bases[i]
+}
+
+// lockBase is lock_timer_base(): it returns t's base locked, or nil if t
+// was never armed.
+func (t *Timer) lockBase(s *system) *timerBase {
+	for {
+		b := t.base.Load()
+		if b == nil {
+			return nil
+		}
+		if s != nil && b == &s.migrating {
+			runtime.Gosched()
+			continue
+		}
+		b.mu.Lock()
+		if t.base.Load() == b {
+			return b
+		}
+		b.mu.Unlock()
+	}
+}
+
+// Setup is timer_setup(t, fn, flags): it initialises t with callback fn and
+// flags (FlagDeferrable, FlagPinned, FlagIRQSafe; any other bit is warned
+// about and dropped). c may be nil where no kernel context is at hand.
+//
+// Setting up a timer that is still pending is the bug debugobjects reports
+// as "ODEBUG: init active": kdefer prints that warning, deactivates the
+// timer first (the debugobjects fixup, timer_delete_sync) and then
+// re-initialises it.
+func Setup(c *kernel.Ctx, t *Timer, fn Func, flags uint32) {
+	if b := t.base.Load(); b != nil && b != &b.sys.migrating {
+		if Pending(t) {
+			if c == nil {
+				c = b.sys.k.IdleCtx(b.cpu)
+			}
+			odebugReport(c, "init", "active", t)
+			DeleteSync(c, t)
+		}
+	}
+	if flags&^flagInitMask != 0 {
+		if c != nil {
+			kernel.WarnOnce(c, true, "timer_setup: invalid flags %#x\n", flags&^flagInitMask)
+		}
+		flags &= flagInitMask
+	}
+	t.function = fn
+	t.flags = flags
+	t.odebug = odebugInit
+}
+
+func odebugReport(c *kernel.Ctx, msg, state string, t *Timer) {
+	hint := "stub_timer"
+	if t.function != nil {
+		hint = funcName(t.function)
+	}
+	kernel.Warn(c, "ODEBUG: %s %s (active state 0) object: %s object type: timer_list hint: %s+0x0/0x10\n",
+		msg, state, odebugToken(t), hint)
+}
+
+// odebugToken stands for the object pointer of the report; it is stable
+// across runs so virtual-time logs stay reproducible.
+func odebugToken(*Timer) string { return "000000003e8f1e72" }
+
+// ContainerOf returns the value of type T in which t is embedded at byte
+// offset off — the kernel's from_timer()/timer_container_of():
+//
+//	priv := timer.ContainerOf[stCtx](t, unsafe.Offsetof(stCtx{}.tmr))
+//
+// t must really be the field at off of a T. In Go a callback can usually
+// just capture its owner in a closure at Setup time instead.
+func ContainerOf[T any](t *Timer, off uintptr) *T {
+	return (*T)(unsafe.Add(unsafe.Pointer(t), -int(off)))
+}
+
+// Pending is timer_pending(): whether t is queued. It is a snapshot; the
+// timer may fire or be re-armed right after.
+func Pending(t *Timer) bool {
+	b := t.lockBase(nil)
+	if b == nil {
+		return false
+	}
+	p := t.pending()
+	b.mu.Unlock()
+	return p
+}
+
+// Expires returns t.expires (timer->expires), the absolute expiry in
+// jiffies last set by an arm operation.
+func Expires(t *Timer) uint64 {
+	b := t.lockBase(nil)
+	if b == nil {
+		return t.expires
+	}
+	e := t.expires
+	b.mu.Unlock()
+	return e
+}
+
+// SetExpires sets t.expires of an inactive timer before Add, as kernel code
+// assigns timer->expires. Setting it on a pending timer has no effect on
+// when it fires (use Mod).
+func SetExpires(t *Timer, expires uint64) {
+	b := t.lockBase(nil)
+	t.expires = expires
+	if b != nil {
+		b.mu.Unlock()
+	}
+}
+
+const (
+	modNormal = iota
+	modPendingOnly
+	modReduce
+)
+
+// modTimer is __mod_timer() on the calling CPU's base (cpu < 0) or on cpu.
+func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
+	k := c.Kernel()
+	var s *system
+	b := t.base.Load()
+	if b != nil && b.sys.k == k {
+		s = b.sys
+	} else {
+		s = sysOf(k)
+	}
+	if t.odebug == odebugNone {
+		// debugobjects: "activate not available", fixup installs a stub.
+		odebugReport(c, "activate", "not available", t)
+		t.function = stubTimer
+		t.odebug = odebugInit
+	}
+	if cpu < 0 {
+		cpu = c.CPU()
+	}
+	target := s.base(cpu, t.flags)
+	b = t.lockBase(s)
+	if b == nil {
+		b = target
+		b.mu.Lock()
+		t.base.Store(b)
+	}
+	if t.function == nil { // shut down: arming is silently ignored
+		b.mu.Unlock()
+		return 0
+	}
+	now := k.Jiffies()
+	if b != target && b.w.runningTimer != t && (mode != modPendingOnly || t.pending()) {
+		if t.pending() {
+			if t.expires == expires || (mode == modReduce && jiffies.TimeBeforeEq(t.expires, expires)) {
+				b.mu.Unlock()
+				return 1
+			}
+		}
+		ret := b.w.detach(t, true)
+		t.base.Store(&s.migrating)
+		b.mu.Unlock()
+		target.mu.Lock()
+		t.base.Store(target)
+		t.flags = t.flags&^flagCPUMask | uint32(cpu)
+		target.w.forward(now)
+		t.expires = expires
+		kick := target.w.add(t)
+		target.mu.Unlock()
+		if kick && !target.deferrable {
+			k.KickCPU(target.cpu)
+		}
+		return ret
+	}
+	before := b.w.nextExpiry
+	ret := b.w.mod(t, expires, mode == modPendingOnly, mode == modReduce, now)
+	kick := t.pending() && jiffies.TimeBefore(b.w.nextExpiry, before) && !b.deferrable
+	cpuOf := b.cpu
+	b.mu.Unlock()
+	if kick {
+		k.KickCPU(cpuOf)
+	}
+	return ret
+}
+
+func stubTimer(c *kernel.Ctx, t *Timer) {
+	kernel.Warn(c, "stub timer called: the timer was armed without timer_setup()\n")
+}
+
+// Add is add_timer(t): it arms an inactive timer at t's expires (set with
+// SetExpires or by an earlier arm); an expiry in the past fires on the next
+// tick. Adding a pending timer is a bug: kdefer warns (WARN_ON_ONCE, as
+// kernels since v6.x do instead of BUG_ON) and leaves the timer alone.
+func Add(c *kernel.Ctx, t *Timer) {
+	if Pending(t) {
+		kernel.WarnOnce(c, true, "add_timer() on a pending timer\n")
+		return
+	}
+	modTimer(c, t, t.expires, modNormal, -1)
+}
+
+// AddOn is add_timer_on(t, cpu): Add on the given CPU's base. As in v6.9+
+// the timer becomes pinned.
+func AddOn(c *kernel.Ctx, t *Timer, cpu int) {
+	if cpu < 0 || cpu >= c.Kernel().NumCPUs() {
+		kernel.Warn(c, "add_timer_on: invalid cpu %d\n", cpu)
+		return
+	}
+	if Pending(t) {
+		kernel.WarnOnce(c, true, "add_timer_on() on a pending timer\n")
+		return
+	}
+	t.flags |= FlagPinned
+	modTimer(c, t, t.expires, modNormal, cpu)
+}
+
+// AddLocal is add_timer_local(): Add with FlagPinned set (v6.9+).
+func AddLocal(c *kernel.Ctx, t *Timer) {
+	t.flags |= FlagPinned
+	Add(c, t)
+}
+
+// AddGlobal is add_timer_global(): Add with FlagPinned cleared (v6.9+).
+func AddGlobal(c *kernel.Ctx, t *Timer) {
+	t.flags &^= FlagPinned
+	Add(c, t)
+}
+
+// Mod is mod_timer(t, expires): it (re)arms t to fire at jiffies expires,
+// equivalent to timer_delete + set expires + add_timer but atomic. It
+// returns 0 if t was inactive and 1 if it was pending (whether it was
+// requeued or left as it was: re-arming to the same expiry, or to one in
+// the same wheel bucket, only updates the expiry). A shut-down timer is not
+// armed and 0 is returned. Re-arming allocates nothing.
+func Mod(c *kernel.Ctx, t *Timer, expires uint64) int {
+	return modTimer(c, t, expires, modNormal, -1)
+}
+
+// ModPending is mod_timer_pending(): Mod only if t is pending; an inactive
+// timer is left alone and 0 returned.
+func ModPending(c *kernel.Ctx, t *Timer, expires uint64) int {
+	return modTimer(c, t, expires, modPendingOnly, -1)
+}
+
+// Reduce is timer_reduce(): like Mod but a pending timer only ever moves
+// earlier (a later expires returns 1 and changes nothing); an inactive timer
+// is started (0).
+func Reduce(c *kernel.Ctx, t *Timer, expires uint64) int {
+	return modTimer(c, t, expires, modReduce, -1)
+}
+
+// Delete is timer_delete() (del_timer): it deactivates t and returns 1 if
+// it was pending, 0 if not. It does not wait for a callback that is running
+// on another CPU, and does not stop the callback from re-arming t: use
+// DeleteSync before freeing or unloading.
+func Delete(t *Timer) int {
+	b := t.lockBase(nil)
+	if b == nil {
+		return 0
+	}
+	ret := b.w.detach(t, true)
+	b.mu.Unlock()
+	return ret
+}
+
+// TryDeleteSync is try_to_del_timer_sync() (timer_delete_sync_try): 0/1 as
+// Delete, or -1 if t's callback is running right now (it is then left
+// alone).
+func TryDeleteSync(t *Timer) int {
+	return tryDelete(t, false)
+}
+
+func tryDelete(t *Timer, shutdown bool) int {
+	b := t.lockBase(nil)
+	if b == nil {
+		if shutdown {
+			t.function = nil
+		}
+		return 0
+	}
+	defer b.mu.Unlock()
+	if b.w.runningTimer == t {
+		return -1
+	}
+	if shutdown {
+		t.function = nil
+	}
+	return b.w.detach(t, true)
+}
+
+// DeleteSync is timer_delete_sync() (del_timer_sync): Delete, and if the
+// callback is running, wait until it has finished. On return the callback
+// is not running anywhere (unless it is re-armed concurrently, which the
+// caller must prevent). It returns 0/1 as Delete.
+//
+// Calling it from the timer's own callback, or from hardirq context for a
+// timer without FlagIRQSafe whose callback the interrupt interrupted, would
+// deadlock in the kernel; kdefer prints the kernel's warning and returns
+// without waiting.
+func DeleteSync(c *kernel.Ctx, t *Timer) int { return deleteSync(c, t, false) }
+
+// ShutdownSync is timer_shutdown_sync() (v6.2+): DeleteSync, and t can no
+// longer be armed: Add/Mod on it are silently ignored until it is set up
+// again.
+func ShutdownSync(c *kernel.Ctx, t *Timer) int { return deleteSync(c, t, true) }
+
+// Shutdown is timer_shutdown(): Delete plus the shutdown of ShutdownSync,
+// without waiting for a running callback.
+func Shutdown(t *Timer) int {
+	b := t.lockBase(nil)
+	t.function = nil
+	if b == nil {
+		return 0
+	}
+	ret := b.w.detach(t, true)
+	b.mu.Unlock()
+	return ret
+}
+
+func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
+	if c.InHardirq() && t.flags&FlagIRQSafe == 0 {
+		kernel.WarnOnce(c, true, "timer_delete_sync() from hardirq context on a timer without TIMER_IRQSAFE\n")
+	}
+	for {
+		b := t.lockBase(nil)
+		if b == nil {
+			if shutdown {
+				t.function = nil
+			}
+			return 0
+		}
+		if b.w.runningTimer == t {
+			self := c == b.runCtx || (c.InHardirq() && c.CPU() == b.cpu) || b.sys.k.Virtual()
+			if self {
+				// The kernel would spin here forever.
+				if shutdown {
+					t.function = nil
+				}
+				ret := b.w.detach(t, true)
+				b.mu.Unlock()
+				kernel.Warn(c, "timer_delete_sync() would deadlock: %s is waiting for its own running callback\n", funcName(t.function))
+				return ret
+			}
+			b.waiters++
+			b.cond.Wait()
+			b.waiters--
+			b.mu.Unlock()
+			continue
+		}
+		if shutdown {
+			t.function = nil
+		}
+		ret := b.w.detach(t, true)
+		b.mu.Unlock()
+		return ret
+	}
+}
+
+// expire runs one expired timer's callback (call_timer_fn) with the base
+// lock dropped; the wheel has already unlinked it and marked it running.
+func (b *timerBase) expire(t *Timer) {
+	fn := t.function
+	irqsafe := t.flags&FlagIRQSafe != 0
+	c := b.runCtx
+	b.mu.Unlock()
+	if fn != nil {
+		if irqsafe {
+			c.LocalIRQDisable()
+		}
+		before := c.PreemptCount()
+		kernel.CallHandler(c, func() { fn(c, t) })
+		if after := c.PreemptCount(); after != before {
+			c.Kernel().Printk(c, printk.LevelErr, "timer: %s preempt leak: %08x -> %08x\n", funcName(fn), before, after)
+			c.SetPreemptCount(before)
+		}
+		if irqsafe {
+			c.LocalIRQEnable()
+		}
+	}
+	b.mu.Lock()
+}
+
+// runTimerSoftirq is run_timer_softirq(): expire the due timers of this
+// CPU's bases (standard, then deferrable).
+func (s *system) runTimerSoftirq(c *kernel.Ctx) {
+	now := s.k.Jiffies()
+	for _, b := range s.bases[c.CPU()*2 : c.CPU()*2+2] {
+		b.mu.Lock()
+		if jiffies.TimeAfterEq(now, b.w.clk) && jiffies.TimeAfterEq(now, b.w.nextExpiryJiffies()) {
+			b.runCtx = c
+			b.w.run(now, b.expireFn)
+			b.runCtx = nil
+			if b.waiters > 0 {
+				b.cond.Broadcast()
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// NextEvent implements kernel.ClockEvents: the time the CPU must wake for
+// its first standard timer. Deferrable timers never wake an idle CPU.
+func (s *system) NextEvent(cpu int) int64 {
+	b := s.bases[cpu*2]
+	b.mu.Lock()
+	next := b.w.nextExpiryJiffies()
+	pending := b.w.timersPending
+	b.mu.Unlock()
+	if !pending {
+		return kernel.NoEvent
+	}
+	return s.k.JiffiesToNs(next)
+}
+
+// Tick implements kernel.ClockEvents: run_local_timers() raises
+// TIMER_SOFTIRQ when a base of this CPU has timers due.
+func (s *system) Tick(c *kernel.Ctx) {
+	now := s.k.Jiffies()
+	for _, b := range s.bases[c.CPU()*2 : c.CPU()*2+2] {
+		b.mu.Lock()
+		due := b.w.timersPending && jiffies.TimeAfterEq(now, b.w.nextExpiryJiffies())
+		if !due && b.w.nextExpiryRecalc {
+			due = b.w.timersPending && jiffies.TimeAfterEq(now, b.w.nextExpiryJiffies())
+		}
+		b.mu.Unlock()
+		if due {
+			kernel.RaiseSoftirqIrqoff(c, kernel.TimerSoftirq)
+			return
+		}
+	}
+}
+
+// Init makes sure k's timer bases exist and TIMER_SOFTIRQ is installed. The
+// first arm does it too; call it at boot to have the wheel dump list every
+// CPU from the start.
+func Init(k *kernel.Kernel) { sysOf(k) }
+
+// Dump returns a listing of the pending timers of every CPU and base, by
+// level and bucket: the wheel-dump view.
+func Dump(k *kernel.Kernel) string {
+	s := sysOf(k)
+	out := fmt.Sprintf("jiffies: %d\n", k.Jiffies())
+	for _, b := range s.bases {
+		name := "BASE_STD"
+		if b.deferrable {
+			name = "BASE_DEF"
+		}
+		b.mu.Lock()
+		out += fmt.Sprintf("cpu: %d base: %s clk: %d next_expiry: %d\n", b.cpu, name, b.w.clk, b.w.nextExpiryJiffies())
+		out += b.w.describe()
+		b.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,11 @@
+package timer
+
+import (
+	"testing"
+
+	"github.com/kdefer/kdefer/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) {
+	leakcheck.VerifyTestMain(m)
+}
