@@ -5,12 +5,14 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kdefer/kdefer/internal/leakcheck"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/procfs"
+	"github.com/kdefer/kdefer/timer"
 )
 
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
@@ -75,3 +77,22 @@ func TestSoftirqsTextMatchesKernelFormat(t *testing.T) {
 func TestInterruptsTextMatchesKernelFormat(t *testing.T) {
 	golden(t, "interrupts.golden", procfs.Interrupts(activity(t)))
 }
+
+func TestTimerViewsListArmedTimers(t *testing.T) {
+	k := activity(t)
+	var tm timer.Timer
+	k.RunTask(context.Background(), "arm", func(c *kernel.Ctx) int {
+		timer.Setup(c, &tm, wheelFn, 0)
+		timer.Mod(c, &tm, c.Jiffies()+1000)
+		return 0
+	})
+	if w := procfs.TimerWheel(k); !strings.Contains(w, "fn=procfs_test.wheelFn") {
+		t.Errorf("wheel dump lacks the timer:\n%s", w)
+	}
+	if l := procfs.TimerList(k); !strings.HasPrefix(l, "Timer List Version: v0.9\nHRTIMER_MAX_CLOCK_BASES: 8\n") {
+		t.Errorf("timer_list:\n%s", l)
+	}
+	timer.Delete(&tm)
+}
+
+func wheelFn(*kernel.Ctx, *timer.Timer) {}
