@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"math/bits"
 	"runtime"
 	"time"
 )
@@ -40,7 +41,33 @@ func (k *Kernel) KtimeGetRealFastNs() int64 { return k.KtimeGetRealNs() }
 // plus the ticks since boot. kdefer is tickless: jiffies is derived from
 // the clock when read rather than incremented by a periodic interrupt, so
 // every reader sees the same value at the same instant.
-func (k *Kernel) Jiffies() uint64 { return k.initialJ + uint64(k.Now()/k.tickNs) }
+func (k *Kernel) Jiffies() uint64 {
+	if k.virtual {
+		return k.vjiffies.Load()
+	}
+	return k.initialJ + k.ticks(k.Now())
+}
+
+// ticks returns ns / TICK_NSEC without a division instruction.
+func (k *Kernel) ticks(ns int64) uint64 {
+	n := uint64(ns)
+	q, _ := bits.Mul64(n, k.tickRecip)
+	t := uint64(k.tickNs)
+	for (q+1)*t <= n {
+		q++
+	}
+	for q*t > n {
+		q--
+	}
+	return q
+}
+
+// setVnow moves the virtual clock (only the driver or the task holding the
+// run token does) and keeps the cached jiffies in step.
+func (k *Kernel) setVnow(ns int64) {
+	k.vnow.Store(ns)
+	k.vjiffies.Store(k.initialJ + k.ticks(ns))
+}
 
 // GetJiffies64 is get_jiffies_64().
 func (k *Kernel) GetJiffies64() uint64 { return k.Jiffies() }
@@ -72,7 +99,7 @@ func (k *Kernel) Spin(ns int64) {
 		return
 	}
 	if k.virtual {
-		k.vnow.Add(ns)
+		k.setVnow(k.vnow.Load() + ns)
 		return
 	}
 	end := k.Now() + ns

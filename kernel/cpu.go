@@ -72,11 +72,13 @@ func (k *Kernel) IdleCtx(cpu int) *Ctx { return k.cpus[cpu].driverCtx() }
 // Thresholds of the real-time idle loop's wait. Go's timers wake with
 // about a millisecond of granularity on Linux, far too coarse for hrtimers
 // and usleep_range, so the last stretch before an event is slept with
-// nanosleep on a thread whose timer slack is 1 ns, and the final
-// microseconds are spun.
+// nanosleep (default 50 µs timer slack) and the final quarter millisecond
+// is spun, yielding the processor between clock reads. The loop does not
+// lock its OS thread: a kicked idle loop then runs on the kicker's
+// processor at its next yield instead of waiting for a thread wakeup.
 const (
 	coarseMargin = 1500 * time.Microsecond // Go timer until this close
-	spinWindow   = 40 * time.Microsecond   // spin when this close
+	spinWindow   = 250 * time.Microsecond  // spin when this close
 	sleepChunk   = 200 * time.Microsecond  // longest nanosleep (kick latency)
 )
 
@@ -86,9 +88,6 @@ const (
 func (cpu *CPU) loop() {
 	k := cpu.k
 	defer k.cpuWG.Done()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	setTimerSlack(1)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {

@@ -66,7 +66,9 @@ type Kernel struct {
 	tickNs    int64
 	initialJ  uint64
 	virtual   bool
-	vnow      atomic.Int64 // virtual clock, ns since boot
+	vnow      atomic.Int64  // virtual clock, ns since boot
+	vjiffies  atomic.Uint64 // jiffies at vnow (virtual time)
+	tickRecip uint64        // floor(2^64 / tickNs), for a division-free jiffies
 	bootMono  time.Time    // real clock origin
 	realBase  int64        // CLOCK_REALTIME ns at boot
 	baseCtx   context.Context
@@ -159,6 +161,8 @@ func Boot(cfg Config) (*Kernel, error) {
 		log:      printk.NewRing(cfg.LogCapacity),
 	}
 	k.maxSoftTime = k.hz.MsecsToJiffies(2) // MAX_SOFTIRQ_TIME
+	k.tickRecip = ^uint64(0) / uint64(k.tickNs)
+	k.vjiffies.Store(k.initialJ)
 	k.baseCtx, k.cancelAll = context.WithCancelCause(context.Background())
 	switch {
 	case !cfg.RealtimeBase.IsZero():
@@ -522,12 +526,12 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 		now := k.Now()
 		if next > target || next == NoEvent {
 			if target != NoEvent && target > now {
-				k.vnow.Store(target)
+				k.setVnow(target)
 			}
 			return nil
 		}
 		if next > now {
-			k.vnow.Store(next)
+			k.setVnow(next)
 			now = next
 		}
 		for i, cpu := range k.cpus {

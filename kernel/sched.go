@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // scheduler is the shell that turns the kernel's task states into goroutine
@@ -26,7 +27,27 @@ type scheduler interface {
 // realSched: every task is a free-running goroutine.
 type realSched struct{}
 
+// blockSpin is how long a task spins before parking its goroutine. Waking
+// a parked goroutine costs tens of microseconds when the Go scheduler has
+// to wake an idle thread, which would dominate short sleeps such as
+// usleep_range(10, 20); a short adaptive spin (as the kernel's mutexes do)
+// hides it.
+const blockSpin = 50 * time.Microsecond
+
 func (realSched) block(t *Task) {
+	if t.state.Load() == TaskRunning {
+		return
+	}
+	start := time.Now()
+	for i := 0; ; i++ {
+		if t.state.Load() == TaskRunning {
+			return
+		}
+		if i&15 == 15 && time.Since(start) > blockSpin {
+			break
+		}
+		runtime.Gosched()
+	}
 	for t.state.Load() != TaskRunning {
 		<-t.baton
 	}

@@ -4,6 +4,4 @@ package kernel
 
 import "time"
 
-func setTimerSlack(uintptr) {}
-
 func nanosleep(d time.Duration) { time.Sleep(d) }

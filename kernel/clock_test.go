@@ -1,0 +1,30 @@
+package kernel_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kdefer/kdefer/jiffies"
+	"github.com/kdefer/kdefer/kernel"
+)
+
+func TestJiffiesFollowTheClockAtEveryHZ(t *testing.T) {
+	for _, hz := range []jiffies.HZ{100, 250, 300, 1000} {
+		k := boot(t, kernel.Config{CPUs: 1, HZ: hz, Quiet: true})
+		if k.Jiffies() != hz.InitialJiffies() {
+			t.Fatalf("HZ=%d: jiffies at boot %d, want INITIAL_JIFFIES %d", hz, k.Jiffies(), hz.InitialJiffies())
+		}
+		tick := hz.TickNsec()
+		for _, ns := range []int64{tick - 1, 1, tick, 2*tick - 1, 300 * int64(time.Second), 3*int64(time.Hour) + 7} {
+			run(t, k, time.Duration(ns))
+			want := hz.InitialJiffies() + uint64(k.Now()/tick)
+			if got := k.Jiffies(); got != want {
+				t.Fatalf("HZ=%d now=%d: jiffies %d, want %d", hz, k.Now(), got, want)
+			}
+		}
+		// The low 32 bits wrap 5 minutes after boot.
+		if uint32(k.Jiffies()) >= uint32(hz.InitialJiffies()) {
+			t.Fatalf("HZ=%d: 32-bit jiffies did not wrap after 3 h", hz)
+		}
+	}
+}
