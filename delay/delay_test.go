@@ -204,11 +204,11 @@ func TestFsleepPicksTheKernelsPrimitive(t *testing.T) {
 		}
 	})
 	want := []int64{
-		1_000,      // udelay(1)
-		10_000,     // udelay(10)
-		1_250_000,  // usleep_range(1000, 1250)
-		12_500_000, // usleep_range(10000, 12500)
-		18_239_000, // msleep(16): 4 jiffies + 1 from jiffy 3, entered 1.761 ms into it
+		1_000,       // udelay(1)
+		10_000,      // udelay(10)
+		1_250_000,   // usleep_range(1000, 1250)
+		12_500_000,  // usleep_range(10000, 12500)
+		18_239_000,  // msleep(16): 4 jiffies + 1 from jiffy 3, entered 1.761 ms into it
 		104_000_000, // msleep(100): 25 jiffies + 1, from a jiffy boundary
 	}
 	if !slices.Equal(took, want) {

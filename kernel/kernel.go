@@ -69,8 +69,8 @@ type Kernel struct {
 	vnow      atomic.Int64  // virtual clock, ns since boot
 	vjiffies  atomic.Uint64 // jiffies at vnow (virtual time)
 	tickRecip uint64        // floor(2^64 / tickNs), for a division-free jiffies
-	bootMono  time.Time    // real clock origin
-	realBase  int64        // CLOCK_REALTIME ns at boot
+	bootMono  time.Time     // real clock origin
+	realBase  int64         // CLOCK_REALTIME ns at boot
 	baseCtx   context.Context
 	cancelAll context.CancelCauseFunc
 

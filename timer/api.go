@@ -44,6 +44,7 @@ type timerBase struct {
 	sys        *system
 	cpu        int
 	deferrable bool
+	sentinel   bool        // the migrating placeholder, never locked
 	runCtx     *kernel.Ctx // the softirq context running callbacks, nil otherwise
 	expireFn   func(*Timer)
 	cond       sync.Cond // signalled when a callback finished (timer_delete_sync waiters)
@@ -56,6 +57,7 @@ func sysOf(k *kernel.Kernel) *system { return k.Local(sysKey, newSystem).(*syste
 
 func newSystem(k *kernel.Kernel) any {
 	s := &system{k: k}
+	s.migrating.sentinel = true
 	j := k.Jiffies()
 	for cpu := 0; cpu < k.NumCPUs(); cpu++ {
 		for _, def := range []bool{false, true} {
@@ -80,14 +82,15 @@ func (s *system) base(cpu int, flags uint32) *timerBase {
 }
 
 // lockBase is lock_timer_base(): it returns t's base locked, or nil if t
-// was never armed.
-func (t *Timer) lockBase(s *system) *timerBase {
+// was never armed. While t moves between CPUs it points at a sentinel base
+// (TIMER_MIGRATING) and lockBase waits.
+func (t *Timer) lockBase() *timerBase {
 	for {
 		b := t.base.Load()
 		if b == nil {
 			return nil
 		}
-		if s != nil && b == &s.migrating {
+		if b.sentinel {
 			runtime.Gosched()
 			continue
 		}
@@ -108,7 +111,7 @@ func (t *Timer) lockBase(s *system) *timerBase {
 // timer first (the debugobjects fixup, timer_delete_sync) and then
 // re-initialises it.
 func Setup(c *kernel.Ctx, t *Timer, fn Func, flags uint32) {
-	if b := t.base.Load(); b != nil && b != &b.sys.migrating {
+	if b := t.base.Load(); b != nil && !b.sentinel {
 		if Pending(t) {
 			if c == nil {
 				c = b.sys.k.IdleCtx(b.cpu)
@@ -155,7 +158,7 @@ func ContainerOf[T any](t *Timer, off uintptr) *T {
 // Pending is timer_pending(): whether t is queued. It is a snapshot; the
 // timer may fire or be re-armed right after.
 func Pending(t *Timer) bool {
-	b := t.lockBase(nil)
+	b := t.lockBase()
 	if b == nil {
 		return false
 	}
@@ -167,7 +170,7 @@ func Pending(t *Timer) bool {
 // Expires returns t.expires (timer->expires), the absolute expiry in
 // jiffies last set by an arm operation.
 func Expires(t *Timer) uint64 {
-	b := t.lockBase(nil)
+	b := t.lockBase()
 	if b == nil {
 		return t.expires
 	}
@@ -180,7 +183,7 @@ func Expires(t *Timer) uint64 {
 // assigns timer->expires. Setting it on a pending timer has no effect on
 // when it fires (use Mod).
 func SetExpires(t *Timer, expires uint64) {
-	b := t.lockBase(nil)
+	b := t.lockBase()
 	t.expires = expires
 	if b != nil {
 		b.mu.Unlock()
@@ -195,64 +198,80 @@ const (
 
 // modTimer is __mod_timer() on the calling CPU's base (cpu < 0) or on cpu.
 func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
-	k := c.Kernel()
-	var s *system
-	b := t.base.Load()
-	if b != nil && b.sys.k == k {
-		s = b.sys
-	} else {
-		s = sysOf(k)
-	}
 	if t.odebug == odebugNone {
 		// debugobjects: "activate not available", fixup installs a stub.
 		odebugReport(c, "activate", "not available", t)
 		t.function = stubTimer
 		t.odebug = odebugInit
 	}
+	k := c.Kernel()
 	if cpu < 0 {
 		cpu = c.CPU()
 	}
-	target := s.base(cpu, t.flags)
-	b = t.lockBase(s)
-	if b == nil {
-		b = target
-		b.mu.Lock()
-		t.base.Store(b)
+	b := t.lockBase()
+	for b == nil {
+		// First arm: claim the target base.
+		target := sysOf(k).base(cpu, t.flags)
+		target.mu.Lock()
+		if t.base.CompareAndSwap(nil, target) {
+			t.flags = t.flags&^flagCPUMask | uint32(cpu)
+			b = target
+			break
+		}
+		target.mu.Unlock()
+		b = t.lockBase()
 	}
 	if t.function == nil { // shut down: arming is silently ignored
 		b.mu.Unlock()
 		return 0
 	}
-	now := k.Jiffies()
-	if b != target && b.w.runningTimer != t && (mode != modPendingOnly || t.pending()) {
-		if t.pending() {
-			if t.expires == expires || (mode == modReduce && jiffies.TimeBeforeEq(t.expires, expires)) {
-				b.mu.Unlock()
-				return 1
-			}
-		}
-		ret := b.w.detach(t, true)
-		t.base.Store(&s.migrating)
+	s := b.sys
+	if s.k != k {
 		b.mu.Unlock()
-		target.mu.Lock()
-		t.base.Store(target)
-		t.flags = t.flags&^flagCPUMask | uint32(cpu)
-		target.w.forward(now)
-		t.expires = expires
-		kick := target.w.add(t)
-		target.mu.Unlock()
-		if kick && !target.deferrable {
-			k.KickCPU(target.cpu)
-		}
-		return ret
+		kernel.WarnOnce(c, true, "timer armed in two kernels\n")
+		return 0
+	}
+	target := b
+	if cpu != b.cpu {
+		target = s.base(cpu, t.flags)
+	}
+	now := k.Jiffies()
+	if target != b && b.w.runningTimer != t && (mode != modPendingOnly || t.pending()) {
+		return migrateTimer(k, t, b, target, expires, mode, now)
 	}
 	before := b.w.nextExpiry
 	ret := b.w.mod(t, expires, mode == modPendingOnly, mode == modReduce, now)
-	kick := t.pending() && jiffies.TimeBefore(b.w.nextExpiry, before) && !b.deferrable
-	cpuOf := b.cpu
-	b.mu.Unlock()
-	if kick {
+	if !b.deferrable && t.pending() && jiffies.TimeBefore(b.w.nextExpiry, before) {
+		cpuOf := b.cpu
+		b.mu.Unlock()
 		k.KickCPU(cpuOf)
+		return ret
+	}
+	b.mu.Unlock()
+	return ret
+}
+
+// migrateTimer moves t from base b (locked) to target, the calling CPU's
+// base, as __mod_timer does when the timer's callback is not running.
+func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint64, mode int, now uint64) int {
+	if t.pending() {
+		if t.expires == expires || (mode == modReduce && jiffies.TimeBeforeEq(t.expires, expires)) {
+			b.mu.Unlock()
+			return 1
+		}
+	}
+	ret := b.w.detach(t, true)
+	t.base.Store(&b.sys.migrating)
+	b.mu.Unlock()
+	target.mu.Lock()
+	t.base.Store(target)
+	t.flags = t.flags&^flagCPUMask | uint32(target.cpu)
+	target.w.forward(now)
+	t.expires = expires
+	kick := target.w.add(t)
+	target.mu.Unlock()
+	if kick && !target.deferrable {
+		k.KickCPU(target.cpu)
 	}
 	return ret
 }
@@ -328,11 +347,14 @@ func Reduce(c *kernel.Ctx, t *Timer, expires uint64) int {
 // on another CPU, and does not stop the callback from re-arming t: use
 // DeleteSync before freeing or unloading.
 func Delete(t *Timer) int {
-	b := t.lockBase(nil)
+	b := t.lockBase()
 	if b == nil {
 		return 0
 	}
-	ret := b.w.detach(t, true)
+	ret := 0
+	if t.pprev != nil {
+		ret = b.w.detach(t, true)
+	}
 	b.mu.Unlock()
 	return ret
 }
@@ -345,7 +367,7 @@ func TryDeleteSync(t *Timer) int {
 }
 
 func tryDelete(t *Timer, shutdown bool) int {
-	b := t.lockBase(nil)
+	b := t.lockBase()
 	if b == nil {
 		if shutdown {
 			t.function = nil
@@ -381,7 +403,7 @@ func ShutdownSync(c *kernel.Ctx, t *Timer) int { return deleteSync(c, t, true) }
 // Shutdown is timer_shutdown(): Delete plus the shutdown of ShutdownSync,
 // without waiting for a running callback.
 func Shutdown(t *Timer) int {
-	b := t.lockBase(nil)
+	b := t.lockBase()
 	t.function = nil
 	if b == nil {
 		return 0
@@ -396,7 +418,7 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 		kernel.WarnOnce(c, true, "timer_delete_sync() from hardirq context on a timer without TIMER_IRQSAFE\n")
 	}
 	for {
-		b := t.lockBase(nil)
+		b := t.lockBase()
 		if b == nil {
 			if shutdown {
 				t.function = nil

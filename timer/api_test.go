@@ -272,7 +272,7 @@ func TestMisuseGetsDebugobjectsReports(t *testing.T) {
 		timer.Add(c, &raw) // never set up
 		timer.Setup(c, &armed, func(*kernel.Ctx, *timer.Timer) { fired++ }, 0)
 		timer.Mod(c, &armed, c.Jiffies()+10)
-		timer.Add(c, &armed)                                                    // add_timer on a pending timer
+		timer.Add(c, &armed)                                                   // add_timer on a pending timer
 		timer.Setup(c, &armed, func(*kernel.Ctx, *timer.Timer) { fired++ }, 0) // init active
 	})
 	k.Run(context.Background(), time.Second)
