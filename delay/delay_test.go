@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kdefer/kdefer/delay"
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/internal/leakcheck"
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
@@ -18,34 +19,15 @@ func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func bootK(t *testing.T, hz jiffies.HZ) *kernel.Kernel {
 	t.Helper()
-	k, err := kernel.Boot(kernel.Config{Virtual: true, CPUs: 2, HZ: hz, Quiet: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		k.Shutdown(ctx)
-	})
-	return k
+	return ktest.Virtual(t, 2, int(hz))
 }
 
 func inTask(t *testing.T, k *kernel.Kernel, fn func(c *kernel.Ctx)) {
 	t.Helper()
-	if _, err := k.RunTask(context.Background(), "t", func(c *kernel.Ctx) int { fn(c); return 0 }); err != nil {
-		t.Fatal(err)
-	}
+	ktest.InTask(t, k, fn)
 }
 
-func logText(k *kernel.Kernel) string {
-	k.Log().Flush()
-	recs, _ := k.Log().Records(0)
-	var b strings.Builder
-	for _, r := range recs {
-		b.WriteString(r.Text + "\n")
-	}
-	return b.String()
-}
+func logText(k *kernel.Kernel) string { return ktest.Text(k) }
 
 func TestBusyWaitsTakeExactlyTheirTimeAndAreAtomicSafe(t *testing.T) {
 	k := bootK(t, 250)

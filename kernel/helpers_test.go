@@ -1,64 +1,29 @@
 package kernel_test
 
 import (
-	"context"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/kernel"
-	"github.com/kdefer/kdefer/printk"
 )
 
 // boot boots a virtual kernel for a test and shuts it down at the end.
 func boot(t *testing.T, cfg kernel.Config) *kernel.Kernel {
 	t.Helper()
 	cfg.Virtual = true
-	if cfg.CPUs == 0 {
-		cfg.CPUs = 2
-	}
-	k, err := kernel.Boot(cfg)
-	if err != nil {
-		t.Fatalf("Boot: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := k.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return k
+	return ktest.Boot(t, cfg)
 }
 
 // logText returns the kernel log's lines (without timestamps).
-func logText(k *kernel.Kernel) []string {
-	k.Log().Flush()
-	recs, _ := k.Log().Records(0)
-	out := make([]string, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, r.Text)
-	}
-	return out
-}
+func logText(k *kernel.Kernel) []string { return ktest.Lines(k) }
 
-func dmesg(k *kernel.Kernel) string {
-	k.Log().Flush()
-	recs, _ := k.Log().Records(0)
-	var b strings.Builder
-	for _, r := range recs {
-		b.WriteString(printk.FormatDmesg(r))
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
+func dmesg(k *kernel.Kernel) string { return ktest.Dmesg(k) }
 
 func run(t *testing.T, k *kernel.Kernel, d time.Duration) {
 	t.Helper()
-	if err := k.Run(context.Background(), d); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	ktest.Run(t, k, d)
 }
 
 func newRecord(msg string) slog.Record {

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/internal/leakcheck"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/procfs"
@@ -38,15 +38,7 @@ func golden(t *testing.T, name, got string) {
 // activity boots a 2-CPU virtual kernel and makes some softirqs and
 // interrupts happen deterministically.
 func activity(t *testing.T) *kernel.Kernel {
-	k, err := kernel.Boot(kernel.Config{Virtual: true, CPUs: 2, Quiet: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		k.Shutdown(ctx)
-	})
+	k := ktest.Virtual(t, 2, 0)
 	k.OpenSoftirq(kernel.TaskletSoftirq, func(*kernel.Ctx) {})
 	k.OpenSoftirq(kernel.TimerSoftirq, func(*kernel.Ctx) {})
 	k.RequestIRQ(1, func(c *kernel.Ctx, _ int, _ any) kernel.IRQReturn {

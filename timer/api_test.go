@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/timer"
@@ -19,38 +20,14 @@ import (
 func bootK(t testing.TB, cfg kernel.Config) *kernel.Kernel {
 	t.Helper()
 	cfg.Quiet = true
-	if cfg.CPUs == 0 {
-		cfg.CPUs = 2
-	}
-	k, err := kernel.Boot(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := k.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return k
+	return ktest.Boot(t, cfg)
 }
 
-func logLines(k *kernel.Kernel) []string {
-	k.Log().Flush()
-	recs, _ := k.Log().Records(0)
-	var out []string
-	for _, r := range recs {
-		out = append(out, r.Text)
-	}
-	return out
-}
+func logLines(k *kernel.Kernel) []string { return ktest.Lines(k) }
 
 func task(t testing.TB, k *kernel.Kernel, fn func(c *kernel.Ctx)) {
 	t.Helper()
-	if _, err := k.RunTask(context.Background(), "test", func(c *kernel.Ctx) int { fn(c); return 0 }); err != nil {
-		t.Fatal(err)
-	}
+	ktest.InTask(t, k, fn)
 }
 
 func TestTimerFiresAtTheWheelsJiffyInSoftirqContext(t *testing.T) {

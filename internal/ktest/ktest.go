@@ -1,0 +1,92 @@
+// Package ktest holds the helpers kdefer's tests share: booting a kernel
+// that is shut down when the test ends, running code as a user task, and
+// reading the log back.
+package ktest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/printk"
+)
+
+// Boot boots a kernel for t (quiet; 2 CPUs unless cfg says otherwise) and
+// shuts it down when the test ends, failing the test if that leaves tasks
+// behind.
+func Boot(t testing.TB, cfg kernel.Config) *kernel.Kernel {
+	t.Helper()
+	if cfg.CPUs == 0 {
+		cfg.CPUs = 2
+	}
+	k, err := kernel.Boot(cfg)
+	if err != nil {
+		t.Fatalf("Boot: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := k.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return k
+}
+
+// Virtual boots a quiet virtual-time kernel with cpus CPUs at hz (0: the
+// defaults) for t.
+func Virtual(t testing.TB, cpus int, hz int) *kernel.Kernel {
+	t.Helper()
+	return Boot(t, kernel.Config{Virtual: true, CPUs: cpus, HZ: hzOf(hz), Quiet: true})
+}
+
+// InTask runs fn as a user task named "test" and waits for it (driving a
+// virtual kernel meanwhile).
+func InTask(t testing.TB, k *kernel.Kernel, fn func(c *kernel.Ctx)) {
+	t.Helper()
+	if _, err := k.RunTask(context.Background(), "test", func(c *kernel.Ctx) int { fn(c); return 0 }); err != nil {
+		t.Fatalf("RunTask: %v", err)
+	}
+}
+
+// Run runs k for d (see kernel.Run), failing t on error.
+func Run(t testing.TB, k *kernel.Kernel, d time.Duration) {
+	t.Helper()
+	if err := k.Run(context.Background(), d); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// Lines returns the text of every log record, without timestamps.
+func Lines(k *kernel.Kernel) []string {
+	k.Log().Flush()
+	recs, _ := k.Log().Records(0)
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.Text)
+	}
+	return out
+}
+
+// Text returns the log as text, one record a line, without timestamps.
+func Text(k *kernel.Kernel) string {
+	lines := Lines(k)
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// Dmesg returns the log as dmesg prints it, timestamps included.
+func Dmesg(k *kernel.Kernel) string {
+	k.Log().Flush()
+	recs, _ := k.Log().Records(0)
+	var b strings.Builder
+	for _, r := range recs {
+		b.WriteString(printk.FormatDmesg(r))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
