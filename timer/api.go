@@ -73,9 +73,9 @@ func newSystem(k *kernel.Kernel) any {
 	return s
 }
 
-func (s *system) base(cpu int, flags uint32) *timerBase {
+func (s *system) base(cpu int, t *Timer) *timerBase {
 	i := cpu * 2
-	if flags&FlagDeferrable != 0 {
+	if t.deferrable {
 		i++
 	}
 	return s.bases[i]
@@ -128,6 +128,8 @@ func Setup(c *kernel.Ctx, t *Timer, fn Func, flags uint32) {
 	}
 	t.function = fn
 	t.flags = flags
+	t.deferrable = flags&FlagDeferrable != 0
+	t.irqsafe = flags&FlagIRQSafe != 0
 	t.odebug = odebugInit
 }
 
@@ -211,10 +213,9 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 	b := t.lockBase()
 	for b == nil {
 		// First arm: claim the target base.
-		target := sysOf(k).base(cpu, t.flags)
+		target := sysOf(k).base(cpu, t)
 		target.mu.Lock()
 		if t.base.CompareAndSwap(nil, target) {
-			t.flags = t.flags&^flagCPUMask | uint32(cpu)
 			b = target
 			break
 		}
@@ -233,7 +234,7 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 	}
 	target := b
 	if cpu != b.cpu {
-		target = s.base(cpu, t.flags)
+		target = s.base(cpu, t)
 	}
 	now := k.Jiffies()
 	if target != b && b.w.runningTimer != t && (mode != modPendingOnly || t.pending()) {
@@ -265,7 +266,6 @@ func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint
 	b.mu.Unlock()
 	target.mu.Lock()
 	t.base.Store(target)
-	t.flags = t.flags&^flagCPUMask | uint32(target.cpu)
 	target.w.forward(now)
 	t.expires = expires
 	kick := target.w.add(t)
@@ -303,20 +303,34 @@ func AddOn(c *kernel.Ctx, t *Timer, cpu int) {
 		kernel.WarnOnce(c, true, "add_timer_on() on a pending timer\n")
 		return
 	}
-	t.flags |= FlagPinned
+	setPinned(t, true)
 	modTimer(c, t, t.expires, modNormal, cpu)
 }
 
 // AddLocal is add_timer_local(): Add with FlagPinned set (v6.9+).
 func AddLocal(c *kernel.Ctx, t *Timer) {
-	t.flags |= FlagPinned
+	setPinned(t, true)
 	Add(c, t)
 }
 
 // AddGlobal is add_timer_global(): Add with FlagPinned cleared (v6.9+).
 func AddGlobal(c *kernel.Ctx, t *Timer) {
-	t.flags &^= FlagPinned
+	setPinned(t, false)
 	Add(c, t)
+}
+
+// setPinned sets or clears FlagPinned under the timer's base lock (flags
+// also carries the bucket index).
+func setPinned(t *Timer, on bool) {
+	b := t.lockBase()
+	if on {
+		t.flags |= FlagPinned
+	} else {
+		t.flags &^= FlagPinned
+	}
+	if b != nil {
+		b.mu.Unlock()
+	}
 }
 
 // Mod is mod_timer(t, expires): it (re)arms t to fire at jiffies expires,
@@ -414,7 +428,7 @@ func Shutdown(t *Timer) int {
 }
 
 func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
-	if c.InHardirq() && t.flags&FlagIRQSafe == 0 {
+	if c.InHardirq() && !t.irqsafe {
 		kernel.WarnOnce(c, true, "timer_delete_sync() from hardirq context on a timer without TIMER_IRQSAFE\n")
 	}
 	for {
@@ -456,7 +470,7 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 // lock dropped; the wheel has already unlinked it and marked it running.
 func (b *timerBase) expire(t *Timer) {
 	fn := t.function
-	irqsafe := t.flags&FlagIRQSafe != 0
+	irqsafe := t.irqsafe
 	c := b.runCtx
 	b.mu.Unlock()
 	if fn != nil {

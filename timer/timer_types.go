@@ -66,6 +66,12 @@ type Timer struct {
 	// odebug is the debugobjects state (none, initialized, destroyed).
 	odebug uint8
 
+	// deferrable copies FlagDeferrable at Setup: flags also holds the
+	// bucket index, written under the base lock at every enqueue, so base
+	// selection (which may happen before any lock is held) reads this.
+	deferrable bool
+	irqsafe    bool // FlagIRQSafe, copied at Setup for the same reason
+
 	// base is the timer_base the timer is queued on or last ran on; nil
 	// until first armed. Changing it requires that base's lock; a timer
 	// moving between CPUs points at the system's migrating sentinel

@@ -4,6 +4,7 @@
 //
 //	kdefer run timer_simple            # boot, insmod, stream the log; Ctrl-C unloads
 //	kdefer run sed1 make_it_fail=1 --for 3s --virtual
+//	kdefer run sed1 --virtual --exec "userapp_sed1 /dev/sed1_drv hello"
 //	kdefer modules                     # list modules and their parameters
 //	kdefer version
 package main
@@ -16,10 +17,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,6 +46,7 @@ const usage = `kdefer — the Linux kernel's time and deferred-work subsystem, i
 
 Usage:
   kdefer run MODULE [param=value ...] [flags]   boot a kernel, load MODULE, stream the log
+                                                (--exec "APP ARGS" runs a demo's program)
   kdefer modules                                list the built-in modules and their parameters
   kdefer version                                print the version
   kdefer help [COMMAND]                         show help
@@ -54,11 +59,18 @@ const runUsage = `Usage: kdefer run MODULE [param=value ...] [flags]
 Boots a kernel, loads MODULE (insmod with the given parameters, as the kernel's
 parse_args reads them), streams the kernel log as dmesg -w would, and unloads
 the module (rmmod) on Ctrl-C or when --for has elapsed. Flags may come before
-or after the module's parameters.
+or after the module's parameters. MODULE may also be a short name (sed1 for
+sed1_drv) or spelled with dashes for underscores (1-2-timer for 1_2_timer).
 
 Flags:
+  --exec "APP ARGS"  once MODULE is loaded, run the demo's userspace program APP
+                   (e.g. "userapp_sed1 /dev/sed1_drv hello") as a user task; its
+                   output goes to stdout and stderr. The module stays loaded
+                   until APP has exited and --for (if given) has elapsed since
+                   the load; kdefer then exits with APP's status when it is not 0.
+                   Ctrl-C sends APP SIGINT.
   --for DURATION   run for this long of kernel time, then unload (e.g. 2s, 500ms);
-                   in virtual time the default is 10s
+                   in virtual time the default is 10s (without --exec)
   --virtual        virtual time: deterministic, runs as fast as the host allows
   --hz N           tick rate: 100, 250 (default), 300 or 1000
   --cpus N         number of logical CPUs (default: host cores, at most 64)
@@ -111,6 +123,7 @@ func hasHelp(args []string) bool {
 
 type runOpts struct {
 	module   string
+	exec     string
 	params   []string
 	forD     time.Duration
 	virtual  bool
@@ -128,6 +141,7 @@ func parseRun(args []string) (runOpts, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.DurationVar(&o.forD, "for", 0, "")
+	fs.StringVar(&o.exec, "exec", "", "")
 	fs.BoolVar(&o.virtual, "virtual", false, "")
 	fs.IntVar(&o.hz, "hz", o.hz, "")
 	fs.IntVar(&o.cpus, "cpus", 0, "")
@@ -163,7 +177,7 @@ func parseRun(args []string) (runOpts, error) {
 	if o.forD < 0 {
 		return o, fmt.Errorf("--for %v: negative duration", o.forD)
 	}
-	if o.virtual && o.forD == 0 {
+	if o.virtual && o.forD == 0 && o.exec == "" {
 		o.forD = 10 * time.Second
 	}
 	return o, nil
@@ -180,10 +194,33 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	reg := modules.Registry()
-	if _, ok := reg.Lookup(o.module); !ok {
+	name, ok := modules.Resolve(o.module)
+	if !ok {
 		fmt.Fprintf(stderr, "kdefer run: no module %q (see 'kdefer modules')\n", o.module)
 		return 2
 	}
+	o.module = name
+	var app modules.App
+	var argv []string
+	if o.exec != "" {
+		argv, err = splitCommand(o.exec)
+		if err == nil && len(argv) == 0 {
+			err = errors.New("empty command")
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "kdefer run: --exec %q: %v\n", o.exec, err)
+			return 2
+		}
+		argv[0] = path.Base(argv[0])
+		if app, ok = modules.LookupApp(argv[0]); !ok {
+			fmt.Fprintf(stderr, "kdefer run: --exec: no program %q (see 'kdefer modules')\n", argv[0])
+			return 2
+		}
+	}
+	// The log sink and the program write concurrently in real time.
+	var outMu sync.Mutex
+	stdout = &lockedWriter{mu: &outMu, w: stdout}
+	stderr = &lockedWriter{mu: &outMu, w: stderr}
 	cfg := kernel.Config{CPUs: o.cpus, HZ: jiffies.HZ(o.hz), Virtual: o.virtual, Seed: o.seed}
 	cfg.Log = func(r printk.Record) {
 		if o.noStamps {
@@ -219,8 +256,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, loadErr) // kmod's "insmod: ERROR: could not insert module …" line
 		return 1
 	}
-	if err := k.Run(ctx, o.forD); err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "kdefer: %v\n", err)
+	appCode := 0
+	if o.exec == "" {
+		if err := k.Run(ctx, o.forD); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "kdefer: %v\n", err)
+		}
+	} else {
+		start := k.Now()
+		var err error
+		appCode, err = runApp(ctx, k, app, argv, stdout, stderr)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "kdefer: %s: %v\n", app.Name, err)
+		}
+		if rest := o.forD - time.Duration(k.Now()-start); o.forD > 0 && rest > 0 && ctx.Err() == nil {
+			if err := k.Run(ctx, rest); err != nil && !errors.Is(err, context.Canceled) {
+				fmt.Fprintf(stderr, "kdefer: %v\n", err)
+			}
+		}
 	}
 	var rmErr error
 	if _, err := k.RunTask(context.Background(), "rmmod", func(c *kernel.Ctx) int {
@@ -238,7 +290,130 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		k.Log().Flush()
 		fmt.Fprint(stdout, "\n$ cat /proc/softirqs\n"+procfs.Softirqs(k)+"\n$ cat /proc/interrupts\n"+procfs.Interrupts(k))
 	}
-	return 0
+	return appCode
+}
+
+// runApp runs a demo's program as a user task until it exits and returns
+// its exit status. If ctx is done first (Ctrl-C), the program gets SIGINT,
+// as the terminal's foreground process would; if in virtual time it blocks
+// with nothing left to wake it, SIGKILL. It is then given a moment of
+// kernel time to exit (SIGKILL if it does not), and the error is returned.
+func runApp(ctx context.Context, k *kernel.Kernel, app modules.App, argv []string, stdout, stderr io.Writer) (int, error) {
+	var task atomic.Pointer[kernel.Task]
+	code, err := k.RunTask(ctx, app.Name, func(c *kernel.Ctx) int {
+		task.Store(c.Current())
+		return app.Main(c, argv, stdout, stderr)
+	})
+	if err == nil {
+		return code, nil
+	}
+	t := task.Load()
+	if t == nil {
+		return 1, err
+	}
+	sig := kernel.SIGKILL
+	if ctx.Err() != nil {
+		sig = kernel.SIGINT
+	}
+	for _, s := range []kernel.Signal{sig, kernel.SIGKILL} {
+		k.SendSignal(t, s)
+		if waitExit(k, t) {
+			return t.ExitCode(), err
+		}
+	}
+	return 128 + int(kernel.SIGKILL), err
+}
+
+// waitExit waits up to a second of kernel time (virtual time: driving the
+// kernel) for t to exit.
+func waitExit(k *kernel.Kernel, t *kernel.Task) bool {
+	if !k.Virtual() {
+		select {
+		case <-t.Exited():
+			return true
+		case <-time.After(time.Second):
+			return false
+		}
+	}
+	for i := 0; i < 100; i++ {
+		select {
+		case <-t.Exited():
+			return true
+		default:
+		}
+		k.Run(context.Background(), 10*time.Millisecond)
+	}
+	return false
+}
+
+// splitCommand splits a command line into words as a POSIX shell does for
+// plain words: blanks separate them, '…' quotes literally, "…" quotes with
+// backslash escapes of \ " $ and `, and a backslash outside quotes escapes
+// the next character. There are no expansions.
+func splitCommand(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch == ' ' || ch == '\t' || ch == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case ch == '\\':
+			inWord = true
+			if i+1 < len(s) {
+				i++
+				if s[i] != '\n' {
+					cur.WriteByte(s[i])
+				}
+			}
+		case ch == '\'':
+			inWord = true
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, errors.New("unterminated '")
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+		case ch == '"':
+			inWord = true
+			for i++; ; i++ {
+				if i >= len(s) {
+					return nil, errors.New(`unterminated "`)
+				}
+				if s[i] == '"' {
+					break
+				}
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\\\"$`", s[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+		default:
+			inWord = true
+			cur.WriteByte(ch)
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// lockedWriter serialises writes to w under mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func cmdModules(stdout io.Writer) int {
@@ -246,8 +421,18 @@ func cmdModules(stdout io.Writer) int {
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	for _, info := range infos {
 		fmt.Fprintf(stdout, "%-16s %s (license: %s)\n", info.Name, info.Description, info.License)
+		for _, a := range modules.Aliases() {
+			if a[1] == info.Name {
+				fmt.Fprintf(stdout, "    alias: %s\n", a[0])
+			}
+		}
 		for _, p := range info.Params() {
 			fmt.Fprintf(stdout, "    %s:%s (default %s, perm %s) %s\n", p.Name, p.Type, strconv.Quote(p.Default), fmt.Sprintf("%04o", p.Perm), p.Description)
+		}
+		for _, a := range modules.Apps() {
+			if a.Module == info.Name {
+				fmt.Fprintf(stdout, "    app: %s %s (--exec)\n", a.Name, a.Args)
+			}
 		}
 	}
 	return 0
