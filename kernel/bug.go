@@ -17,6 +17,7 @@ type Warning struct {
 	Report string
 }
 
+// Error returns the report's first line, prefixed "kernel: panic_on_warn: ".
 func (w *Warning) Error() string {
 	first, _, _ := strings.Cut(w.Report, "\n")
 	return "kernel: panic_on_warn: " + first

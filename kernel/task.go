@@ -112,6 +112,7 @@ var (
 // signal. errors.Is(err, ErrSignal) reports true for it.
 type SignalError struct{ Sig Signal }
 
+// Error says which signal is pending.
 func (e *SignalError) Error() string { return fmt.Sprintf("kernel: signal %d pending", int(e.Sig)) }
 
 // Unwrap returns ErrSignal.
@@ -229,6 +230,7 @@ func (t *Task) Cancel(cause error) {
 	t.k.WakeUpState(t, TaskInterruptible|TaskWakekill)
 }
 
+// String returns "comm/pid".
 func (t *Task) String() string { return fmt.Sprintf("%s/%d", t.Comm(), t.pid) }
 
 // SendSignal is send_sig(): it makes sig pending for t and wakes t from an
