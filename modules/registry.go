@@ -40,9 +40,12 @@ func Registry() *module.Registry {
 	return r
 }
 
-// aliases maps short names to module names.
-var aliases = map[string]string{
-	"sed1": sed1.DrvName, // the demo's directory, ch5/sed1
+// aliases maps short names to module names (a function, so that no
+// package-level map exists that anything could change).
+func aliases() map[string]string {
+	return map[string]string{
+		"sed1": sed1.DrvName, // the demo's directory, ch5/sed1
+	}
 }
 
 // Resolve returns the name of the built-in module that name designates:
@@ -62,8 +65,8 @@ func Resolve(name string) (string, bool) {
 	switch {
 	case known(name):
 		return name, true
-	case aliases[name] != "":
-		return aliases[name], true
+	case aliases()[name] != "":
+		return aliases()[name], true
 	}
 	if u := strings.ReplaceAll(name, "-", "_"); known(u) {
 		return u, true
@@ -75,7 +78,7 @@ func Resolve(name string) (string, bool) {
 // names, with the module each designates, sorted by alias.
 func Aliases() [][2]string {
 	var out [][2]string
-	for a, m := range aliases {
+	for a, m := range aliases() {
 		out = append(out, [2]string{a, m})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
