@@ -222,3 +222,22 @@ func TestSleepingInATimerCallbackIsReportedNotSlept(t *testing.T) {
 		t.Fatalf("log:\n%s", log)
 	}
 }
+
+func TestSleepLoopsEndWhenTheKernelShutsDown(t *testing.T) {
+	k, err := kernel.Boot(kernel.Config{Virtual: true, CPUs: 1, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := false
+	k.Spawn("sleeper", func(c *kernel.Ctx) int {
+		delay.Msleep(c, 1_000_000)
+		ended = true
+		return 0
+	})
+	k.Run(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := k.Shutdown(ctx); err != nil || !ended {
+		t.Fatalf("Shutdown: %v, msleep ended: %v", err, ended)
+	}
+}

@@ -47,6 +47,12 @@ func ScheduleTimeout(c *kernel.Ctx, timeout int64) int64 {
 		}
 		return timeout
 	}
+	if c.Kernel().ShuttingDown() {
+		// Nothing sleeps any more: report the time as elapsed so that
+		// loops such as msleep's end and the task can exit.
+		kernel.SetCurrentState(c, kernel.TaskRunning)
+		return 0
+	}
 	expire := c.Jiffies() + uint64(timeout)
 	st := &processTimer{task: c.Current()}
 	timer.Setup(c, &st.t, processTimeout, 0)

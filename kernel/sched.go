@@ -173,8 +173,15 @@ func Schedule(c *Ctx) {
 		t.state.Store(TaskRunning)
 		return
 	}
-	if t.state.Load() == TaskRunning {
+	state := t.state.Load()
+	if state == TaskRunning {
 		k.sched.yield(t)
+		return
+	}
+	// __schedule(): a task about to sleep interruptibly (or killably) with
+	// a signal pending that its state allows stays runnable.
+	if SignalPendingState(c, state) {
+		t.state.Store(TaskRunning)
 		return
 	}
 	k.sched.block(t)

@@ -274,3 +274,19 @@ func TestRunTaskReturnsTheExitCode(t *testing.T) {
 		t.Fatalf("RunTask of a task nothing can wake: %v, want EDEADLK", err)
 	}
 }
+
+func TestScheduleDoesNotSleepWithAnAllowedSignalPending(t *testing.T) {
+	k := boot(t, kernel.Config{Quiet: true})
+	var states []string
+	u, _ := k.Spawn("u", func(c *kernel.Ctx) int {
+		kernel.SetCurrentState(c, kernel.TaskInterruptible)
+		kernel.Schedule(c) // SIGUSR1 is pending: must not sleep
+		states = append(states, kernel.StateName(c.Current().State()))
+		return 0
+	})
+	k.SendSignal(u, kernel.SIGUSR1)
+	run(t, k, 0)
+	if len(states) != 1 || states[0] != "TASK_RUNNING" {
+		t.Fatalf("states %v", states)
+	}
+}
