@@ -1,13 +1,12 @@
 package module_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/printk"
@@ -23,31 +22,13 @@ func boot(t *testing.T) *kernel.Kernel {
 	return k
 }
 
-func shutdown(t *testing.T, k *kernel.Kernel) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := k.Shutdown(ctx); err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
-}
+func shutdown(t *testing.T, k *kernel.Kernel) { ktest.Shutdown(t, k) }
 
 // inTask runs fn in a new user task named comm and drives the kernel until
 // it is idle. fn may call t.Errorf (not t.Fatal).
 func inTask(t *testing.T, k *kernel.Kernel, comm string, fn func(c *kernel.Ctx)) {
 	t.Helper()
-	tk, err := k.Spawn(comm, func(c *kernel.Ctx) int { fn(c); return 0 })
-	if err != nil {
-		t.Fatalf("Spawn: %v", err)
-	}
-	if err := k.RunUntilIdle(context.Background()); err != nil {
-		t.Fatalf("RunUntilIdle: %v", err)
-	}
-	select {
-	case <-tk.Exited():
-	default:
-		t.Fatalf("task %s did not finish", comm)
-	}
+	ktest.RunAs(t, k, comm, fn)
 }
 
 // logRecords returns the log records from seq on.

@@ -133,120 +133,78 @@ func verifyOctalPermissions(perm uint32) string {
 	return ""
 }
 
-// Int is module_param(name, int, perm) with MODULE_PARM_DESC(name, desc):
-// values are parsed by kstrtoint (base 0: "0x" hex, leading "0" octal) and
-// must fit a C int.
-func (p *Params) Int(v *int, name string, def int, perm uint32, desc string) {
+// signedParam declares a parameter of a signed C type parsed by kstrtoll
+// and range-checked to [lo, hi] (ERANGE outside).
+func signedParam[T ~int | ~int16 | ~int32 | ~int64](p *Params, v *T, typ, name string, def T, perm uint32, desc string, lo, hi int64) {
 	*v = def
-	p.add(&kparam{name: name, typ: "int", perm: perm, desc: desc,
+	p.add(&kparam{name: name, typ: typ, perm: perm, desc: desc,
 		set: func(s string, _ bool) kernel.Errno {
 			n, e := kstrtoll(s)
-			if e == 0 && (n < math.MinInt32 || n > math.MaxInt32) {
+			if e == 0 && (n < lo || n > hi) {
 				e = kernel.ERANGE
 			}
 			if e == 0 {
-				*v = int(n)
+				*v = T(n)
 			}
 			return e
 		},
-		get: func() string { return strconv.Itoa(*v) }})
+		get: func() string { return strconv.FormatInt(int64(*v), 10) }})
 }
 
-// Uint is module_param(name, uint, perm): kstrtouint, a C unsigned int.
-func (p *Params) Uint(v *uint, name string, def uint, perm uint32, desc string) {
+// unsignedParam declares a parameter of an unsigned C type parsed by
+// kstrtoull and range-checked to [0, hi].
+func unsignedParam[T ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64](p *Params, v *T, typ, name string, def T, perm uint32, desc string, hi uint64) {
 	*v = def
-	p.add(&kparam{name: name, typ: "uint", perm: perm, desc: desc,
+	p.add(&kparam{name: name, typ: typ, perm: perm, desc: desc,
 		set: func(s string, _ bool) kernel.Errno {
 			n, e := kstrtoull(s)
-			if e == 0 && n > math.MaxUint32 {
+			if e == 0 && n > hi {
 				e = kernel.ERANGE
 			}
 			if e == 0 {
-				*v = uint(n)
+				*v = T(n)
 			}
 			return e
 		},
 		get: func() string { return strconv.FormatUint(uint64(*v), 10) }})
 }
 
+// Int is module_param(name, int, perm) with MODULE_PARM_DESC(name, desc):
+// values are parsed by kstrtoint (base 0: "0x" hex, leading "0" octal) and
+// must fit a C int.
+func (p *Params) Int(v *int, name string, def int, perm uint32, desc string) {
+	signedParam(p, v, "int", name, def, perm, desc, math.MinInt32, math.MaxInt32)
+}
+
+// Uint is module_param(name, uint, perm): kstrtouint, a C unsigned int.
+func (p *Params) Uint(v *uint, name string, def uint, perm uint32, desc string) {
+	unsignedParam(p, v, "uint", name, def, perm, desc, math.MaxUint32)
+}
+
 // Long is module_param(name, long, perm): kstrtol, a 64-bit C long.
 func (p *Params) Long(v *int64, name string, def int64, perm uint32, desc string) {
-	*v = def
-	p.add(&kparam{name: name, typ: "long", perm: perm, desc: desc,
-		set: func(s string, _ bool) kernel.Errno {
-			n, e := kstrtoll(s)
-			if e == 0 {
-				*v = n
-			}
-			return e
-		},
-		get: func() string { return strconv.FormatInt(*v, 10) }})
+	signedParam(p, v, "long", name, def, perm, desc, math.MinInt64, math.MaxInt64)
 }
 
 // Ulong is module_param(name, ulong, perm): kstrtoul, a 64-bit C unsigned
 // long.
 func (p *Params) Ulong(v *uint64, name string, def uint64, perm uint32, desc string) {
-	*v = def
-	p.add(&kparam{name: name, typ: "ulong", perm: perm, desc: desc,
-		set: func(s string, _ bool) kernel.Errno {
-			n, e := kstrtoull(s)
-			if e == 0 {
-				*v = n
-			}
-			return e
-		},
-		get: func() string { return strconv.FormatUint(*v, 10) }})
+	unsignedParam(p, v, "ulong", name, def, perm, desc, math.MaxUint64)
 }
 
 // Short is module_param(name, short, perm): kstrtos16.
 func (p *Params) Short(v *int16, name string, def int16, perm uint32, desc string) {
-	*v = def
-	p.add(&kparam{name: name, typ: "short", perm: perm, desc: desc,
-		set: func(s string, _ bool) kernel.Errno {
-			n, e := kstrtoll(s)
-			if e == 0 && (n < math.MinInt16 || n > math.MaxInt16) {
-				e = kernel.ERANGE
-			}
-			if e == 0 {
-				*v = int16(n)
-			}
-			return e
-		},
-		get: func() string { return strconv.Itoa(int(*v)) }})
+	signedParam(p, v, "short", name, def, perm, desc, math.MinInt16, math.MaxInt16)
 }
 
 // Ushort is module_param(name, ushort, perm): kstrtou16.
 func (p *Params) Ushort(v *uint16, name string, def uint16, perm uint32, desc string) {
-	*v = def
-	p.add(&kparam{name: name, typ: "ushort", perm: perm, desc: desc,
-		set: func(s string, _ bool) kernel.Errno {
-			n, e := kstrtoull(s)
-			if e == 0 && n > math.MaxUint16 {
-				e = kernel.ERANGE
-			}
-			if e == 0 {
-				*v = uint16(n)
-			}
-			return e
-		},
-		get: func() string { return strconv.Itoa(int(*v)) }})
+	unsignedParam(p, v, "ushort", name, def, perm, desc, math.MaxUint16)
 }
 
 // Byte is module_param(name, byte, perm): kstrtou8, a C unsigned char.
 func (p *Params) Byte(v *uint8, name string, def uint8, perm uint32, desc string) {
-	*v = def
-	p.add(&kparam{name: name, typ: "byte", perm: perm, desc: desc,
-		set: func(s string, _ bool) kernel.Errno {
-			n, e := kstrtoull(s)
-			if e == 0 && n > math.MaxUint8 {
-				e = kernel.ERANGE
-			}
-			if e == 0 {
-				*v = uint8(n)
-			}
-			return e
-		},
-		get: func() string { return strconv.Itoa(int(*v)) }})
+	unsignedParam(p, v, "byte", name, def, perm, desc, math.MaxUint8)
 }
 
 // Bool is module_param(name, bool, perm): param_set_bool, which accepts the

@@ -90,3 +90,33 @@ func Dmesg(k *kernel.Kernel) string {
 	}
 	return b.String()
 }
+
+// Shutdown shuts k down, failing t if tasks are left behind (for kernels a
+// test boots itself rather than with Boot).
+func Shutdown(t testing.TB, k *kernel.Kernel) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := k.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// RunAs runs fn in a new user task named comm and drives the (virtual)
+// kernel until it is idle; the task must have finished by then. fn may
+// call t.Errorf (not t.Fatal).
+func RunAs(t testing.TB, k *kernel.Kernel, comm string, fn func(c *kernel.Ctx)) {
+	t.Helper()
+	tk, err := k.Spawn(comm, func(c *kernel.Ctx) int { fn(c); return 0 })
+	if err != nil {
+		t.Fatalf("Spawn: %v", err)
+	}
+	if err := k.RunUntilIdle(context.Background()); err != nil {
+		t.Fatalf("RunUntilIdle: %v", err)
+	}
+	select {
+	case <-tk.Exited():
+	default:
+		t.Fatalf("task %s did not finish", comm)
+	}
+}

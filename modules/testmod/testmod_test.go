@@ -1,7 +1,6 @@
 package testmod_test
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules/testmod"
@@ -27,29 +27,11 @@ func boot(t *testing.T) (*kernel.Kernel, *module.ModLoader) {
 	return k, module.Loader(k, reg)
 }
 
-func shutdown(t *testing.T, k *kernel.Kernel) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := k.Shutdown(ctx); err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
-}
+func shutdown(t *testing.T, k *kernel.Kernel) { ktest.Shutdown(t, k) }
 
 func inTask(t *testing.T, k *kernel.Kernel, comm string, fn func(c *kernel.Ctx)) {
 	t.Helper()
-	tk, err := k.Spawn(comm, func(c *kernel.Ctx) int { fn(c); return 0 })
-	if err != nil {
-		t.Fatalf("Spawn: %v", err)
-	}
-	if err := k.RunUntilIdle(context.Background()); err != nil {
-		t.Fatalf("RunUntilIdle: %v", err)
-	}
-	select {
-	case <-tk.Exited():
-	default:
-		t.Fatalf("task %s did not finish", comm)
-	}
+	ktest.RunAs(t, k, comm, fn)
 }
 
 func insmod(t *testing.T, k *kernel.Kernel, ld *module.ModLoader, args ...string) {
