@@ -1,11 +1,14 @@
 // Package procfs renders kdefer's /proc views in the kernel's formats:
-// /proc/softirqs (fs/proc/softirqs.c) and /proc/interrupts
-// (kernel/irq/proc.c show_interrupts with x86's arch_show_interrupts).
+// /proc/softirqs (fs/proc/softirqs.c), /proc/interrupts (kernel/irq/proc.c
+// show_interrupts with x86's arch_show_interrupts) and /proc/timer_list
+// (kernel/time/timer_list.c, via package hrtimer), plus a dump of the timer
+// wheel, which the kernel does not offer.
 //
 // Differences: /proc/interrupts lists the simulated lines with the chip name
 // "kdefer" and no hwirq or trigger columns, and of the x86 summary rows it
 // prints NMI, LOC (local timer interrupts: the CPU's clock-event wakeups),
-// RES (kicks that woke an idle CPU) and ERR.
+// RES (kicks that woke an idle CPU) and ERR. /proc/timer_list has no tick
+// device section (kdefer has no clock-event devices).
 package procfs
 
 import (

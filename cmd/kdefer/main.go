@@ -75,7 +75,8 @@ Flags:
   --hz N           tick rate: 100, 250 (default), 300 or 1000
   --cpus N         number of logical CPUs (default: host cores, at most 64)
   --seed N         seed for virtual time (default 1)
-  --proc           print /proc/softirqs and /proc/interrupts before shutting down
+  --proc           before unloading, print /proc/softirqs, /proc/interrupts,
+                   /proc/timer_list and a dump of the timer wheel
   --no-timestamps  print the log without [seconds.micros] stamps
 `
 
@@ -274,6 +275,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if o.proc {
+		// Before rmmod, so that the module's timers still show.
+		k.Log().Flush()
+		fmt.Fprint(stdout, "\n$ cat /proc/softirqs\n"+procfs.Softirqs(k)+
+			"\n$ cat /proc/interrupts\n"+procfs.Interrupts(k)+
+			"\n$ cat /proc/timer_list\n"+procfs.TimerList(k)+
+			"\n# timer wheel\n"+procfs.TimerWheel(k)+"\n")
+	}
 	var rmErr error
 	if _, err := k.RunTask(context.Background(), "rmmod", func(c *kernel.Ctx) int {
 		rmErr = ld.Rmmod(c, o.module)
@@ -285,10 +294,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if rmErr != nil {
 		fmt.Fprintln(stderr, rmErr)
 		return 1
-	}
-	if o.proc {
-		k.Log().Flush()
-		fmt.Fprint(stdout, "\n$ cat /proc/softirqs\n"+procfs.Softirqs(k)+"\n$ cat /proc/interrupts\n"+procfs.Interrupts(k))
 	}
 	return appCode
 }
