@@ -406,7 +406,9 @@ func tryDelete(t *Timer, shutdown bool) int {
 // Calling it from the timer's own callback, or from hardirq context for a
 // timer without FlagIRQSafe whose callback the interrupt interrupted, would
 // deadlock in the kernel; kdefer prints the kernel's warning and returns
-// without waiting.
+// without waiting. As in the kernel, calling it while holding a lock that
+// the callback takes deadlocks in real time; the kernel's lockdep reports
+// that case, kdefer does not detect it.
 func DeleteSync(c *kernel.Ctx, t *Timer) int { return deleteSync(c, t, false) }
 
 // ShutdownSync is timer_shutdown_sync() (v6.2+): DeleteSync, and t can no
