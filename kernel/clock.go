@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"math/bits"
-	"runtime"
 	"time"
 )
 
@@ -90,8 +89,7 @@ func (k *Kernel) InitialJiffies() uint64 { return k.initialJ }
 
 // Spin busy-waits for ns nanoseconds of CLOCK_MONOTONIC without sleeping:
 // the primitive under udelay/ndelay/mdelay. In real time it spins on the
-// clock (yielding the Go processor between reads, as delay_tsc allows
-// preemption); it never returns early. In virtual time it moves the
+// clock without yielding; it never returns early. In virtual time it moves the
 // virtual clock forward by ns: the CPU was busy for that long. Events that
 // fell due meanwhile are handled when the running task next blocks.
 func (k *Kernel) Spin(ns int64) {
@@ -103,9 +101,10 @@ func (k *Kernel) Spin(ns int64) {
 		return
 	}
 	end := k.Now() + ns
-	for i := 0; k.Now() < end; i++ {
-		if i&63 == 63 {
-			runtime.Gosched()
-		}
+	for k.Now() < end {
+		// A pure spin: yielding would let the garbage collector's worker
+		// or another goroutine take the processor for up to a millisecond,
+		// and udelay(1000) would overshoot by that much. The Go runtime
+		// still preempts a long spin asynchronously when it must.
 	}
 }
