@@ -25,48 +25,36 @@ const completeAllDone = math.MaxUint32
 type Completion struct {
 	// mu is x->wait.lock; it guards done and the waiter list, and is
 	// never held across a sleep.
-	mu         sync.Mutex
-	done       uint32
-	head, tail *swaiter
+	mu   sync.Mutex
+	done uint32
+	list dlist[swaiter]
 }
 
 // swaiter is struct swait_queue: one task waiting on a completion.
 type swaiter struct {
-	task       *kernel.Task
-	prev, next *swaiter
-	queued     bool
+	task   *kernel.Task
+	lk     links[swaiter]
+	queued bool
 }
+
+func (w *swaiter) lnk() *links[swaiter] { return &w.lk }
 
 // addTail is __prepare_to_swait's list_add_tail. The caller holds x.mu.
 func (x *Completion) addTail(w *swaiter) {
-	w.prev, w.next, w.queued = x.tail, nil, true
-	if x.tail != nil {
-		x.tail.next = w
-	} else {
-		x.head = w
-	}
-	x.tail = w
+	pushBack(&x.list, w)
+	w.queued = true
 }
 
 // unlink is list_del_init. The caller holds x.mu and w is queued.
 func (x *Completion) unlink(w *swaiter) {
-	if w.prev != nil {
-		w.prev.next = w.next
-	} else {
-		x.head = w.next
-	}
-	if w.next != nil {
-		w.next.prev = w.prev
-	} else {
-		x.tail = w.prev
-	}
-	w.prev, w.next, w.queued = nil, nil, false
+	unlink(&x.list, w)
+	w.queued = false
 }
 
 // wakeOneLocked is swake_up_locked: the first waiter leaves the queue and
 // its task is woken (TASK_NORMAL). The caller holds x.mu.
 func (x *Completion) wakeOneLocked() {
-	w := x.head
+	w := x.list.head
 	if w == nil {
 		return
 	}
@@ -79,7 +67,7 @@ func (x *Completion) wakeOneLocked() {
 func (x *Completion) Init() {
 	x.mu.Lock()
 	x.done = 0
-	x.head, x.tail = nil, nil
+	x.list = dlist[swaiter]{}
 	x.mu.Unlock()
 }
 
@@ -112,7 +100,7 @@ func (x *Completion) Complete() {
 func (x *Completion) CompleteAll() {
 	x.mu.Lock()
 	x.done = completeAllDone
-	for x.head != nil {
+	for x.list.head != nil {
 		x.wakeOneLocked()
 	}
 	x.mu.Unlock()

@@ -47,11 +47,11 @@ type WakeFunc func(c *kernel.Ctx, e *Entry, mode uint32, wakeFlags int, key any)
 // non-exclusive waiter before it reaches the exclusive ones, and exclusive
 // waiters are woken in FIFO order.
 type Queue struct {
-	// mu is wq_head->lock. It guards the list and the links (q, prev,
-	// next) of every entry on it, and is held only for short,
-	// non-sleeping sections: never across a Schedule.
-	mu         sync.Mutex
-	head, tail *Entry
+	// mu is wq_head->lock. It guards the list and the links (q, lk) of
+	// every entry on it, and is held only for short, non-sleeping
+	// sections: never across a Schedule.
+	mu   sync.Mutex
+	list dlist[Entry]
 }
 
 // Entry is struct wait_queue_entry (wait_queue_entry_t): one waiter on a
@@ -67,9 +67,11 @@ type Entry struct {
 
 	// Guarded by q.mu of the queue the entry is on; q is nil when the
 	// entry is on no queue (list_empty(&wq_entry->entry)).
-	q          *Queue
-	prev, next *Entry
+	q  *Queue
+	lk links[Entry]
 }
+
+func (e *Entry) lnk() *links[Entry] { return &e.lk }
 
 // Task returns the task the entry wakes (wq_entry->private), or nil.
 func (e *Entry) Task() *kernel.Task { return e.task }
@@ -81,7 +83,7 @@ func (e *Entry) Flags() uint32 { return e.flags.Load() }
 // called while q has waiters.
 func Init(q *Queue) {
 	q.mu.Lock()
-	q.head, q.tail = nil, nil
+	q.list = dlist[Entry]{}
 	q.mu.Unlock()
 }
 
@@ -111,7 +113,7 @@ func InitWaitFunc(c *kernel.Ctx, e *Entry, fn WakeFunc) {
 	e.flags.Store(0)
 	e.task = c.Current()
 	e.fn = fn
-	e.q, e.prev, e.next = nil, nil, nil
+	e.q, e.lk = nil, links[Entry]{}
 }
 
 // InitWaitEntry is init_wait_entry(e, flags), the entry set-up of the
@@ -128,7 +130,7 @@ func InitWaitEntry(c *kernel.Ctx, e *Entry, flags uint32) {
 func Active(q *Queue) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.head != nil
+	return q.list.head != nil
 }
 
 // HasSleeper is wq_has_sleeper(q): Active with the barrier the kernel adds
@@ -139,44 +141,25 @@ func HasSleeper(q *Queue) bool { return Active(q) }
 func HasSingleSleeper(q *Queue) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.head != nil && q.head == q.tail
+	return q.list.head != nil && q.list.head == q.list.tail
 }
 
 // addHead is __add_wait_queue. The caller holds q.mu.
 func (q *Queue) addHead(e *Entry) {
-	e.q, e.prev, e.next = q, nil, q.head
-	if q.head != nil {
-		q.head.prev = e
-	} else {
-		q.tail = e
-	}
-	q.head = e
+	e.q = q
+	pushFront(&q.list, e)
 }
 
 // addTail is __add_wait_queue_entry_tail. The caller holds q.mu.
 func (q *Queue) addTail(e *Entry) {
-	e.q, e.prev, e.next = q, q.tail, nil
-	if q.tail != nil {
-		q.tail.next = e
-	} else {
-		q.head = e
-	}
-	q.tail = e
+	e.q = q
+	pushBack(&q.list, e)
 }
 
 // unlink is list_del_init. The caller holds q.mu and e is on q.
 func (q *Queue) unlink(e *Entry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		q.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		q.tail = e.prev
-	}
-	e.q, e.prev, e.next = nil, nil, nil
+	unlink(&q.list, e)
+	e.q = nil
 }
 
 // Add is add_wait_queue(q, e): e becomes a non-exclusive waiter at the head
@@ -226,7 +209,7 @@ func PrepareToWait(c *kernel.Ctx, q *Queue, e *Entry, state uint32) {
 // whether q was empty before (the return value of current kernels).
 func PrepareToWaitExclusive(c *kernel.Ctx, q *Queue, e *Entry, state uint32) bool {
 	q.mu.Lock()
-	wasEmpty := q.head == nil
+	wasEmpty := q.list.head == nil
 	e.flags.Or(FlagExclusive)
 	if e.q == nil {
 		q.addTail(e)
@@ -356,8 +339,8 @@ func WakeUpCommon(c *kernel.Ctx, q *Queue, mode uint32, nr int, key any) int {
 // wakeUpLocked is __wake_up_common. The caller holds q.mu. It returns the
 // exclusive wakeups left over (negative when nr was 0).
 func (q *Queue) wakeUpLocked(c *kernel.Ctx, mode uint32, nr, wakeFlags int, key any) int {
-	for e := q.head; e != nil; {
-		next := e.next // the wake function may unlink e
+	for e := q.list.head; e != nil; {
+		next := e.lk.next // the wake function may unlink e
 		flags := e.flags.Load()
 		fn := e.fn
 		if fn == nil {
