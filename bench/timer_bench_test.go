@@ -156,6 +156,27 @@ func BenchmarkArmCancelWith1MPending(b *testing.B) {
 			timer.Delete(&timers[i])
 		}
 	})
+	// The floor of the kernel's locking protocol in Go: mod_timer and
+	// timer_delete each take and release the timer's base lock, so an
+	// arm-then-cancel pair costs at least two uncontended lock round trips
+	// (four locked read-modify-write instructions) before any wheel work.
+	b.Run("floor/two-lock-round-trips", func(b *testing.B) {
+		var mu sync.Mutex
+		n := 0
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			mu.Lock()
+			n++
+			mu.Unlock()
+			mu.Lock()
+			n--
+			mu.Unlock()
+		}
+		if n != 0 {
+			b.Fatal("unbalanced")
+		}
+	})
 	b.Run("go/AfterFunc+Stop", func(b *testing.B) {
 		timers := make([]*time.Timer, nPending)
 		for i := range timers {

@@ -331,6 +331,13 @@ func (w *wheel) mod(t *Timer, expires uint64, pendingOnly, reduce bool, now uint
 			return 0
 		}
 		w.forward(now)
+		// detach_if_pending finds nothing to detach.
+		if pendingOnly {
+			return 0
+		}
+		t.expires = expires
+		w.add(t)
+		return 0
 	}
 
 	ret := w.detach(t, false)
