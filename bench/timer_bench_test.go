@@ -111,6 +111,27 @@ func BenchmarkRearmHot(b *testing.B) {
 		b.StopTimer()
 		timer.Delete(&t)
 	})
+	// The same in real time, as a program would run it: every op reads
+	// the clock for jiffies (c.Jiffies), and mod_timer's same-expiry
+	// shortcut returns before reading it again.
+	b.Run("kdefer/mod_timer-realtime", func(b *testing.B) {
+		k, err := kernel.Boot(kernel.Config{CPUs: 1, HZ: benchHZ, Quiet: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer k.Shutdown(context.Background())
+		c := k.IdleCtx(0)
+		var t timer.Timer
+		timer.Setup(c, &t, noop, 0)
+		tj := uint64(k.HZ()) * 30
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			timer.Mod(c, &t, c.Jiffies()+tj)
+		}
+		b.StopTimer()
+		timer.Delete(&t)
+	})
 	b.Run("go/Timer.Reset", func(b *testing.B) {
 		t := time.AfterFunc(timeout30s, func() {})
 		b.ReportAllocs()

@@ -232,13 +232,26 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 		kernel.WarnOnce(c, true, "timer armed in two kernels\n")
 		return 0
 	}
+	if t.pending() && t.rearmIsNoop(expires, mode == modReduce) {
+		// The fast path, taken before the clock is read.
+		b.mu.Unlock()
+		return 1
+	}
 	target := b
 	if cpu != b.cpu {
 		target = s.base(cpu, t)
 	}
 	now := k.Jiffies()
 	if target != b && b.w.runningTimer != t && (mode != modPendingOnly || t.pending()) {
-		return migrateTimer(k, t, b, target, expires, mode, now)
+		// As in __mod_timer, a pending timer whose new expiry falls in
+		// the bucket it already occupies stays on its base.
+		if t.pending() {
+			if _, _, same := b.w.rearmSameBucket(t, expires, mode == modReduce, now); same {
+				b.mu.Unlock()
+				return 1
+			}
+		}
+		return migrateTimer(k, t, b, target, expires, now)
 	}
 	before := b.w.nextExpiry
 	ret := b.w.mod(t, expires, mode == modPendingOnly, mode == modReduce, now)
@@ -254,13 +267,8 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 
 // migrateTimer moves t from base b (locked) to target, the calling CPU's
 // base, as __mod_timer does when the timer's callback is not running.
-func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint64, mode int, now uint64) int {
-	if t.pending() {
-		if t.expires == expires || (mode == modReduce && jiffies.TimeBeforeEq(t.expires, expires)) {
-			b.mu.Unlock()
-			return 1
-		}
-	}
+func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint64, now uint64) int {
+	// modTimer has already returned for a re-arm that changes nothing.
 	ret := b.w.detach(t, true)
 	t.base.Store(&b.sys.migrating)
 	b.mu.Unlock()

@@ -100,6 +100,48 @@ func TestModTimerReturnValuesFollowTheKernel(t *testing.T) {
 	}
 }
 
+// TestReArmIntoTheSameBucketFromAnotherCPUKeepsTheTimerWhereItIs checks
+// __mod_timer's order: the same-bucket shortcut is taken on the timer's
+// current base before the base switch, so only a re-arm that moves the
+// timer to another bucket migrates it to the calling CPU.
+func TestReArmIntoTheSameBucketFromAnotherCPUKeepsTheTimerWhereItIs(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		offset  uint64 // added to the first expiry by the re-arm from CPU 1
+		wantCPU int
+	}{
+		{"same bucket", 1, 0},
+		{"other bucket", 64, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := bootK(t, kernel.Config{Virtual: true, CPUs: 2})
+			c0, c1 := k.IdleCtx(0), k.IdleCtx(1)
+			var tm timer.Timer
+			var firedOn []int
+			timer.Setup(c0, &tm, func(c *kernel.Ctx, _ *timer.Timer) { firedOn = append(firedOn, c.CPU()) }, 0)
+			// 96..503 jiffies ahead is level 1 (granularity 8); an
+			// expiry that is a multiple of 8 shares its bucket with
+			// the next 7 jiffies.
+			exp := (c0.Jiffies() + 200) &^ 7
+			if r := timer.Mod(c0, &tm, exp); r != 0 {
+				t.Fatalf("first mod_timer = %d, want 0", r)
+			}
+			if r := timer.Mod(c1, &tm, exp+tc.offset); r != 1 {
+				t.Fatalf("re-arm from CPU 1 = %d, want 1", r)
+			}
+			if got := timer.Expires(&tm); got != exp+tc.offset {
+				t.Errorf("expires = %d, want %d", got, exp+tc.offset)
+			}
+			if err := k.Run(context.Background(), 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(firedOn, []int{tc.wantCPU}) {
+				t.Errorf("fired on CPUs %v, want [%d]", firedOn, tc.wantCPU)
+			}
+		})
+	}
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1

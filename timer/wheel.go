@@ -29,9 +29,6 @@ const (
 	// before v6.9): a recalculation that finds the wheel empty sets
 	// next_expiry to clk plus this.
 	timerNextMaxDelta = 1<<30 - 1
-
-	// noIdx is __mod_timer's "idx = UINT_MAX": no bucket computed yet.
-	noIdx = ^uint(0)
 )
 
 // The pending map keeps one 64-bit word per level; that only works while a
@@ -250,6 +247,32 @@ func (w *wheel) detach(t *Timer, clearPending bool) int {
 	return 1
 }
 
+// rearmIsNoop reports whether arming the pending timer t at expires would
+// change nothing: the same expiry, or for timer_reduce one that is not
+// earlier. __mod_timer tests this before it takes the base lock (and, in
+// kdefer's real time, before it reads the clock).
+func (t *Timer) rearmIsNoop(expires uint64, reduce bool) bool {
+	diff := int64(t.expires - expires)
+	return diff == 0 || (reduce && diff < 0)
+}
+
+// rearmSameBucket is the second shortcut of __mod_timer for a pending
+// timer: forward the clock, compute the bucket for expires and, if it is
+// the bucket t already occupies, only update t.expires (for timer_reduce
+// only if earlier) so that a repeat of the call takes the first shortcut.
+// It returns the computed bucket either way, valid for the clock it left.
+func (w *wheel) rearmSameBucket(t *Timer, expires uint64, reduce bool, now uint64) (idx uint, bucketExpiry uint64, same bool) {
+	w.forward(now)
+	idx, bucketExpiry = w.calcWheelIndex(expires, w.clk)
+	if idx != t.wheelIdx() {
+		return idx, bucketExpiry, false
+	}
+	if !reduce || jiffies.TimeAfter(t.expires, expires) {
+		t.expires = expires
+	}
+	return idx, bucketExpiry, true
+}
+
 // forward is __forward_timer_base(base, now): bring clk up to the current
 // jiffies (now) before arming so that the level is chosen from the real delta, but never
 // past nextExpiry (the first pending bucket must still be collected) and
@@ -289,44 +312,7 @@ func (w *wheel) forward(now uint64) {
 // layer's job; it uses forward, detach, calcWheelIndex and enqueue
 // directly when it needs to move a timer between wheels.
 func (w *wheel) mod(t *Timer, expires uint64, pendingOnly, reduce bool, now uint64) int {
-	var clk, bucketExpiry uint64
-	idx := noIdx
-
-	if t.pending() {
-		// The networking fast path: re-arming to the same expiry, or a
-		// reduce that would not reduce, is a lock-free no-op.
-		diff := int64(t.expires - expires)
-		if diff == 0 {
-			return 1
-		}
-		if reduce && diff <= 0 {
-			return 1
-		}
-
-		// lock_timer_base(): from here on the kernel holds the lock.
-		if t.function == nil { // shut down
-			return 0
-		}
-		w.forward(now)
-
-		if t.pending() && reduce && jiffies.TimeBeforeEq(t.expires, expires) {
-			return 1
-		}
-
-		clk = w.clk
-		idx, bucketExpiry = w.calcWheelIndex(expires, clk)
-
-		// Same bucket: update the expiry so that a repeat of this call
-		// takes the first shortcut, and stay queued.
-		if idx == t.wheelIdx() {
-			if !reduce {
-				t.expires = expires
-			} else if jiffies.TimeAfter(t.expires, expires) {
-				t.expires = expires
-			}
-			return 1
-		}
-	} else {
+	if !t.pending() {
 		if t.function == nil { // shut down
 			return 0
 		}
@@ -340,19 +326,26 @@ func (w *wheel) mod(t *Timer, expires uint64, pendingOnly, reduce bool, now uint
 		return 0
 	}
 
-	ret := w.detach(t, false)
-	if ret == 0 && pendingOnly {
+	// The networking fast path: re-arming to the same expiry, or a reduce
+	// that would not reduce, is a lock-free no-op.
+	if t.rearmIsNoop(expires, reduce) {
+		return 1
+	}
+	// lock_timer_base(): from here on the kernel holds the lock (and
+	// re-checks the reduce case, which under our lock cannot change).
+	if t.function == nil { // shut down
 		return 0
 	}
-
-	t.expires = expires
-	// Reuse the index computed above if the clock has not moved since.
-	if idx != noIdx && clk == w.clk {
-		w.enqueue(t, idx, bucketExpiry)
-	} else {
-		w.add(t)
+	idx, bucketExpiry, same := w.rearmSameBucket(t, expires, reduce, now)
+	if same {
+		return 1
 	}
-	return ret
+	// Move it: the bucket computed above is valid, the clock has not
+	// moved since.
+	w.detach(t, false)
+	t.expires = expires
+	w.enqueue(t, idx, bucketExpiry)
+	return 1
 }
 
 // collectExpired is collect_expired_timers: set clk to nextExpiry and move
