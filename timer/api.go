@@ -518,14 +518,22 @@ func (s *system) runTimerSoftirq(c *kernel.Ctx) {
 	}
 }
 
-// NextEvent implements kernel.ClockEvents: the time the CPU must wake for
-// its first standard timer. Deferrable timers never wake an idle CPU.
+// NextEvent implements kernel.ClockEvents: the CPU is going idle
+// (get_next_timer_interrupt). Both of its wheels are brought up to date
+// (see wheel.idle) and the time of the first standard timer returned.
+// Deferrable timers never wake an idle CPU.
 func (s *system) NextEvent(cpu int) int64 {
-	b := s.bases[cpu*2]
-	b.mu.Lock()
-	next := b.w.nextExpiryJiffies()
-	pending := b.w.timersPending
-	b.mu.Unlock()
+	now := s.k.Jiffies()
+	var next uint64
+	var pending bool
+	for _, b := range s.bases[cpu*2 : cpu*2+2] {
+		b.mu.Lock()
+		n, p := b.w.idle(now)
+		b.mu.Unlock()
+		if !b.deferrable {
+			next, pending = n, p
+		}
+	}
 	if !pending {
 		return kernel.NoEvent
 	}
@@ -533,15 +541,14 @@ func (s *system) NextEvent(cpu int) int64 {
 }
 
 // Tick implements kernel.ClockEvents: run_local_timers() raises
-// TIMER_SOFTIRQ when a base of this CPU has timers due.
+// TIMER_SOFTIRQ when a base of this CPU has reached its next expiry. As in
+// the kernel this does not look at timers_pending: a stale next expiry
+// costs one softirq that finds nothing and re-bases the wheel.
 func (s *system) Tick(c *kernel.Ctx) {
 	now := s.k.Jiffies()
 	for _, b := range s.bases[c.CPU()*2 : c.CPU()*2+2] {
 		b.mu.Lock()
-		due := b.w.timersPending && jiffies.TimeAfterEq(now, b.w.nextExpiryJiffies())
-		if !due && b.w.nextExpiryRecalc {
-			due = b.w.timersPending && jiffies.TimeAfterEq(now, b.w.nextExpiryJiffies())
-		}
+		due := jiffies.TimeAfterEq(now, b.w.nextExpiry)
 		b.mu.Unlock()
 		if due {
 			kernel.RaiseSoftirqIrqoff(c, kernel.TimerSoftirq)

@@ -142,6 +142,40 @@ func TestReArmIntoTheSameBucketFromAnotherCPUKeepsTheTimerWhereItIs(t *testing.T
 	}
 }
 
+// TestTimerArmedAfterWeeksOfIdleFiresOnTime: an empty base's next expiry
+// is 2^30 - 1 jiffies (12.4 days at HZ=1000, 49.7 at HZ=250) after its last
+// recalculation. A timer armed once that has passed must still fire on
+// the jiffy the wheel gives it.
+func TestTimerArmedAfterWeeksOfIdleFiresOnTime(t *testing.T) {
+	for _, tc := range []struct {
+		hz   jiffies.HZ
+		idle time.Duration
+	}{
+		{1000, 13 * 24 * time.Hour},
+		{250, 50 * 24 * time.Hour},
+	} {
+		k := bootK(t, kernel.Config{Virtual: true, CPUs: 1, HZ: tc.hz})
+		timer.Init(k)
+		if err := k.Run(context.Background(), tc.idle); err != nil {
+			t.Fatal(err)
+		}
+		var tm timer.Timer
+		var fired []uint64
+		var armed uint64
+		task(t, k, func(c *kernel.Ctx) {
+			timer.Setup(c, &tm, func(c *kernel.Ctx, _ *timer.Timer) { fired = append(fired, c.Jiffies()) }, 0)
+			armed = c.Jiffies()
+			timer.Mod(c, &tm, armed+10)
+		})
+		if err := k.Run(context.Background(), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(fired, []uint64{armed + 11}) {
+			t.Errorf("HZ=%d after %v idle: fired at %v, want [%d]", tc.hz, tc.idle, fired, armed+11)
+		}
+	}
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1

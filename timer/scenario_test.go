@@ -373,6 +373,10 @@ func (s *scenario) exec(cmd string) (string, error) {
 		s.w.forward(s.jiffies)
 		fmt.Fprintf(&sb, "clk=%d\n", s.w.clk)
 
+	case "cpu-idle":
+		next, pending := s.w.idle(s.jiffies)
+		fmt.Fprintf(&sb, "next_expiry=%d timers_pending=%t clk=%d\n", next, pending, s.w.clk)
+
 	case "next-expiry":
 		next := s.w.nextExpiryJiffies()
 		fmt.Fprintf(&sb, "next_expiry=%d timers_pending=%t\n", next, s.w.timersPending)

@@ -285,6 +285,20 @@ func (w *wheel) forward(now uint64) {
 		w.clk = now
 		return
 	}
+	// next_expiry has been reached. On an empty wheel that is the stale
+	// clk + TIMER_NEXT_MAX_DELTA of its last recalculation: the kernel
+	// would have run the timer softirq at that jiffy (the tick of a busy
+	// CPU) or re-based it when the CPU went idle (next_timer_interrupt),
+	// and either finds nothing to expire. kdefer's CPUs do not tick while
+	// busy, so do it here; otherwise clk would stop at the stale value and
+	// a timer queued beyond it would not move next_expiry.
+	if w.empty() {
+		w.clk = now
+		w.nextExpiry = now + timerNextMaxDelta
+		w.nextExpiryRecalc = false
+		w.timersPending = false
+		return
+	}
 	// WARN_ON_ONCE in the kernel: nextExpiry never lags clk.
 	if jiffies.TimeBefore(w.nextExpiry, w.clk) {
 		return
@@ -432,6 +446,39 @@ func (w *wheel) nextExpiryJiffies() uint64 {
 		w.recalcNextExpiry()
 	}
 	return w.nextExpiry
+}
+
+// idle is what a CPU going idle does with the wheel (the v6.9+
+// next_timer_interrupt followed by __forward_timer_base): recompute a
+// stale next expiry, move an empty wheel's next expiry to now +
+// TIMER_NEXT_MAX_DELTA so that it does not fall due while the CPU sleeps,
+// and forward clk. It returns the next expiry and whether a timer is
+// queued (if not, the CPU need not wake for this wheel).
+//
+// One difference: the kernel re-bases whenever timers_pending is false,
+// which can also be the case with a timer queued beyond a stale next
+// expiry (see verify); re-basing would then hide that timer until long
+// after it is due. kdefer recalculates instead, which finds it.
+func (w *wheel) idle(now uint64) (next uint64, pending bool) {
+	if w.nextExpiryRecalc || (!w.timersPending && !w.empty()) {
+		w.recalcNextExpiry()
+	}
+	if !w.timersPending {
+		w.nextExpiry = now + timerNextMaxDelta
+	}
+	w.forward(now)
+	return w.nextExpiry, w.timersPending
+}
+
+// empty reports whether no bucket holds a timer (timers collected for
+// expiry but not yet run do not count).
+func (w *wheel) empty() bool {
+	for _, m := range w.pendingMap[:w.depth] {
+		if m != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // run is __run_timers: expire every timer whose bucket is due at now (the

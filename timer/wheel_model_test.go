@@ -210,13 +210,13 @@ func (c *modelChecker) step(s opSource) {
 		for i := uint64(0); i < n; i++ {
 			c.runAt(c.jiffies + 1)
 		}
-	case 6: // tickless idle: wake only for the next expiry
+	case 6: // tickless idle: wake only for the next expiry, as NextEvent does
 		n := c.advance(s)
 		c.logf("nohz +%d", n)
 		target := c.jiffies + n
 		for i := 0; i < maxRunsPerOp && c.jiffies != target; i++ {
 			nj := target
-			if next := c.w.nextExpiryJiffies(); jiffies.TimeBefore(next, target) {
+			if next, pending := c.w.idle(c.jiffies); pending && jiffies.TimeBefore(next, target) {
 				nj = next
 			}
 			if jiffies.TimeBeforeEq(nj, c.jiffies) {
