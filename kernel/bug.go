@@ -290,17 +290,20 @@ func WarnOn(c *Ctx, cond bool) bool {
 	return cond
 }
 
-// WarnOnce is WARN_ONCE(cond, format, …) keyed by the caller's site: it
-// reports only the first time cond is true there. It returns cond.
+// WarnOnce is WARN_ONCE(cond, format, …): it reports only the first time
+// cond is true at the place WarnOnce is called from, once per kernel (the
+// kernel keeps a static flag per WARN_ON_ONCE). When kdefer's own code
+// warns once, say in add_timer, that is once for all callers; the report
+// still names the caller's file and line. It returns cond.
 func WarnOnce(c *Ctx, cond bool, format string, args ...any) bool {
 	if cond {
-		file, line, _ := CallerSite()
-		c.k.warnOnce(c, fmt.Sprintf("%s:%d", file, line), format, args...)
+		pc, _, _, _ := runtime.Caller(1)
+		c.k.warnOnce(c, pc, format, args...)
 	}
 	return cond
 }
 
-func (k *Kernel) warnOnce(c *Ctx, key string, format string, args ...any) {
+func (k *Kernel) warnOnce(c *Ctx, key any, format string, args ...any) {
 	if _, loaded := k.onceWarnings.LoadOrStore(key, true); loaded {
 		return
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
-	"github.com/kdefer/kdefer/printk"
 )
 
 // Func is a timer callback. It runs in TIMER_SOFTIRQ context on the CPU the
@@ -196,6 +195,7 @@ const (
 	modNormal = iota
 	modPendingOnly
 	modReduce
+	modAddOn // add_timer_on: moves the timer even while its callback runs
 )
 
 // modTimer is __mod_timer() on the calling CPU's base (cpu < 0) or on cpu.
@@ -237,12 +237,14 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 		b.mu.Unlock()
 		return 1
 	}
-	target := b
-	if cpu != b.cpu {
-		target = s.base(cpu, t)
-	}
+	// The base the flags select on the target CPU: a timer set up again
+	// with or without FlagDeferrable changes wheels on its next arm, as
+	// the kernel's timer->flags do.
+	target := s.base(cpu, t)
 	now := k.Jiffies()
-	if target != b && b.w.runningTimer != t && (mode != modPendingOnly || t.pending()) {
+	// __mod_timer leaves a timer whose callback is running on its base;
+	// add_timer_on moves it regardless.
+	if target != b && (b.w.runningTimer != t || mode == modAddOn) && (mode != modPendingOnly || t.pending()) {
 		// As in __mod_timer, a pending timer whose new expiry falls in
 		// the bucket it already occupies stays on its base.
 		if t.pending() {
@@ -312,7 +314,7 @@ func AddOn(c *kernel.Ctx, t *Timer, cpu int) {
 		return
 	}
 	setPinned(t, true)
-	modTimer(c, t, t.expires, modNormal, cpu)
+	modTimer(c, t, t.expires, modAddOn, cpu)
 }
 
 // AddLocal is add_timer_local(): Add with FlagPinned set (v6.9+).
@@ -385,25 +387,16 @@ func Delete(t *Timer) int {
 // Delete, or -1 if t's callback is running right now (it is then left
 // alone).
 func TryDeleteSync(t *Timer) int {
-	return tryDelete(t, false)
-}
-
-func tryDelete(t *Timer, shutdown bool) int {
 	b := t.lockBase()
 	if b == nil {
-		if shutdown {
-			t.function = nil
-		}
 		return 0
 	}
-	defer b.mu.Unlock()
-	if b.w.runningTimer == t {
-		return -1
+	ret := -1
+	if b.w.runningTimer != t {
+		ret = b.w.detach(t, true)
 	}
-	if shutdown {
-		t.function = nil
-	}
-	return b.w.detach(t, true)
+	b.mu.Unlock()
+	return ret
 }
 
 // DeleteSync is timer_delete_sync() (del_timer_sync): Delete, and if the
@@ -421,7 +414,8 @@ func DeleteSync(c *kernel.Ctx, t *Timer) int { return deleteSync(c, t, false) }
 
 // ShutdownSync is timer_shutdown_sync() (v6.2+): DeleteSync, and t can no
 // longer be armed: Add/Mod on it are silently ignored until it is set up
-// again.
+// again. The shutdown takes effect before it waits for a running
+// callback, so that callback cannot re-arm t either.
 func ShutdownSync(c *kernel.Ctx, t *Timer) int { return deleteSync(c, t, true) }
 
 // Shutdown is timer_shutdown(): Delete plus the shutdown of ShutdownSync,
@@ -439,7 +433,8 @@ func Shutdown(t *Timer) int {
 
 func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 	if c.InHardirq() && !t.irqsafe {
-		kernel.WarnOnce(c, true, "timer_delete_sync() from hardirq context on a timer without TIMER_IRQSAFE\n")
+		// WARN_ON in the kernel: reported every time.
+		kernel.Warn(c, "timer_delete_sync() from hardirq context on a timer without TIMER_IRQSAFE\n")
 	}
 	for {
 		b := t.lockBase()
@@ -450,15 +445,17 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 			return 0
 		}
 		if b.w.runningTimer == t {
-			self := c == b.runCtx || (c.InHardirq() && c.CPU() == b.cpu) || b.sys.k.Virtual()
-			if self {
+			name := funcName(t.function)
+			// As __try_to_del_timer_sync: a shutdown takes effect at
+			// once, so the running callback cannot re-arm the timer.
+			if shutdown {
+				t.function = nil
+			}
+			if c == b.runCtx || (c.InHardirq() && c.CPU() == b.cpu) || b.sys.k.Virtual() {
 				// The kernel would spin here forever.
-				if shutdown {
-					t.function = nil
-				}
 				ret := b.w.detach(t, true)
 				b.mu.Unlock()
-				kernel.Warn(c, "timer_delete_sync() would deadlock: %s is waiting for its own running callback\n", funcName(t.function))
+				kernel.Warn(c, "timer_delete_sync() would deadlock: %s is waiting for its own running callback\n", name)
 				return ret
 			}
 			b.waiters++
@@ -490,7 +487,8 @@ func (b *timerBase) expire(t *Timer) {
 		before := c.PreemptCount()
 		kernel.CallHandler(c, func() { fn(c, t) })
 		if after := c.PreemptCount(); after != before {
-			c.Kernel().Printk(c, printk.LevelErr, "timer: %s preempt leak: %08x -> %08x\n", funcName(fn), before, after)
+			// call_timer_fn: WARN_ONCE, then restore the count.
+			kernel.WarnOnce(c, true, "timer: %s preempt leak: %08x -> %08x\n", funcName(fn), before, after)
 			c.SetPreemptCount(before)
 		}
 		if irqsafe {
