@@ -303,6 +303,23 @@ func WarnOnce(c *Ctx, cond bool, format string, args ...any) bool {
 	return cond
 }
 
+// ODebugReport is lib/debugobjects.c's debug_print_object: the WARN
+//
+//	ODEBUG: msg state (active state 0) object: object object type: objType hint: hint
+//
+// for an object used in a state that does not allow it (msg is the
+// operation: init, activate, deactivate, destroy, free, assert_init).
+// As in the kernel only the first five reports of a kernel are printed,
+// for all object types together; it reports whether this one was.
+func ODebugReport(c *Ctx, msg, state, object, objType, hint string) bool {
+	if c.k.odebugReports.Add(1) > 5 {
+		return false
+	}
+	c.k.warn(c, 1, "ODEBUG: %s %s (active state 0) object: %s object type: %s hint: %s\n",
+		msg, state, object, objType, hint)
+	return true
+}
+
 func (k *Kernel) warnOnce(c *Ctx, key any, format string, args ...any) {
 	if _, loaded := k.onceWarnings.LoadOrStore(key, true); loaded {
 		return

@@ -111,6 +111,7 @@ type Kernel struct {
 	warnings     atomic.Uint64
 	oopses       atomic.Uint64
 	onceWarnings sync.Map
+	odebugReports atomic.Int32 // debug_print_object's static limit
 
 	moduleLister atomic.Pointer[func() []string]
 	exitHooks    atomic.Pointer[[]func(*Task)]

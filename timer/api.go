@@ -133,12 +133,24 @@ func Setup(c *kernel.Ctx, t *Timer, fn Func, flags uint32) {
 }
 
 func odebugReport(c *kernel.Ctx, msg, state string, t *Timer) {
-	hint := "stub_timer"
+	hint := "0x0" // %pS of a NULL function
 	if t.function != nil {
-		hint = funcName(t.function)
+		hint = funcName(t.function) + "+0x0/0x10"
 	}
-	kernel.Warn(c, "ODEBUG: %s %s (active state 0) object: %s object type: timer_list hint: %s+0x0/0x10\n",
-		msg, state, odebugToken(t), hint)
+	kernel.ODebugReport(c, msg, state, odebugToken(t), "timer_list", hint)
+}
+
+// debugAssertInit is debug_assert_init(): a timer that was never set up is
+// reported ("assert_init not available") and fixed up as the kernel's
+// timer_fixup_assert_init does, by setting it up with stub_timer, which
+// warns if it ever runs.
+func debugAssertInit(c *kernel.Ctx, t *Timer) {
+	if t.odebug != odebugNone {
+		return
+	}
+	odebugReport(c, "assert_init", "not available", t)
+	t.function = stubTimer
+	t.odebug = odebugInit
 }
 
 // odebugToken stands for the object pointer of the report; it is stable
@@ -200,12 +212,7 @@ const (
 
 // modTimer is __mod_timer() on the calling CPU's base (cpu < 0) or on cpu.
 func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
-	if t.odebug == odebugNone {
-		// debugobjects: "activate not available", fixup installs a stub.
-		odebugReport(c, "activate", "not available", t)
-		t.function = stubTimer
-		t.odebug = odebugInit
-	}
+	debugAssertInit(c, t)
 	k := c.Kernel()
 	if cpu < 0 {
 		cpu = c.CPU()
@@ -370,6 +377,11 @@ func Reduce(c *kernel.Ctx, t *Timer, expires uint64) int {
 // it was pending, 0 if not. It does not wait for a callback that is running
 // on another CPU, and does not stop the callback from re-arming t: use
 // DeleteSync before freeing or unloading.
+//
+// The kernel's timer_delete also reports a timer that was never set up
+// (debug_assert_init); Delete, TryDeleteSync and Shutdown take no context
+// to report in and return 0 for it silently. DeleteSync, ShutdownSync, Mod
+// and Add report it.
 func Delete(t *Timer) int {
 	b := t.lockBase()
 	if b == nil {
@@ -432,6 +444,7 @@ func Shutdown(t *Timer) int {
 }
 
 func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
+	debugAssertInit(c, t)
 	if c.InHardirq() && !t.irqsafe {
 		// WARN_ON in the kernel: reported every time.
 		kernel.Warn(c, "timer_delete_sync() from hardirq context on a timer without TIMER_IRQSAFE\n")

@@ -170,3 +170,33 @@ func TestAddTimerOnAPendingTimerWarnsOncePerKernel(t *testing.T) {
 		t.Errorf("%d warnings, want 1", n)
 	}
 }
+
+// TestDebugobjectsReportNeverSetUpTimersAtMostFiveTimes: since v6.2
+// __mod_timer and the sync deletes start with debug_assert_init, which
+// reports a timer that was never set up as "assert_init not available"
+// (hint 0x0: it has no function) and sets it up with stub_timer; the
+// kernel prints only the first five debugobjects reports.
+func TestDebugobjectsReportNeverSetUpTimersAtMostFiveTimes(t *testing.T) {
+	k := bootK(t, kernel.Config{Virtual: true, CPUs: 1})
+	var raw [7]timer.Timer
+	var ret int
+	task(t, k, func(c *kernel.Ctx) {
+		ret = timer.DeleteSync(c, &raw[0])
+		for i := 1; i < len(raw); i++ {
+			timer.Mod(c, &raw[i], c.Jiffies()+1000)
+		}
+	})
+	if ret != 0 {
+		t.Errorf("timer_delete_sync of a never set up timer = %d, want 0", ret)
+	}
+	log := strings.Join(logLines(k), "\n")
+	const want = "ODEBUG: assert_init not available (active state 0) object: 000000003e8f1e72 object type: timer_list hint: 0x0"
+	if n := strings.Count(log, want); n != 5 {
+		t.Errorf("%d reports, want 5:\n%s", n, log)
+	}
+	for i := 1; i < len(raw); i++ {
+		if !timer.Pending(&raw[i]) {
+			t.Errorf("timer %d was not armed after the fixup", i)
+		}
+	}
+}

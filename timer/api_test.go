@@ -331,7 +331,7 @@ func TestMisuseGetsDebugobjectsReports(t *testing.T) {
 	k.Run(context.Background(), time.Second)
 	log := strings.Join(logLines(k), "\n")
 	for _, want := range []string{
-		"ODEBUG: activate not available (active state 0) object: 000000003e8f1e72 object type: timer_list hint: stub_timer+0x0/0x10",
+		"ODEBUG: assert_init not available (active state 0) object: 000000003e8f1e72 object type: timer_list hint: 0x0",
 		"add_timer() on a pending timer",
 		"ODEBUG: init active (active state 0) object: 000000003e8f1e72 object type: timer_list hint: timer_test.TestMisuseGetsDebugobjectsReports.func",
 		"stub timer called",
