@@ -105,12 +105,12 @@ type Kernel struct {
 	cpuWG    sync.WaitGroup
 	panicked atomic.Pointer[Warning]
 
-	bugMu        sync.Mutex
-	mightPrev    uint64
-	taint        atomic.Uint32
-	warnings     atomic.Uint64
-	oopses       atomic.Uint64
-	onceWarnings sync.Map
+	bugMu         sync.Mutex
+	mightPrev     uint64
+	taint         atomic.Uint32
+	warnings      atomic.Uint64
+	oopses        atomic.Uint64
+	onceWarnings  sync.Map
 	odebugReports atomic.Int32 // debug_print_object's static limit
 
 	moduleLister atomic.Pointer[func() []string]
