@@ -12,7 +12,7 @@ import (
 func TimerList(k *kernel.Kernel) string { return hrtimer.TimerList(k) }
 
 // TimerWheel returns a dump of the timer wheel: for every CPU and base
-// (BASE_STD, BASE_DEF) its clock and next expiry, then each pending timer
+// (BASE_LOCAL, BASE_GLOBAL, BASE_DEF) its clock and next expiry, then each pending timer
 // with its level, bucket, expiry, the jiffy its bucket fires at and its
 // function. The kernel has no such file; it is kdefer's window on
 // kernel/time/timer.c.

@@ -27,8 +27,9 @@ const (
 	odebugDestroyed
 )
 
-// system is one kernel's timer state: a standard and a deferrable base per
-// CPU (≤v6.8 BASE_STD and BASE_DEF).
+// system is one kernel's timer state: three bases per CPU, as since v6.9:
+// BASE_LOCAL for pinned timers, BASE_GLOBAL for the others and BASE_DEF
+// for deferrable ones, expired in that order.
 type system struct {
 	k         *kernel.Kernel
 	bases     []*timerBase
@@ -42,6 +43,7 @@ type timerBase struct {
 	w          wheel
 	sys        *system
 	cpu        int
+	name       string // BASE_LOCAL, BASE_GLOBAL or BASE_DEF
 	deferrable bool
 	sentinel   bool        // the migrating placeholder, never locked
 	runCtx     *kernel.Ctx // the softirq context running callbacks, nil otherwise
@@ -59,8 +61,8 @@ func newSystem(k *kernel.Kernel) any {
 	s.migrating.sentinel = true
 	j := k.Jiffies()
 	for cpu := 0; cpu < k.NumCPUs(); cpu++ {
-		for _, def := range []bool{false, true} {
-			b := &timerBase{sys: s, cpu: cpu, deferrable: def}
+		for i, name := range baseNames {
+			b := &timerBase{sys: s, cpu: cpu, name: name, deferrable: i == baseDef}
 			b.w.reset(k.HZ(), j)
 			b.cond.L = &b.mu
 			b.expireFn = b.expire
@@ -72,12 +74,30 @@ func newSystem(k *kernel.Kernel) any {
 	return s
 }
 
+// The bases of a CPU, in the order the timer softirq expires them.
+const (
+	baseLocal = iota
+	baseGlobal
+	baseDef
+	nrBases
+)
+
+var baseNames = [nrBases]string{"BASE_LOCAL", "BASE_GLOBAL", "BASE_DEF"}
+
+// base is get_timer_cpu_base(): the base t's flags select on cpu.
 func (s *system) base(cpu int, t *Timer) *timerBase {
-	i := cpu * 2
+	i := baseGlobal
 	if t.deferrable {
-		i++
+		i = baseDef
+	} else if t.pinned {
+		i = baseLocal
 	}
-	return s.bases[i]
+	return s.bases[cpu*nrBases+i]
+}
+
+// cpuBases returns cpu's bases in expiry order.
+func (s *system) cpuBases(cpu int) []*timerBase {
+	return s.bases[cpu*nrBases : cpu*nrBases+nrBases]
 }
 
 // lockBase is lock_timer_base(): it returns t's base locked, or nil if t
@@ -128,6 +148,7 @@ func Setup(c *kernel.Ctx, t *Timer, fn Func, flags uint32) {
 	t.function = fn
 	t.flags = flags
 	t.deferrable = flags&FlagDeferrable != 0
+	t.pinned = flags&FlagPinned != 0
 	t.irqsafe = flags&FlagIRQSafe != 0
 	t.odebug = odebugInit
 }
@@ -345,6 +366,7 @@ func setPinned(t *Timer, on bool) {
 	} else {
 		t.flags &^= FlagPinned
 	}
+	t.pinned = on
 	if b != nil {
 		b.mu.Unlock()
 	}
@@ -512,10 +534,10 @@ func (b *timerBase) expire(t *Timer) {
 }
 
 // runTimerSoftirq is run_timer_softirq(): expire the due timers of this
-// CPU's bases (standard, then deferrable).
+// CPU's bases (local, global, then deferrable).
 func (s *system) runTimerSoftirq(c *kernel.Ctx) {
 	now := s.k.Jiffies()
-	for _, b := range s.bases[c.CPU()*2 : c.CPU()*2+2] {
+	for _, b := range s.cpuBases(c.CPU()) {
 		b.mu.Lock()
 		if jiffies.TimeAfterEq(now, b.w.clk) && jiffies.TimeAfterEq(now, b.w.nextExpiryJiffies()) {
 			b.runCtx = c
@@ -537,12 +559,12 @@ func (s *system) NextEvent(cpu int) int64 {
 	now := s.k.Jiffies()
 	var next uint64
 	var pending bool
-	for _, b := range s.bases[cpu*2 : cpu*2+2] {
+	for _, b := range s.cpuBases(cpu) {
 		b.mu.Lock()
 		n, p := b.w.idle(now)
 		b.mu.Unlock()
-		if !b.deferrable {
-			next, pending = n, p
+		if !b.deferrable && p && (!pending || jiffies.TimeBefore(n, next)) {
+			next, pending = n, true
 		}
 	}
 	if !pending {
@@ -557,7 +579,7 @@ func (s *system) NextEvent(cpu int) int64 {
 // costs one softirq that finds nothing and re-bases the wheel.
 func (s *system) Tick(c *kernel.Ctx) {
 	now := s.k.Jiffies()
-	for _, b := range s.bases[c.CPU()*2 : c.CPU()*2+2] {
+	for _, b := range s.cpuBases(c.CPU()) {
 		b.mu.Lock()
 		due := jiffies.TimeAfterEq(now, b.w.nextExpiry)
 		b.mu.Unlock()
@@ -579,12 +601,8 @@ func Dump(k *kernel.Kernel) string {
 	s := sysOf(k)
 	out := fmt.Sprintf("jiffies: %d\n", k.Jiffies())
 	for _, b := range s.bases {
-		name := "BASE_STD"
-		if b.deferrable {
-			name = "BASE_DEF"
-		}
 		b.mu.Lock()
-		out += fmt.Sprintf("cpu: %d base: %s clk: %d next_expiry: %d\n", b.cpu, name, b.w.clk, b.w.nextExpiryJiffies())
+		out += fmt.Sprintf("cpu: %d base: %s clk: %d next_expiry: %d\n", b.cpu, b.name, b.w.clk, b.w.nextExpiryJiffies())
 		out += b.w.describe()
 		b.mu.Unlock()
 	}

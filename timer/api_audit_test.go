@@ -32,7 +32,7 @@ func TestSetupAgainWithOtherFlagsMovesTheTimerToTheirBase(t *testing.T) {
 		armed = c.Jiffies()
 		timer.Mod(c, &tm, armed+10)
 	})
-	if !strings.Contains(timer.Dump(k), "cpu: 0 base: BASE_STD clk: ") {
+	if !strings.Contains(timer.Dump(k), "cpu: 0 base: BASE_GLOBAL clk: ") {
 		t.Fatal("dump lacks the standard base")
 	}
 	if err := k.Run(context.Background(), 100*time.Millisecond); err != nil {
@@ -198,5 +198,38 @@ func TestDebugobjectsReportNeverSetUpTimersAtMostFiveTimes(t *testing.T) {
 		if !timer.Pending(&raw[i]) {
 			t.Errorf("timer %d was not armed after the fixup", i)
 		}
+	}
+}
+
+// TestPinnedTimersRunBeforeGlobalOnesOfTheSameJiffy: since v6.9 pinned
+// timers live on BASE_LOCAL, which run_timer_softirq expires before
+// BASE_GLOBAL (then BASE_DEF); AddGlobal moves a pinned timer back.
+func TestPinnedTimersRunBeforeGlobalOnesOfTheSameJiffy(t *testing.T) {
+	k := bootK(t, kernel.Config{Virtual: true, CPUs: 1, HZ: 1000})
+	var p, g, d, unpinned timer.Timer
+	var order []string
+	rec := func(name string) timer.Func {
+		return func(*kernel.Ctx, *timer.Timer) { order = append(order, name) }
+	}
+	task(t, k, func(c *kernel.Ctx) {
+		timer.Setup(c, &d, rec("deferrable"), timer.FlagDeferrable)
+		timer.Setup(c, &g, rec("global"), 0)
+		timer.Setup(c, &unpinned, rec("unpinned"), timer.FlagPinned)
+		timer.Setup(c, &p, rec("pinned"), timer.FlagPinned)
+		j := c.Jiffies() + 10
+		for _, tm := range []*timer.Timer{&d, &g, &unpinned, &p} {
+			timer.SetExpires(tm, j)
+		}
+		timer.Add(c, &d)
+		timer.Add(c, &g)
+		timer.AddGlobal(c, &unpinned) // clears TIMER_PINNED
+		timer.AddLocal(c, &p)
+	})
+	dump := timer.Dump(k)
+	if err := k.Run(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"pinned", "unpinned", "global", "deferrable"}; !slices.Equal(order, want) {
+		t.Errorf("order %v, want %v\n%s", order, want, dump)
 	}
 }

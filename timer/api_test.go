@@ -429,7 +429,7 @@ func TestDumpListsPendingTimersByLevelAndBucket(t *testing.T) {
 		timer.Mod(c, &b, c.Jiffies()+5000)
 	})
 	d := timer.Dump(k)
-	for _, want := range []string{"cpu: 0 base: BASE_STD", "level 1", "fn=timer_test.dumpA", "cpu: 0 base: BASE_DEF", "level 3", "fn=timer_test.dumpB"} {
+	for _, want := range []string{"cpu: 0 base: BASE_GLOBAL", "level 1", "fn=timer_test.dumpA", "cpu: 0 base: BASE_DEF", "level 3", "fn=timer_test.dumpB"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("dump lacks %q:\n%s", want, d)
 		}

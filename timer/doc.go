@@ -3,6 +3,13 @@
 // non-cascading wheel of Linux v4.8 and later, with the v5.9+ bucket
 // rounding and the v6.9+ next-expiry handling).
 //
+// Each CPU has the three bases of v6.9+: BASE_LOCAL for pinned timers
+// (FlagPinned, AddOn, AddLocal), BASE_GLOBAL for the others and BASE_DEF
+// for deferrable ones; the timer softirq expires them in that order. There
+// is no timer migration hierarchy (kernel/time/timer_migration.c): a
+// global timer is armed on the calling CPU's base and expired there, as a
+// pinned one is.
+//
 // # Layers
 //
 // The package has two layers. The deterministic core (wheel.go,

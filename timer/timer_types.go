@@ -14,7 +14,10 @@ const (
 	// non-deferrable wakeup.
 	FlagDeferrable uint32 = 0x00080000
 	// FlagPinned is TIMER_PINNED: the timer is queued on the calling
-	// CPU's local base and never expired remotely.
+	// CPU's BASE_LOCAL, which the timer softirq expires before
+	// BASE_GLOBAL (v6.9+). Unpinned timers go to the calling CPU's
+	// BASE_GLOBAL; kdefer has no timer migration hierarchy, so they are
+	// never expired remotely either.
 	FlagPinned uint32 = 0x00100000
 	// FlagIRQSafe is TIMER_IRQSAFE: the callback runs with interrupts
 	// disabled, so timer_delete_sync may be called from hard interrupt
@@ -71,6 +74,7 @@ type Timer struct {
 	// selection (which may happen before any lock is held) reads this.
 	deferrable bool
 	irqsafe    bool // FlagIRQSafe, copied at Setup for the same reason
+	pinned     bool // FlagPinned, copied at Setup and by AddOn/AddLocal/AddGlobal
 
 	// base is the timer_base the timer is queued on or last ran on; nil
 	// until first armed. Changing it requires that base's lock; a timer
