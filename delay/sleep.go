@@ -134,7 +134,7 @@ func Msleep(c *kernel.Ctx, msecs uint32) {
 // TASK_INTERRUPTIBLE that stops when a signal is pending. It returns the
 // milliseconds left (jiffies_to_msecs of the remaining timeout), 0 if it
 // slept fully. As in the kernel a mere wakeup (not a signal) does not end
-// it; kthread_stop() does not either.
+// it; kthread_stop() does, since it makes signal_pending() true.
 func MsleepInterruptible(c *kernel.Ctx, msecs uint32) uint32 {
 	k := c.Kernel()
 	timeout := int64(k.HZ().MsecsToJiffies(msecs))

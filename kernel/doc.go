@@ -21,8 +21,9 @@
 // them. Ctx answers in_task(), in_interrupt(), in_softirq(),
 // in_serving_softirq(), in_hardirq(), in_atomic() and irqs_disabled() from a
 // preempt count laid out as the kernel's, and it implements context.Context:
-// a signal or a stop request cancels it (tell them apart with
-// context.Cause: *SignalError, ErrKthreadStop, ErrShutdown).
+// a signal or a stop request cancels it (context.Cause names the first:
+// *SignalError, ErrKthreadStop, ErrShutdown; KthreadShouldStop and
+// SignalPending answer for each independently).
 //
 // # Two shells around one core
 //

@@ -141,6 +141,7 @@ type Task struct {
 	ctxp  atomic.Pointer[taskContext]
 
 	sigPending atomic.Uint64 // bit n: signal n pending
+	stopReq    atomic.Bool   // KTHREAD_SHOULD_STOP, and TIF_NOTIFY_SIGNAL with it
 	sigAllowed atomic.Uint64 // kthreads: signals accepted (allow_signal)
 
 	pctx Ctx // process context
@@ -222,12 +223,33 @@ func (t *Task) ExitCode() int {
 
 func (t *Task) context() context.Context { return t.ctxp.Load().ctx }
 
-// Cancel cancels the task's context with cause (used by kthread_stop and
-// shutdown) and wakes it from an interruptible or killable sleep, so that
-// waits that watch the context return.
+// Cancel cancels the task's context with cause and wakes it.
+//
+// Cancel(ErrKthreadStop) is kthread_stop's request: it sets
+// KTHREAD_SHOULD_STOP (KthreadShouldStop) and TIF_NOTIFY_SIGNAL, so that
+// from then on SignalPending is true and interruptible sleeps end with
+// -ERESTARTSYS, and it wakes the task from any sleep (wake_up_process,
+// TASK_NORMAL). Killable sleeps are not interrupted: the stop is not a
+// fatal signal. Other causes (ErrShutdown) wake interruptible and
+// killable sleeps only.
 func (t *Task) Cancel(cause error) {
+	if errors.Is(cause, ErrKthreadStop) {
+		t.stopReq.Store(true)
+		t.ctxp.Load().cancel(cause)
+		t.k.WakeUpState(t, TaskNormal)
+		return
+	}
 	t.ctxp.Load().cancel(cause)
 	t.k.WakeUpState(t, TaskInterruptible|TaskWakekill)
+}
+
+// KthreadShouldStop is kthread_should_stop(): the calling kernel thread was
+// asked to stop (Task.Cancel(ErrKthreadStop)). Unlike context.Cause(c) it
+// stays true when a signal cancelled the context first and across
+// FlushSignals.
+func KthreadShouldStop(c *Ctx) bool {
+	t := c.task
+	return t != nil && t.kthread && t.stopReq.Load()
 }
 
 // String returns "comm/pid".
@@ -275,12 +297,17 @@ func FlushSignals(c *Ctx) {
 	}
 	old := t.ctxp.Load()
 	if errors.Is(context.Cause(old.ctx), ErrSignal) {
-		t.ctxp.Store(newTaskContext(t.k))
+		fresh := newTaskContext(t.k)
+		if t.stopReq.Load() {
+			fresh.cancel(ErrKthreadStop) // flush_signals leaves the stop request
+		}
+		t.ctxp.Store(fresh)
 	}
 }
 
-// SignalPending is signal_pending(current).
-func SignalPending(c *Ctx) bool { return c.task.sigPending.Load() != 0 }
+// SignalPending is signal_pending(current): a signal is pending, or
+// (TIF_NOTIFY_SIGNAL) kthread_stop asked the kernel thread to stop.
+func SignalPending(c *Ctx) bool { return c.task.sigPending.Load() != 0 || c.task.stopReq.Load() }
 
 // FatalSignalPending is fatal_signal_pending(current): SIGKILL is pending.
 func FatalSignalPending(c *Ctx) bool { return c.task.sigPending.Load()&(1<<uint(SIGKILL)) != 0 }

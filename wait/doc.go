@@ -57,9 +57,11 @@
 // does so because kernel.SignalPendingState is true for its state; the
 // same signal has cancelled c, so Go code below it that watches
 // c.Done() sees it too. kernel.FlushSignals clears both. kthread_stop
-// cancels the context with kernel.ErrKthreadStop and wakes the thread but,
-// as in the kernel, does not make any wait return -ERESTARTSYS: the wait's
-// condition must test kthread_should_stop.
+// (Task.Cancel(kernel.ErrKthreadStop)) wakes the thread from any sleep and,
+// as in the kernel since it sets TIF_NOTIFY_SIGNAL, makes signal_pending()
+// true for good: interruptible waits return -ERESTARTSYS, killable and
+// uninterruptible ones go back to sleep unless their condition tests
+// kernel.KthreadShouldStop.
 //
 // # Deliberate differences from Linux
 //

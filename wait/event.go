@@ -158,8 +158,9 @@ func EventTimeout(c *kernel.Ctx, q *Queue, cond func() bool, timeout int64) int6
 // It returns 0 when cond is true, -ERESTARTSYS (-int(kernel.ERESTARTSYS))
 // when a signal interrupted the wait — the signal is then also visible as
 // the cancellation of c (context.Cause(c) is a *kernel.SignalError).
-// kthread_stop wakes the task but does not interrupt the wait: include
-// kthread_should_stop in cond, as kernel code does.
+// kthread_stop interrupts it too (TIF_NOTIFY_SIGNAL makes signal_pending
+// true), so a kernel thread's loop around it must test
+// kernel.KthreadShouldStop, as kernel code does.
 //
 // In atomic context (reported) and when the kernel shuts down it returns
 // -ERESTARTSYS if cond is false, so that callers unwind as from a signal.

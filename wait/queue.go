@@ -1,8 +1,6 @@
 package wait
 
 import (
-	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -311,12 +309,8 @@ func WaitWoken(c *kernel.Ctx, e *Entry, mode uint32, timeout int64) int64 {
 }
 
 // kthreadShouldStop is wait.c's is_kthread_should_stop(): the caller is a
-// kernel thread that kthread_stop() asked to stop (its context is cancelled
-// with kernel.ErrKthreadStop).
-func kthreadShouldStop(c *kernel.Ctx) bool {
-	t := c.Current()
-	return t != nil && t.IsKthread() && errors.Is(context.Cause(c), kernel.ErrKthreadStop)
-}
+// kernel thread that kthread_stop() asked to stop.
+func kthreadShouldStop(c *kernel.Ctx) bool { return kernel.KthreadShouldStop(c) }
 
 // WakeUpCommon is __wake_up(q, mode, nr, key): under q's lock it walks q
 // from the head calling each entry's wake function. Every non-exclusive
