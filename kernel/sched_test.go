@@ -290,3 +290,30 @@ func TestScheduleDoesNotSleepWithAnAllowedSignalPending(t *testing.T) {
 		t.Fatalf("states %v", states)
 	}
 }
+
+// TestSignalNumbersRunFromOneToSixtyFour: valid_signal accepts 1.._NSIG
+// (64, SIGRTMAX); 0 and 65 are refused.
+func TestSignalNumbersRunFromOneToSixtyFour(t *testing.T) {
+	k := boot(t, kernel.Config{Quiet: true})
+	var pending []bool
+	u, _ := k.CreateTask(kernel.TaskOpts{Comm: "user", CPU: -1}, func(c *kernel.Ctx) int {
+		kernel.SetCurrentState(c, kernel.TaskInterruptible)
+		kernel.Schedule(c)
+		pending = append(pending, kernel.SignalPending(c), kernel.FatalSignalPending(c))
+		return 0
+	})
+	k.WakeUpProcess(u)
+	run(t, k, 0)
+	for _, sig := range []kernel.Signal{0, 65} {
+		if k.SendSignal(u, sig) {
+			t.Errorf("signal %d was accepted", sig)
+		}
+	}
+	if !k.SendSignal(u, 64) {
+		t.Fatal("signal 64 was refused")
+	}
+	run(t, k, 0)
+	if !slices.Equal(pending, []bool{true, false}) {
+		t.Errorf("signal_pending, fatal_signal_pending = %v, want [true false]", pending)
+	}
+}

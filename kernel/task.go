@@ -140,7 +140,7 @@ type Task struct {
 	baton chan struct{} // wakeup token (real time) / run token (virtual time)
 	ctxp  atomic.Pointer[taskContext]
 
-	sigPending atomic.Uint64 // bit n: signal n pending
+	sigPending atomic.Uint64 // sigBit(n): signal n pending
 	stopReq    atomic.Bool   // KTHREAD_SHOULD_STOP, and TIF_NOTIFY_SIGNAL with it
 	sigAllowed atomic.Uint64 // kthreads: signals accepted (allow_signal)
 
@@ -260,18 +260,23 @@ func (t *Task) String() string { return fmt.Sprintf("%s/%d", t.Comm(), t.pid) }
 // ignore every signal they have not allowed with AllowSignal, as kthreadd's
 // ignore_signals() makes them. The Go face of the signal is the
 // cancellation of the task's context with cause *SignalError.
+//
+// Difference: a user task is modelled as having a handler for every
+// signal, so there are no default dispositions: SIGCHLD or SIGCONT are not
+// dropped as ignored, and SIGTERM or SIGINT do not become fatal (only
+// SIGKILL interrupts killable sleeps).
 // It reports whether the signal was delivered.
 func (k *Kernel) SendSignal(t *Task, sig Signal) bool {
-	if sig <= 0 || sig >= 64 {
+	if sig <= 0 || sig > nSig {
 		return false
 	}
-	if t.kthread && t.sigAllowed.Load()&(1<<uint(sig)) == 0 {
+	if t.kthread && t.sigAllowed.Load()&sigBit(sig) == 0 {
 		return false
 	}
 	if t.state.Load()&(TaskDead|ExitDead) != 0 {
 		return false
 	}
-	t.sigPending.Or(1 << uint(sig))
+	t.sigPending.Or(sigBit(sig))
 	t.ctxp.Load().cancel(&SignalError{Sig: sig})
 	mask := TaskInterruptible
 	if sig == SIGKILL {
@@ -283,8 +288,8 @@ func (k *Kernel) SendSignal(t *Task, sig Signal) bool {
 
 // AllowSignal is allow_signal(): the calling kernel thread accepts sig.
 func AllowSignal(c *Ctx, sig Signal) {
-	if sig > 0 && sig < 64 {
-		c.task.sigAllowed.Or(1 << uint(sig))
+	if sig > 0 && sig <= nSig {
+		c.task.sigAllowed.Or(sigBit(sig))
 	}
 }
 
@@ -310,7 +315,13 @@ func FlushSignals(c *Ctx) {
 func SignalPending(c *Ctx) bool { return c.task.sigPending.Load() != 0 || c.task.stopReq.Load() }
 
 // FatalSignalPending is fatal_signal_pending(current): SIGKILL is pending.
-func FatalSignalPending(c *Ctx) bool { return c.task.sigPending.Load()&(1<<uint(SIGKILL)) != 0 }
+func FatalSignalPending(c *Ctx) bool { return c.task.sigPending.Load()&sigBit(SIGKILL) != 0 }
+
+// nSig is _NSIG: signals are numbered 1 to 64 (valid_signal).
+const nSig = 64
+
+// sigBit is sigmask(): signal sig's bit in a 64-bit set.
+func sigBit(sig Signal) uint64 { return 1 << uint(sig-1) }
 
 // SignalPendingState is signal_pending_state(state, current): would a
 // sleep in state be interrupted by the pending signals?
