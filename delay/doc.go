@@ -5,9 +5,13 @@
 //
 // The *delay functions busy-wait and are legal in atomic context; every
 // sleep calls might_sleep first, so calling one from a timer callback or
-// under a spinlock prints the kernel's "BUG: sleeping function called from
-// invalid context" report (naming the caller's file and line) and returns
-// without sleeping.
+// under a spinlock prints the might_sleep report "BUG: sleeping function
+// called from invalid context" (naming the caller's file and line) and
+// returns without sleeping. (kernel/time/sleep_timeout.c itself has no
+// might_sleep: there the bug surfaces in schedule() as "BUG: scheduling
+// while atomic". kdefer reports it at the call, as a might_sleep-annotated
+// API would. A sleep that would not schedule, such as msleep(0), reports
+// nothing.)
 //
 // Deliberate differences:
 //   - The busy waits spin on the monotonic clock rather than counting

@@ -32,13 +32,17 @@ func ScheduleTimeout(c *kernel.Ctx, timeout int64) int64 {
 	if timeout == MaxScheduleTimeout {
 		if kernel.MightSleep(c) {
 			kernel.Schedule(c)
+		} else if c.InTask() {
+			kernel.SetCurrentState(c, kernel.TaskRunning)
 		}
 		return timeout
 	}
 	if timeout < 0 {
 		c.Kernel().Printk(c, printk.LevelErr, "schedule_timeout: wrong timeout value %x\n", uint64(timeout))
 		kernel.DumpStack(c)
-		kernel.SetCurrentState(c, kernel.TaskRunning)
+		if c.InTask() { // the kernel's __set_current_state is silent anywhere
+			kernel.SetCurrentState(c, kernel.TaskRunning)
+		}
 		return 0
 	}
 	if !kernel.MightSleep(c) {
@@ -104,7 +108,9 @@ func ScheduleTimeoutIdle(c *kernel.Ctx, timeout int64) int64 {
 }
 
 func scheduleTimeoutState(c *kernel.Ctx, state uint32, timeout int64) int64 {
-	if c.InTask() {
+	// schedule_timeout rejects a negative timeout before anything sleeps
+	// (or is interrupted).
+	if c.InTask() && timeout >= 0 {
 		kernel.SetCurrentState(c, state)
 		// A signal already pending ends an interruptible sleep at once,
 		// as schedule() does for signal_pending_state().
@@ -121,10 +127,13 @@ func scheduleTimeoutState(c *kernel.Ctx, state uint32, timeout int64) int64 {
 // extra jiffy; msleep(0) returns at once). Slack: up to one jiffy at level 0
 // of the wheel, up to 12.5% above.
 func Msleep(c *kernel.Ctx, msecs uint32) {
+	timeout := int64(c.Kernel().HZ().MsecsToJiffies(msecs))
+	if timeout == 0 {
+		return // msleep(0) never schedules, so never complains either
+	}
 	if !kernel.MightSleep(c) {
 		return // atomic context: reported, and kdefer cannot sleep here
 	}
-	timeout := int64(c.Kernel().HZ().MsecsToJiffies(msecs))
 	for timeout > 0 {
 		timeout = ScheduleTimeoutUninterruptible(c, timeout)
 	}
@@ -138,6 +147,9 @@ func Msleep(c *kernel.Ctx, msecs uint32) {
 func MsleepInterruptible(c *kernel.Ctx, msecs uint32) uint32 {
 	k := c.Kernel()
 	timeout := int64(k.HZ().MsecsToJiffies(msecs))
+	if timeout == 0 {
+		return 0
+	}
 	if !kernel.MightSleep(c) {
 		return msecs
 	}
@@ -153,7 +165,13 @@ func Ssleep(c *kernel.Ctx, seconds uint32) { Msleep(c, seconds*1000) }
 // UsleepRangeState is usleep_range_state(min, max, state): sleep for at
 // least min microseconds on an hrtimer that may fire anywhere up to max,
 // so that the wakeup can coalesce with another. It never returns before
-// min; with max < min it warns once and uses no slack (≥v6.13).
+// min; with max < min it warns once and uses no slack (≥v6.13; kdefer's
+// warning also prints the two values, the kernel's WARN_ON_ONCE does not).
+//
+// In an interruptible or killable state with a signal pending the task
+// cannot sleep: the kernel's loop then spins until the hrtimer fires.
+// kdefer spins (kernel.Spin) until min has passed, which in virtual time
+// moves the clock instead of looping forever.
 func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state uint32) {
 	k := c.Kernel()
 	if !kernel.MightSleep(c) {
@@ -171,6 +189,12 @@ func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state uint32) {
 			kernel.SetCurrentState(c, state)
 		}
 		if hrtimer.ScheduleHrtimeoutRange(c, &exp, delta, hrtimer.ModeAbs) == 0 {
+			break
+		}
+		if c.InTask() && kernel.SignalPendingState(c, state) {
+			if d := exp - k.KtimeGet(); d > 0 {
+				k.Spin(d)
+			}
 			break
 		}
 	}

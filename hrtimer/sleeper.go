@@ -83,7 +83,9 @@ func ScheduleHrtimeout(c *kernel.Ctx, expires *int64, mode Mode) int {
 func ScheduleHrtimeoutRangeClock(c *kernel.Ctx, expires *int64, deltaNs int64, mode Mode, clock ClockID) int {
 	// Zero timeout: nothing to wait for, whatever the mode.
 	if expires != nil && *expires == 0 {
-		kernel.SetCurrentState(c, kernel.TaskRunning)
+		if c.InTask() { // legal in any context: nothing sleeps
+			kernel.SetCurrentState(c, kernel.TaskRunning)
+		}
 		return 0
 	}
 	if !kernel.MightSleep(c) {

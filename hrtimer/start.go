@@ -56,7 +56,9 @@ func StartRangeNs(c *kernel.Ctx, t *HRTimer, tim, deltaNs int64, mode Mode) {
 			kernel.Warn(c, "Invalid clockid %d. Using MONOTONIC\n", t.clockArg)
 		}
 		if w&warnNilFunc != 0 {
-			kernel.Warn(c, "hrtimer_setup: NULL callback function\n")
+			// WARN_ON_ONCE(!function) in __hrtimer_setup: once per
+			// kernel; kdefer adds the explanation.
+			kernel.WarnOnce(c, true, "hrtimer_setup: NULL callback function\n")
 		}
 	}
 	// WARN_ON_ONCE(!(mode & HRTIMER_MODE_SOFT) ^ !timer->is_soft)
