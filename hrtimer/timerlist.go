@@ -57,7 +57,7 @@ type timerSnap struct {
 // counters, then jiffies.
 //
 // Differences: the header says "Timer List Version: v0.9" (Linux 6.1;
-// v0.10 since 6.13 differs only in the tick fields); pointers are
+// v0.10 since 6.9 differs only in the tick fields); pointers are
 // deterministic tokens, not hashed addresses; of the hrtimer_cpu_base
 // fields it prints expires_next, hres_active (always 1), nr_events and the
 // hang statistics (always 0: kdefer does not detect interrupt hangs), and

@@ -22,8 +22,10 @@ const (
 // change them while it may run. A RateLimit must not be copied after first
 // use. It is safe for concurrent use.
 type RateLimit struct {
-	// Interval is the window length in nanoseconds. Zero or less disables
-	// rate limiting: Allow always reports true.
+	// Interval is the window length in nanoseconds. Zero disables rate
+	// limiting: Allow always reports true. A negative Interval does too
+	// when Burst is positive, and allows nothing otherwise (the
+	// kernel's interval <= 0 || burst <= 0 case).
 	Interval int64
 	// Burst is the number of events allowed per window. With a positive
 	// Interval, a Burst of zero or less allows nothing.
@@ -51,7 +53,10 @@ type RateLimit struct {
 func (rl *RateLimit) Allow(nowNs int64) bool {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	if rl.Interval <= 0 {
+	if rl.Interval < 0 {
+		return rl.Burst > 0
+	}
+	if rl.Interval == 0 {
 		return true
 	}
 	if !rl.started {

@@ -87,6 +87,23 @@ func TestRateLimitZeroBurstAllowsNothing(t *testing.T) {
 	}
 }
 
+// TestRateLimitNegativeIntervalFollowsBurst: ___ratelimit's
+// "interval <= 0 || burst <= 0" case allows an event only for a zero
+// interval or a positive burst.
+func TestRateLimitNegativeIntervalFollowsBurst(t *testing.T) {
+	for _, tc := range []struct {
+		burst int
+		want  bool
+	}{{0, false}, {-1, false}, {1, true}, {10, true}} {
+		rl := &printk.RateLimit{Interval: -1, Burst: tc.burst}
+		for i := range 20 {
+			if got := rl.Allow(int64(i)); got != tc.want {
+				t.Fatalf("burst %d, call %d: Allow = %t, want %t", tc.burst, i, got, tc.want)
+			}
+		}
+	}
+}
+
 func TestRateLimitConcurrentCallersShareOneBurst(t *testing.T) {
 	rl := &printk.RateLimit{Interval: printk.DefaultRateLimitInterval, Burst: printk.DefaultRateLimitBurst}
 	const goroutines, calls = 8, 100

@@ -131,7 +131,8 @@ func (r *Ring) Emit(timeNs int64, level Level, cpu, pid int, text string) {
 // Cont is pr_cont (a KERN_CONT message): it appends text to the line this
 // caller (cpu, pid) left open. If the text contains "\n", the open line is
 // committed there, and any further lines are handled as [Ring.Emit] would
-// handle them, at the open line's level and at timeNs.
+// handle them, at the open line's level and time: in the kernel they are
+// lines of the same record, printed under its prefix.
 //
 // If no line is open for this caller, any line open for another caller is
 // committed and Cont behaves like Emit at [LevelInfo]. (The kernel uses
@@ -147,10 +148,12 @@ func (r *Ring) Cont(timeNs int64, cpu, pid int, text string) {
 			return
 		}
 		r.open.text = append(r.open.text, text[:i]...)
-		level := r.open.level
+		level, openTime := r.open.level, r.open.timeNs
 		r.commitOpenLocked()
+		// The kernel appends the whole text to the open record, whose
+		// lines all print under its prefix: same time, same level.
 		if rest := text[i+1:]; rest != "" {
-			r.storeLocked(timeNs, level, cpu, pid, rest)
+			r.storeLocked(openTime, level, cpu, pid, rest)
 		}
 	} else {
 		r.commitOpenLocked()

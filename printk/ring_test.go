@@ -108,9 +108,9 @@ var lineAssemblyCases = []struct {
 		want: []printk.Record{rec(1, warn, 1, 10, "delta: 2071234 ns (~ 2071 us ~ 2 ms)")},
 	},
 	{
-		name: "continuation with several lines keeps open line's level",
-		ops:  []op{emit(1, errl, 0, 10, "a"), cont(2, 0, 10, "b\nc\nd"), flush()},
-		want: []printk.Record{rec(1, errl, 0, 10, "ab"), rec(2, errl, 0, 10, "c"), rec(2, errl, 0, 10, "d")},
+		name: "continuation with several lines keeps open line's level and time",
+		ops:  []op{emit(1, errl, 0, 10, "a"), cont(2, 0, 10, "b\nc\nd"), cont(3, 0, 10, "e\n")},
+		want: []printk.Record{rec(1, errl, 0, 10, "ab"), rec(1, errl, 0, 10, "c"), rec(1, errl, 0, 10, "de")},
 	},
 	{
 		name: "empty continuation changes nothing",

@@ -51,9 +51,11 @@ func Interrupts(k *kernel.Kernel) string {
 	}
 	b.WriteByte('\n')
 	for _, l := range k.IRQLines() {
-		fmt.Fprintf(&b, "%*d: ", prec, l.IRQ)
+		// show_interrupts (v6.13+): "%*d:", " %10u" per CPU, one
+		// separator, then the chip name in 8 columns.
+		fmt.Fprintf(&b, "%*d:", prec, l.IRQ)
 		for _, c := range l.Counts {
-			fmt.Fprintf(&b, "%10d ", c)
+			fmt.Fprintf(&b, " %10d", c)
 		}
 		fmt.Fprintf(&b, " %8s", "kdefer")
 		if len(l.Names) > 0 {
