@@ -40,22 +40,49 @@ func (k *Kernel) Tainted() uint32 { return k.taint.Load() }
 // Warnings returns how many WARN and BUG reports the kernel has printed.
 func (k *Kernel) Warnings() uint64 { return k.warnings.Load() }
 
+// taintFlags is the kernel's taint_flags table (kernel/panic.c, v6.15+):
+// bit i's letter when set, when clear, and its name.
+var taintFlags = [...]struct {
+	set, clear byte
+	name       string
+}{
+	{'P', 'G', "PROPRIETARY_MODULE"}, {'F', ' ', "FORCED_MODULE"}, {'S', ' ', "CPU_OUT_OF_SPEC"},
+	{'R', ' ', "FORCED_RMMOD"}, {'M', ' ', "MACHINE_CHECK"}, {'B', ' ', "BAD_PAGE"},
+	{'U', ' ', "USER"}, {'D', ' ', "DIE"}, {'A', ' ', "OVERRIDDEN_ACPI_TABLE"},
+	{'W', ' ', "WARN"}, {'C', ' ', "CRAP"}, {'I', ' ', "FIRMWARE_WORKAROUND"},
+	{'O', ' ', "OOT_MODULE"}, {'E', ' ', "UNSIGNED_MODULE"}, {'L', ' ', "SOFTLOCKUP"},
+	{'K', ' ', "LIVEPATCH"}, {'X', ' ', "AUX"}, {'T', ' ', "RANDSTRUCT"},
+	{'N', ' ', "TEST"}, {'J', ' ', "FWCTL"},
+}
+
+// taintString is print_tainted(): "Not tainted", or "Tainted: " and one
+// letter per flag ('G' for a clear flag 0, a space for the others).
 func (k *Kernel) taintString() string {
 	t := k.taint.Load()
 	if t == 0 {
 		return "Not tainted"
 	}
-	var b strings.Builder
-	b.WriteString("Tainted: ")
-	for _, f := range []struct {
-		bit uint32
-		c   byte
-	}{{TaintDie, 'D'}, {TaintWarn, 'W'}, {TaintOOT, 'O'}} {
-		if t&f.bit != 0 {
-			b.WriteByte(f.c)
+	b := []byte("Tainted: ")
+	for i, f := range taintFlags {
+		if t&(1<<i) != 0 {
+			b = append(b, f.set)
+		} else {
+			b = append(b, f.clear)
 		}
 	}
-	return b.String()
+	return string(b)
+}
+
+// taintVerbose is print_tainted_verbose(): "Tainted: [W]=WARN, [O]=OOT_MODULE".
+func (k *Kernel) taintVerbose() string {
+	t := k.taint.Load()
+	var parts []string
+	for i, f := range taintFlags {
+		if t&(1<<i) != 0 {
+			parts = append(parts, fmt.Sprintf("[%c]=%s", f.set, f.name))
+		}
+	}
+	return "Tainted: " + strings.Join(parts, ", ")
 }
 
 // coreDirs are the library packages whose frames are skipped when looking
@@ -193,10 +220,12 @@ func (k *Kernel) modulesLinkedIn() string {
 func (k *Kernel) SetModuleLister(f func() []string) { k.moduleLister.Store(&f) }
 
 func (k *Kernel) dumpStackLines(c *Ctx) []string {
-	out := []string{
-		fmt.Sprintf("CPU: %d PID: %d Comm: %s %s kdefer-%s", c.cpu.id, c.task.pid, c.task.Comm(), k.taintString(), Version),
-		"Call Trace:",
+	// dump_stack_print_info (v6.12+); the release is kdefer's version.
+	out := []string{fmt.Sprintf("CPU: %d UID: 0 PID: %d Comm: %.20s %s kdefer-%s", c.cpu.id, c.task.pid, c.task.Comm(), k.taintString(), Version)}
+	if k.taint.Load() != 0 {
+		out = append(out, k.taintVerbose())
 	}
+	out = append(out, "Call Trace:")
 	ctxTag := "TASK"
 	switch {
 	case c.InHardirq():
@@ -215,10 +244,12 @@ func DumpStack(c *Ctx) {
 	c.k.emitLines(c, printk.LevelWarning, c.k.dumpStackLines(c))
 }
 
-func (k *Kernel) report(c *Ctx, kind string, lines []string) {
+// report prints a WARN or BUG report and then, as __warn, __might_resched
+// and __schedule_bug do after their dump_stack, taints the kernel with W.
+func (k *Kernel) report(c *Ctx, kind string, level printk.Level, lines []string) {
 	k.warnings.Add(1)
+	k.emitLines(c, level, lines)
 	k.taint.Or(TaintWarn)
-	k.emitLines(c, printk.LevelErr, lines)
 	if k.cfg.PanicOnWarn {
 		w := &Warning{Kind: kind, Report: strings.Join(lines, "\n")}
 		panic(w)
@@ -256,7 +287,7 @@ func MightSleep(c *Ctx) bool {
 		fmt.Sprintf("preempt_count: %x, expected: 0", c.preempt),
 	}
 	lines = append(lines, k.dumpStackLines(c)...)
-	k.report(c, "BUG", lines)
+	k.report(c, "BUG", printk.LevelErr, lines)
 	return false
 }
 
@@ -270,11 +301,12 @@ func b2i(b bool) int {
 // scheduleBug is __schedule_bug(): "BUG: scheduling while atomic".
 func (k *Kernel) scheduleBug(c *Ctx) {
 	lines := []string{
-		fmt.Sprintf("BUG: scheduling while atomic: %s/%d/0x%08x", c.task.Comm(), c.task.pid, c.preempt),
+		// schedule() has done its own preempt_disable by now.
+		fmt.Sprintf("BUG: scheduling while atomic: %s/%d/0x%08x", c.task.Comm(), c.task.pid, c.preempt+PreemptOffset),
 		k.modulesLinkedIn(),
 	}
 	lines = append(lines, k.dumpStackLines(c)...)
-	k.report(c, "BUG", lines)
+	k.report(c, "BUG", printk.LevelErr, lines)
 }
 
 // Warn is WARN(1, format, …): it prints the message and the kernel's
@@ -338,20 +370,20 @@ func (k *Kernel) warn(c *Ctx, _ int, format string, args ...any) {
 		fmt.Sprintf("WARNING: CPU: %d PID: %d at %s:%d %s", c.cpu.id, c.task.pid, file, line, ShortFuncName(fn, false)),
 		k.modulesLinkedIn(),
 	)
-	k.taint.Or(TaintWarn)
 	lines = append(lines, k.dumpStackLines(c)...)
 	lines = append(lines, "---[ end trace 0000000000000000 ]---")
-	k.report(c, "WARNING", lines)
+	k.report(c, "WARNING", printk.LevelWarning, lines) // __warn's pr_warn
 }
 
 // oops logs a panic that escaped a task function or a handler.
 func (k *Kernel) oops(c *Ctx, what string) {
 	k.oopses.Add(1)
-	k.taint.Or(TaintDie)
 	lines := []string{"Oops: " + what}
 	lines = append(lines, k.dumpStackLines(c)...)
 	k.warnings.Add(1)
 	k.emitLines(c, printk.LevelEmerg, lines)
+	k.taint.Or(TaintDie) // oops_end, after the report
+
 }
 
 // runHandler runs an interrupt-context handler. A panic in it is an Oops:

@@ -49,7 +49,9 @@ func newCPU(k *Kernel, id int) *CPU {
 	t := &Task{k: k, pid: 0, kthread: true, idle: true, cpu: id, baton: make(chan struct{}, 1), exited: make(chan struct{})}
 	t.SetComm(fmt.Sprintf("swapper/%d", id))
 	t.ctxp.Store(newTaskContext(k))
-	t.pctx = Ctx{k: k, task: t, cpu: c}
+	// init_idle_preempt_count: the idle task runs with preemption
+	// disabled (PREEMPT_DISABLED), and interrupts add to that.
+	t.pctx = Ctx{k: k, task: t, cpu: c, preempt: PreemptOffset}
 	c.idle = t
 	k.tasksMu.Lock()
 	k.tasks[t] = struct{}{}
@@ -149,13 +151,23 @@ func (cpu *CPU) tick() {
 	cpu.irqExit(cpu.idle)
 }
 
+// baseCount is the preempt count of the task an interrupt arrives on:
+// PREEMPT_DISABLED for the idle task, 0 for the others (kdefer's hardirqs
+// interrupt the idle task).
+func baseCount(cur *Task) uint32 {
+	if cur.idle {
+		return PreemptOffset
+	}
+	return 0
+}
+
 // irqEnter is irq_enter(): it takes the CPU's hardirq lock and returns the
 // hardirq context. A hardirq that arrives while the CPU serves softirqs is
 // marked as such (PRINT_CTX shows 'H').
 func (cpu *CPU) irqEnter(cur *Task) *Ctx {
 	cpu.irqMu.Lock()
 	hc := &cpu.hardCtx
-	*hc = Ctx{k: cpu.k, task: cur, cpu: cpu, preempt: HardirqOffset, irqsOff: true}
+	*hc = Ctx{k: cpu.k, task: cur, cpu: cpu, preempt: baseCount(cur) + HardirqOffset, irqsOff: true}
 	if cpu.serving.Load() {
 		hc.preempt |= SoftirqOffset
 	}
@@ -168,6 +180,6 @@ func (cpu *CPU) irqExit(cur *Task) {
 	nested := cpu.hardCtx.preempt&SoftirqMask != 0
 	cpu.irqMu.Unlock()
 	if !nested && cpu.pending.Load() != 0 {
-		cpu.doSoftirq(cur, 0)
+		cpu.doSoftirq(cur, baseCount(cur))
 	}
 }

@@ -63,5 +63,12 @@
 //   - CLOCK_REALTIME is the boot-time wall clock plus CLOCK_MONOTONIC (no
 //     clock steps); in virtual time it starts at 2000-01-01T00:00:00Z.
 //   - The delay loop is a spin on the monotonic clock; calibrate_delay
-//     therefore reports lpj = TICK_NSEC (BogoMIPS 2000.00).
+//     therefore reports lpj = TICK_NSEC (BogoMIPS 2000.00 at HZ=100, 250
+//     and 1000; 2000.33 at HZ=300, by the kernel's own formula).
+//   - After "BUG: scheduling while atomic" the kernel resets the preempt
+//     count to PREEMPT_DISABLED; kdefer leaves it, so that the caller's
+//     unlock still balances.
+//   - A user task is modelled as having a handler for every signal (see
+//     SendSignal); set_current_state from interrupt context is warned
+//     about (the kernel changes the interrupted task's state silently).
 package kernel

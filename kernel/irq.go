@@ -2,6 +2,9 @@ package kernel
 
 import (
 	"fmt"
+	"github.com/kdefer/kdefer/printk"
+	"reflect"
+	"runtime"
 	"sort"
 	"sync/atomic"
 )
@@ -58,6 +61,8 @@ func (k *Kernel) RequestIRQ(irq int, handler IRQHandler, flags uint32, name stri
 	}
 	for _, a := range d.actions {
 		if a.flags&IRQFShared == 0 || flags&IRQFShared == 0 {
+			// __setup_irq's mismatch path (pr_fmt "genirq: ").
+			k.Printk(k.IdleCtx(0), printk.LevelErr, "genirq: Flags mismatch irq %d. %08x (%s) vs. %08x (%s)\n", irq, flags, name, a.flags, a.name)
 			return fmt.Errorf("kernel: request_irq(%d, %q): line held by %q: %w", irq, name, a.name, EBUSY)
 		}
 	}
@@ -69,6 +74,9 @@ func (k *Kernel) RequestIRQ(irq int, handler IRQHandler, flags uint32, name stri
 // line irq and returns its name. Freeing a handler that is not there warns
 // ("Trying to free already-free IRQ %d") and returns "".
 func (k *Kernel) FreeIRQ(c *Ctx, irq int, devID any) string {
+	if irq < 0 || irq >= NRIRQs {
+		return "" // no descriptor: free_irq returns quietly
+	}
 	k.irqMu.Lock()
 	d := k.irqs[irq]
 	if d != nil {
@@ -109,7 +117,11 @@ func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 	acts := d.actions
 	k.irqMu.Unlock()
 	c := k.cpus[cpu]
-	d.count[cpu].Add(1)
+	// handle_fasteoi_irq/handle_edge_irq: a line without a handler is
+	// masked before kstat_incr_irqs_this_cpu, so it is not counted.
+	if len(acts) > 0 {
+		d.count[cpu].Add(1)
+	}
 	hc := c.irqEnter(c.idle)
 	handled := false
 	for _, a := range acts {
@@ -119,6 +131,11 @@ func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 				handled = true
 			}
 		})
+		// __handle_irq_event_percpu
+		if !hc.irqsOff {
+			k.warnOnce(hc, "irq-handler-enabled-interrupts", "irq %d handler %s enabled interrupts\n", irq, handlerName(a.handler))
+			hc.irqsOff = true
+		}
 	}
 	if !handled {
 		d.unhandled.Add(1)
@@ -149,11 +166,22 @@ func (k *Kernel) IRQLines() []IRQLine {
 		for _, a := range d.actions {
 			l.Names = append(l.Names, a.name)
 		}
-		if len(l.Names) == 0 && any == 0 {
+		// show_interrupts (v6.11+): a line without a handler is not
+		// listed, whatever it counted before.
+		if len(l.Names) == 0 {
 			continue
 		}
+		_ = any
 		out = append(out, l)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].IRQ < out[j].IRQ })
 	return out
+}
+
+// handlerName is %ps of an interrupt handler.
+func handlerName(h IRQHandler) string {
+	if f := runtime.FuncForPC(reflect.ValueOf(h).Pointer()); f != nil {
+		return ShortFuncName(f.Name(), false)
+	}
+	return "?"
 }

@@ -187,9 +187,11 @@ func Schedule(c *Ctx) {
 	k.sched.block(t)
 }
 
-// CondResched is cond_resched(): a voluntary preemption point.
+// CondResched is cond_resched(): a voluntary preemption point. Like the
+// kernel's macro it starts with __might_resched, so calling it in atomic
+// context prints the might_sleep report.
 func CondResched(c *Ctx) {
-	if c.preempt != 0 || !c.InTask() || c.task.idle {
+	if !MightSleep(c) || !c.InTask() {
 		return
 	}
 	c.k.sched.yield(c.task)

@@ -180,7 +180,7 @@ func (cpu *CPU) handleSoftirqs(cur *Task, base uint32) (deferred bool) {
 			h := *hp
 			before := sc.preempt
 			k.runHandler(sc, func() { h(sc) })
-			if sc.preempt != before || sc.irqsOff {
+			if sc.preempt != before {
 				k.Printk(sc, printk.LevelErr, "huh, entered softirq %d %s %p with preempt_count %08x, exited with %08x?\n",
 					nr, SoftirqName(nr), h, before, sc.preempt)
 				sc.preempt = before
