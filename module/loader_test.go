@@ -17,7 +17,7 @@ func TestInsmodSetsParametersOfEveryType(t *testing.T) {
 	ld := newLoader(t, k, probeInfo(rec, probeOpts{}))
 	inTask(t, k, "insmod", func(c *kernel.Ctx) {
 		err := ld.Insmod(c, "probe", "i=-0x10", "u=010", "l=-9223372036854775808", "ul=18446744073709551615",
-			"s=-32768", "us=65535", "b=255", "bo", "inv", `str="a b  c"`, "make-it-fail=1")
+			"s=-32768", "us=65535", "b=255", "bo", "inv=1", `str="a b  c"`, "make-it-fail=1")
 		if err != nil {
 			t.Errorf("Insmod: %v", err)
 		}
@@ -98,6 +98,7 @@ func TestInsmodRejectsValuesThatDoNotParse(t *testing.T) {
 		{"bo=maybe", "probe: `maybe' invalid for parameter `bo'", kernel.EINVAL, "Invalid parameters"},
 		{"bo=", "probe: `' invalid for parameter `bo'", kernel.EINVAL, "Invalid parameters"},
 		{"inv=x", "probe: `x' invalid for parameter `inv'", kernel.EINVAL, "Invalid parameters"},
+		{"inv", "probe: `' invalid for parameter `inv'", kernel.EINVAL, "Invalid parameters"}, // no NOARG flag
 		{"str=" + strings.Repeat("x", 1025), "probe: `" + strings.Repeat("x", 1025) + "' too large for parameter `str'", kernel.ENOSPC, "No space left on device"},
 	}
 	for _, tc := range tests {

@@ -228,15 +228,14 @@ func (p *Params) Bool(v *bool, name string, def bool, perm uint32, desc string) 
 }
 
 // Invbool is module_param(name, invbool, perm): the field holds the
-// inverse of the parameter, so "name" or "name=1" stores false. def is the
-// field's initial value; sysfs shows the parameter (the inverse), Y or N.
+// inverse of the parameter, so "name=1" stores false. Unlike bool, a bare
+// "name" is -EINVAL: param_ops_invbool lacks KERNEL_PARAM_OPS_FL_NOARG.
+// def is the field's initial value; sysfs shows the parameter (the
+// inverse), Y or N.
 func (p *Params) Invbool(v *bool, name string, def bool, perm uint32, desc string) {
 	*v = def
-	p.add(&kparam{name: name, typ: "invbool", perm: perm, desc: desc, noarg: true,
-		set: func(s string, bare bool) kernel.Errno {
-			if bare {
-				s = "1"
-			}
+	p.add(&kparam{name: name, typ: "invbool", perm: perm, desc: desc,
+		set: func(s string, _ bool) kernel.Errno {
 			b, e := kstrtobool(s)
 			if e == 0 {
 				*v = !b

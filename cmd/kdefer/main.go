@@ -36,9 +36,21 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C (or SIGTERM) cancels ctx: the module finishes its
+	// init if it is in it, is unloaded, and kdefer exits. A second one
+	// quits at once, as a stuck insmod would be killed.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cancel(fmt.Errorf("%v signal received", s))
+		<-sigs
+		fmt.Fprintln(os.Stderr, "kdefer: second interrupt: quitting without unloading the module")
+		os.Exit(130)
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
 	os.Exit(code)
 }
 
@@ -102,9 +114,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "kdefer %s (%s %s/%s)\n", kernel.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "help", "-h", "--help", "-help":
-		if len(args) > 1 && args[1] == "run" {
-			fmt.Fprint(stdout, runUsage)
-			return 0
+		if len(args) > 1 {
+			switch args[1] {
+			case "run", "modules", "version":
+				return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+			case "help":
+			default:
+				fmt.Fprintf(stderr, "kdefer help: unknown command %q\n\n%s", args[1], usage)
+				return 2
+			}
 		}
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -154,7 +172,14 @@ func parseRun(args []string) (runOpts, error) {
 		if err := fs.Parse(args); err != nil {
 			return o, err
 		}
-		args = fs.Args()
+		rest := fs.Args()
+		// "--" ends the flags: everything after it is MODULE and its
+		// parameters, including any further "--" (parse_args' own).
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		args = rest
 		if len(args) > 0 {
 			positional = append(positional, args[0])
 			args = args[1:]
@@ -172,7 +197,9 @@ func parseRun(args []string) (runOpts, error) {
 	if err := jiffies.HZ(o.hz).Valid(); err != nil {
 		return o, err
 	}
-	if o.cpus < 0 || o.cpus > kernel.NRCPUs {
+	cpusSet := false
+	fs.Visit(func(f *flag.Flag) { cpusSet = cpusSet || f.Name == "cpus" })
+	if o.cpus < 0 || o.cpus > kernel.NRCPUs || (cpusSet && o.cpus == 0) {
 		return o, fmt.Errorf("--cpus %d: want 1..%d", o.cpus, kernel.NRCPUs)
 	}
 	if o.forD < 0 {
@@ -212,8 +239,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "kdefer run: --exec %q: %v\n", o.exec, err)
 			return 2
 		}
-		argv[0] = path.Base(argv[0])
-		if app, ok = modules.LookupApp(argv[0]); !ok {
+		// Found by its base name; the program sees argv[0] as typed, as
+		// the C programs print it in their usage line.
+		if app, ok = modules.LookupApp(path.Base(argv[0])); !ok {
 			fmt.Fprintf(stderr, "kdefer run: --exec: no program %q (see 'kdefer modules')\n", argv[0])
 			return 2
 		}
@@ -245,7 +273,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}()
 	ld := module.Loader(k, reg)
 	var loadErr error
-	if _, err := k.RunTask(ctx, "insmod", func(c *kernel.Ctx) int {
+	// A module's init is not interruptible (msleep in it sleeps in
+	// TASK_UNINTERRUPTIBLE): an interrupt during insmod waits for it, and
+	// the module is then unloaded.
+	if _, err := k.RunTask(context.WithoutCancel(ctx), "insmod", func(c *kernel.Ctx) int {
 		loadErr = ld.Insmod(c, o.module, o.params...)
 		return 0
 	}); err != nil {

@@ -68,6 +68,8 @@ func TestUsageErrors(t *testing.T) {
 		{"run", "testmod", "--hz", "123"},
 		{"run", "testmod", "--for", "-1s"},
 		{"run", "testmod", "--cpus", "999"},
+		{"run", "testmod", "--cpus", "0"},
+		{"help", "frobnicate"},
 	} {
 		if _, _, code := kdefer(t, args...); code != 2 {
 			t.Errorf("kdefer %q: exit %d, want 2", args, code)
@@ -282,5 +284,38 @@ func TestInterruptSendsTheAppSIGINT(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "msg after decrypt") {
 		t.Errorf("the app was not interrupted:\n%s", out.String())
+	}
+}
+
+// TestInterruptDuringModuleInitWaitsForItAndUnloads: insmod is not
+// interruptible; an interrupt that arrives while init sleeps lets init
+// finish, then the module is removed and kdefer exits cleanly.
+func TestInterruptDuringModuleInitWaitsForItAndUnloads(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the interrupt came before init even started
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"run", "delays_sleeps", "--virtual", "--cpus", "2", "--no-timestamps"}, &out, &errb)
+	if code != 0 {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	for _, want := range []string{"ssleep(1)                        -> actual:  1016000000 ns", "delays_sleeps: demo complete", "delays_sleeps: removed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestDoubleDashEndsTheFlags: after "--" every word goes to the module,
+// and a second "--" is parse_args' own (the rest is ignored with a
+// warning).
+func TestDoubleDashEndsTheFlags(t *testing.T) {
+	out, errb, code := kdefer(t, "run", "--virtual", "--for", "10ms", "--cpus", "2", "--no-timestamps", "testmod", "--", "count=7", "--for", "--", "verbose")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	for _, want := range []string{"testmod: unknown parameter '--for' ignored", "testmod: parameters 'verbose' after `--' ignored"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

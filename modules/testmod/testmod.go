@@ -32,8 +32,9 @@ const (
 	MaxData = 256
 	// XformMax is the payload size of an Xform.
 	XformMax = 64
-	// StatusSize is the encoded size of a Status (its C sizeof).
-	StatusSize = 44
+	// StatusSize is the encoded size of a Status (its C sizeof on
+	// x86-64, tail padding included).
+	StatusSize = 48
 	// XformSize is the encoded size of an Xform.
 	XformSize = 8 + XformMax
 )
@@ -42,7 +43,7 @@ const (
 const (
 	// CmdGetStatus is _IOR(Magic, 1, struct testmod_status): the driver
 	// copies a Status to user.
-	CmdGetStatus uint32 = 0x802CB501
+	CmdGetStatus uint32 = 0x8030B501
 	// CmdSetValue is _IOW(Magic, 2, __u64): the driver copies a
 	// little-endian uint64 from user and stores it as the value.
 	CmdSetValue uint32 = 0x4008B502
@@ -64,8 +65,9 @@ const (
 	XformRot13   = 3 // ROT13 the ASCII letters
 )
 
-// Status is struct testmod_status, CmdGetStatus's result (little-endian,
-// no padding, StatusSize bytes).
+// Status is struct testmod_status, CmdGetStatus's result: little-endian,
+// laid out as gcc lays out the C struct on x86-64 (the __u64 member makes
+// it 8-byte aligned, hence 4 bytes of tail padding), StatusSize bytes.
 type Status struct {
 	Count   int32    // the count parameter
 	DelayMs uint32   // the delay_ms parameter
@@ -74,6 +76,7 @@ type Status struct {
 	Len     uint32   // bytes stored by the last write
 	PID     int32    // pid of the task that issued the ioctl
 	Comm    [16]byte // its comm, NUL-padded
+	_       uint32   // tail padding
 }
 
 // Encode returns s's wire form.

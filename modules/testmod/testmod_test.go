@@ -312,7 +312,7 @@ func TestRuntimeParameterWritesReachTheDriver(t *testing.T) {
 	if v, err := ld.ParamGet("testmod", "delay_ms"); v != "10" || err != nil {
 		t.Errorf("ParamGet(delay_ms) = %q, %v", v, err)
 	}
-	if got := logText(k, seq); !hasLine(got, "testmod:ioctl(): ioctl cmd 0x802cb501 arg 0x55d0c0de02a0") {
+	if got := logText(k, seq); !hasLine(got, "testmod:ioctl(): ioctl cmd 0x8030b501 arg 0x55d0c0de02a0") {
 		t.Errorf("verbose pr_debug missing from %q", got)
 	}
 }
