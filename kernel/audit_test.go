@@ -153,3 +153,53 @@ func runTaskFn(t *testing.T, k *kernel.Kernel, fn func(c *kernel.Ctx)) {
 	t.Helper()
 	ktest.RunAs(t, k, "t", fn)
 }
+
+// TestStuckInterruptNobodyCaresIsDisabled: note_interrupt disables a line
+// after more than 99,900 of 100,000 interrupts went unhandled, with the
+// "nobody cared" report; requesting a handler again re-enables it.
+func TestStuckInterruptNobodyCaresIsDisabled(t *testing.T) {
+	k := boot(t, kernel.Config{CPUs: 1})
+	calls := 0
+	none := func(c *kernel.Ctx, irq int, dev any) kernel.IRQReturn { calls++; return kernel.IRQNone }
+	if err := k.RequestIRQ(9, none, kernel.IRQFShared, "deaf", 1); err != nil {
+		t.Fatal(err)
+	}
+	for range 100001 {
+		k.GenerateIRQ(0, 9)
+	}
+	lines := logText(k)
+	if calls != 100000 || !slices.Contains(lines, `irq 9: nobody cared (try booting with the "irqpoll" option)`) ||
+		!slices.Contains(lines, "Disabling IRQ #9") || !slices.Contains(lines, "handlers:") {
+		t.Fatalf("%d handler calls (want 100000), log:\n%s", calls, strings.Join(lines, "\n"))
+	}
+	if err := k.RequestIRQ(9, none, kernel.IRQFShared, "deaf2", 2); err != nil {
+		t.Fatal(err)
+	}
+	k.GenerateIRQ(0, 9)
+	if calls != 100002 {
+		t.Errorf("after a new request_irq the line ran %d handlers, want both", calls-100000)
+	}
+}
+
+// TestMostlyHandledInterruptsStayEnabled: occasional unhandled interrupts
+// (shared lines, another device's) never trip the detector.
+func TestMostlyHandledInterruptsStayEnabled(t *testing.T) {
+	k := boot(t, kernel.Config{CPUs: 1})
+	n := 0
+	h := func(c *kernel.Ctx, irq int, dev any) kernel.IRQReturn {
+		n++
+		if n%2 == 0 {
+			return kernel.IRQNone
+		}
+		return kernel.IRQHandled
+	}
+	if err := k.RequestIRQ(10, h, 0, "half", nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 200001 {
+		k.GenerateIRQ(0, 10)
+	}
+	if n != 200001 || has(logText(k), "irq 10: nobody cared") {
+		t.Errorf("%d calls; log:\n%s", n, strings.Join(logText(k), "\n"))
+	}
+}

@@ -3,9 +3,11 @@ package kernel
 import (
 	"fmt"
 	"github.com/kdefer/kdefer/printk"
+	"hash/fnv"
 	"reflect"
 	"runtime"
 	"sort"
+	"sync"
 	"sync/atomic"
 )
 
@@ -42,6 +44,13 @@ type irqDesc struct {
 	actions   []*irqAction
 	count     [NRCPUs]atomic.Uint64
 	unhandled atomic.Uint64
+
+	// note_interrupt's state (kernel/irq/spurious.c), guarded by mu.
+	mu            sync.Mutex
+	irqCount      int         // interrupts since the last check
+	irqsUnhandled int         // of which recent ones nobody handled
+	lastUnhandled uint64      // jiffies of the last unhandled one
+	disabled      atomic.Bool // IRQS_SPURIOUS_DISABLED
 }
 
 // RequestIRQ is request_irq(): it installs handler on line irq. Several
@@ -67,6 +76,12 @@ func (k *Kernel) RequestIRQ(irq int, handler IRQHandler, flags uint32, name stri
 		}
 	}
 	d.actions = append(append([]*irqAction(nil), d.actions...), &irqAction{handler: handler, flags: flags, name: name, devID: devID})
+	// __setup_irq: reset the broken-irq detection and give a line the
+	// spurious detector disabled another chance.
+	d.mu.Lock()
+	d.irqCount, d.irqsUnhandled = 0, 0
+	d.disabled.Store(false)
+	d.mu.Unlock()
 	return nil
 }
 
@@ -104,6 +119,11 @@ func (k *Kernel) FreeIRQ(c *Ctx, irq int, devID any) string {
 // the line runs, and irq_exit runs the softirqs they raised. It is the hook
 // for device models and tests. The interrupt is handled synchronously on
 // the calling goroutine. It returns EINVAL for a bad CPU or line.
+//
+// As in the kernel, a line with no handler is masked (nothing runs, nothing
+// is counted), and a line whose handlers almost never handle their
+// interrupts is reported ("nobody cared") and disabled until the next
+// RequestIRQ on it.
 func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 	if cpu < 0 || cpu >= len(k.cpus) || irq < 0 || irq >= NRIRQs {
 		return fmt.Errorf("kernel: generate irq %d on cpu %d: %w", irq, cpu, EINVAL)
@@ -117,17 +137,22 @@ func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 	acts := d.actions
 	k.irqMu.Unlock()
 	c := k.cpus[cpu]
-	// handle_fasteoi_irq/handle_edge_irq: a line without a handler is
-	// masked before kstat_incr_irqs_this_cpu, so it is not counted.
-	if len(acts) > 0 {
-		d.count[cpu].Add(1)
+	// handle_fasteoi_irq/handle_edge_irq: a line without a handler, or
+	// one the spurious detector disabled, is masked before
+	// kstat_incr_irqs_this_cpu: not counted, no handler runs.
+	if len(acts) == 0 || d.disabled.Load() {
+		return nil
 	}
+	d.count[cpu].Add(1)
 	hc := c.irqEnter(c.idle)
 	handled := false
+	var ret IRQReturn
 	for _, a := range acts {
 		a := a
 		k.runHandler(hc, func() {
-			if a.handler(hc, irq, a.devID) != IRQNone {
+			r := a.handler(hc, irq, a.devID)
+			ret |= r
+			if r != IRQNone {
 				handled = true
 			}
 		})
@@ -140,6 +165,7 @@ func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 	if !handled {
 		d.unhandled.Add(1)
 	}
+	k.noteInterrupt(hc, irq, d, acts, ret)
 	c.irqExit(c.idle)
 	return nil
 }
@@ -184,4 +210,67 @@ func handlerName(h IRQHandler) string {
 		return ShortFuncName(f.Name(), false)
 	}
 	return "?"
+}
+
+// Spurious interrupt detection (kernel/irq/spurious.c).
+const (
+	spuriousWindow    = 100000 // interrupts per check
+	spuriousThreshold = 99900  // unhandled ones in a window that disable the line
+)
+
+// noteInterrupt is note_interrupt(): it counts interrupts nobody handled
+// and, when more than 99,900 of 100,000 in a row were (each within HZ/10
+// of the previous unhandled one), reports "irq N: nobody cared" and
+// disables the line until a handler is requested again. A bogus return
+// value is reported instead (at most 100 times per kernel).
+func (k *Kernel) noteInterrupt(c *Ctx, irq int, d *irqDesc, acts []*irqAction, ret IRQReturn) {
+	if ret > IRQHandled|IRQWakeThread {
+		if k.badIRQReports.Add(1) <= 100 {
+			k.reportBadIRQ(c, fmt.Sprintf("irq event %d: bogus return value %x", irq, int(ret)), acts)
+		}
+		return
+	}
+	d.mu.Lock()
+	if ret == IRQNone {
+		now := k.Jiffies()
+		if d.irqsUnhandled == 0 || int64(now-(d.lastUnhandled+uint64(k.hz)/10)) > 0 {
+			d.irqsUnhandled = 1
+		} else {
+			d.irqsUnhandled++
+		}
+		d.lastUnhandled = now
+	}
+	d.irqCount++
+	if d.irqCount < spuriousWindow {
+		d.mu.Unlock()
+		return
+	}
+	d.irqCount = 0
+	stuck := d.irqsUnhandled > spuriousThreshold
+	d.irqsUnhandled = 0
+	if stuck {
+		d.disabled.Store(true)
+	}
+	d.mu.Unlock()
+	if stuck {
+		k.reportBadIRQ(c, fmt.Sprintf("irq %d: nobody cared (try booting with the \"irqpoll\" option)", irq), acts)
+		k.Printk(c, printk.LevelEmerg, "Disabling IRQ #%d\n", irq)
+	}
+}
+
+// reportBadIRQ is __report_bad_irq(): the message, a stack dump and the
+// line's handlers.
+func (k *Kernel) reportBadIRQ(c *Ctx, msg string, acts []*irqAction) {
+	lines := []string{msg}
+	lines = append(lines, k.dumpStackLines(c)...)
+	lines = append(lines, "handlers:")
+	for _, a := range acts {
+		// %p prints a hashed pointer; kdefer hashes the name, so the
+		// token is the same in every run.
+		name := handlerName(a.handler)
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		lines = append(lines, fmt.Sprintf("[<%016x>] %s", h.Sum32(), name))
+	}
+	k.emitLines(c, printk.LevelErr, lines)
 }

@@ -112,6 +112,7 @@ type Kernel struct {
 	oopses        atomic.Uint64
 	onceWarnings  sync.Map
 	odebugReports atomic.Int32 // debug_print_object's static limit
+	badIRQReports atomic.Int32 // report_bad_irq's static count
 
 	moduleLister atomic.Pointer[func() []string]
 	exitHooks    atomic.Pointer[[]func(*Task)]
