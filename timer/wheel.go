@@ -406,14 +406,22 @@ func (w *wheel) nextPendingBucket(lvl, start uint) int {
 // levels cannot expire earlier and the search stops. Otherwise the next
 // level's clock is this one shifted down, plus one if the low bits were
 // non-zero (the next level's current bucket is already behind us).
+//
+// One difference: the kernel sets timers_pending to next != clk +
+// TIMER_NEXT_MAX_DELTA, which is false for a timer whose bucket expires
+// exactly at that jiffy (possible for one armed at the cutoff); v6.9+'s
+// idle path would then push next_expiry past it. kdefer sets timersPending
+// when the search found a bucket.
 func (w *wheel) recalcNextExpiry() {
 	next := w.clk + timerNextMaxDelta
 	clk := w.clk
+	found := false
 	for lvl := uint(0); lvl < w.depth; lvl++ {
 		pos := w.nextPendingBucket(lvl, uint(clk&lvlMask))
 		lvlClk := clk & lvlClkMask
 
 		if pos >= 0 {
+			found = true
 			tmp := (clk + uint64(pos)) << lvlShift(lvl)
 			if jiffies.TimeBefore(tmp, next) {
 				next = tmp
@@ -431,7 +439,7 @@ func (w *wheel) recalcNextExpiry() {
 	}
 	w.nextExpiry = next
 	w.nextExpiryRecalc = false
-	w.timersPending = next != w.clk+timerNextMaxDelta
+	w.timersPending = found
 }
 
 // nextExpiryJiffies returns the jiffy at which the first pending bucket
