@@ -191,6 +191,9 @@ func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state uint32) {
 		if hrtimer.ScheduleHrtimeoutRange(c, &exp, delta, hrtimer.ModeAbs) == 0 {
 			break
 		}
+		if k.ShuttingDown() {
+			return // nothing sleeps or fires any more (as Msleep)
+		}
 		if c.InTask() && kernel.SignalPendingState(c, state) {
 			if d := exp - k.KtimeGet(); d > 0 {
 				k.Spin(d)

@@ -374,12 +374,13 @@ func (cb *cpuBase) runTimer(c *kernel.Ctx, b *clockBase, t *HRTimer, soft bool) 
 	b.runningCtx = c
 	b.remove(t, StateInactive)
 	fn := t.function
+	gen := t.setupGen
 	cb.lock.Unlock()
 	restart := cb.call(c, b, t, fn, soft)
 	cb.lock.Lock()
 	// Not if the callback re-queued it itself, nor if it set the timer up
-	// afresh (then it belongs to no base until its next start).
-	if restart != NoRestart && t.state.Load()&StateEnqueued == 0 && t.base.Load() == b {
+	// afresh (it then waits for its next start).
+	if restart != NoRestart && t.state.Load()&StateEnqueued == 0 && t.base.Load() == b && t.setupGen == gen {
 		b.enqueue(t)
 	}
 	b.running = nil

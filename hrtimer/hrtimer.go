@@ -147,10 +147,11 @@ type HRTimer struct {
 	// deterministic pointer tokens (0: not numbered yet).
 	id uint64
 
-	baseIdx     uint8 // HRTIMER_BASE_* chosen at setup (soft bases +4)
-	isSoft      bool  // is_soft: expires in HRTIMER_SOFTIRQ
-	isHard      bool  // is_hard: HRTIMER_MODE_HARD was requested
-	initialized bool  // Setup was called
+	baseIdx     uint8  // HRTIMER_BASE_* chosen at setup (soft bases +4)
+	isSoft      bool   // is_soft: expires in HRTIMER_SOFTIRQ
+	isHard      bool   // is_hard: HRTIMER_MODE_HARD was requested
+	initialized bool   // Setup was called
+	setupGen    uint32 // bumped by every Setup: a callback that set its timer up again is not restarted
 	clockArg    ClockID
 	setupWarn   atomic.Uint32 // warnBadClock | warnNilFunc, reported at start
 
@@ -175,9 +176,18 @@ type HRTimer struct {
 // timer dequeues it first (the kernel's debugobjects fixup; without it the
 // kernel corrupts its tree).
 func Setup(t *HRTimer, fn func(c *kernel.Ctx, t *HRTimer) HRTimerRestart, clock ClockID, mode Mode) {
-	if t.state.Load() != StateInactive {
+	// A timer set up again from its own running callback stays on that
+	// base (the kernel binds it to the current CPU's), so that Cancel still
+	// finds the callback running and waits for it.
+	var keep *clockBase
+	if t.base.Load() != nil {
 		if b := lockBase(t); b != nil {
-			b.remove(t, StateInactive)
+			if t.state.Load() != StateInactive {
+				b.remove(t, StateInactive)
+			}
+			if b.running == t {
+				keep = b
+			}
 			b.cpu.lock.Unlock()
 		}
 	}
@@ -199,7 +209,8 @@ func Setup(t *HRTimer, fn func(c *kernel.Ctx, t *HRTimer) HRTimerRestart, clock 
 	}
 	t.expires, t.softexpires = 0, 0
 	t.function = fn
-	t.base.Store(nil)
+	t.base.Store(keep)
+	t.setupGen++
 	t.heapIdx = -1
 	t.baseIdx = uint8(idx)
 	t.isSoft = soft

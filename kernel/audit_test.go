@@ -1,13 +1,18 @@
 package kernel_test
 
 import (
+	"context"
+	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/timer"
 )
 
 // These tests pin down details of kernel/softirq.c, kernel/irq/,
@@ -201,5 +206,45 @@ func TestMostlyHandledInterruptsStayEnabled(t *testing.T) {
 	}
 	if n != 200001 || has(logText(k), "irq 10: nobody cared") {
 		t.Errorf("%d calls; log:\n%s", n, strings.Join(logText(k), "\n"))
+	}
+}
+
+// TestMisuseIsReportedNotFatal: a bad softirq vector, a task function that
+// ends its goroutine with runtime.Goexit, free_irq from the line's own
+// handler, and a Run of "forever" neither crash nor wedge the kernel.
+func TestMisuseIsReportedNotFatal(t *testing.T) {
+	k := boot(t, kernel.Config{CPUs: 1})
+	runTaskFn(t, k, func(c *kernel.Ctx) { kernel.RaiseSoftirq(c, 12) })
+	code, err := k.RunTask(context.Background(), "goexit", func(*kernel.Ctx) int { runtime.Goexit(); return 0 })
+	if err != nil || code != -int(kernel.EFAULT) {
+		t.Errorf("RunTask of a Goexit task = %d, %v; want -EFAULT, nil", code, err)
+	}
+	if err := k.RequestIRQ(4, func(c *kernel.Ctx, irq int, dev any) kernel.IRQReturn {
+		c.Kernel().FreeIRQ(c, irq, dev)
+		return kernel.IRQHandled
+	}, 0, "selffree", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	k.GenerateIRQ(0, 4)
+	var fired bool
+	runTaskFn(t, k, func(c *kernel.Ctx) {
+		var tm timer.Timer
+		timer.Setup(c, &tm, func(*kernel.Ctx, *timer.Timer) { fired = true }, 0)
+		timer.Mod(c, &tm, c.Jiffies()+1)
+	})
+	if err := k.Run(context.Background(), time.Duration(math.MaxInt64)); err != nil {
+		t.Fatal(err)
+	}
+	if !fired {
+		t.Error("a timer armed after the misuse never fired")
+	}
+	lines := logText(k)
+	for _, want := range []string{"raise_softirq: bad vector 12", "goexit[", "BUG: sleeping function called from invalid context"} {
+		if !has(lines, want) && !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, want) }) {
+			t.Errorf("log lacks %q:\n%s", want, strings.Join(lines, "\n"))
+		}
+	}
+	if got := k.JiffiesToNs(math.MaxUint64 / 2); got != kernel.NoEvent {
+		t.Errorf("JiffiesToNs(huge) = %d, want NoEvent", got)
 	}
 }

@@ -82,6 +82,9 @@ func (k *Kernel) JiffiesToNs(j uint64) int64 {
 	if d <= 0 {
 		return 0
 	}
+	if d > NoEvent/k.tickNs {
+		return NoEvent // beyond the clock's range: never
+	}
 	return d * k.tickNs
 }
 

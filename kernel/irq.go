@@ -92,6 +92,10 @@ func (k *Kernel) FreeIRQ(c *Ctx, irq int, devID any) string {
 	if irq < 0 || irq >= NRIRQs {
 		return "" // no descriptor: free_irq returns quietly
 	}
+	// free_irq may sleep (synchronize_irq). From atomic context (its own
+	// handler, say) that is the might_sleep report, and kdefer skips the
+	// wait, which would never end.
+	canWait := MightSleep(c)
 	k.irqMu.Lock()
 	d := k.irqs[irq]
 	if d != nil {
@@ -101,9 +105,11 @@ func (k *Kernel) FreeIRQ(c *Ctx, irq int, devID any) string {
 				d.actions = acts
 				k.irqMu.Unlock()
 				// synchronize_irq(): wait for running handlers on every CPU.
-				for _, cpu := range k.cpus {
-					cpu.irqMu.Lock()
-					cpu.irqMu.Unlock()
+				if canWait {
+					for _, cpu := range k.cpus {
+						cpu.irqMu.Lock()
+						cpu.irqMu.Unlock()
+					}
 				}
 				return a.name
 			}

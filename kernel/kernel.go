@@ -73,6 +73,7 @@ type Kernel struct {
 	realBase  int64         // CLOCK_REALTIME ns at boot
 	baseCtx   context.Context
 	cancelAll context.CancelCauseFunc
+	halted    chan struct{} // closed when Shutdown has seen every goroutine exit
 
 	cpus  []*CPU
 	sched scheduler
@@ -160,6 +161,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		nextPID:  3,
 		irqs:     make(map[int]*irqDesc),
 		down:     make(chan struct{}),
+		halted:   make(chan struct{}),
 		log:      printk.NewRing(cfg.LogCapacity),
 	}
 	k.maxSoftTime = k.hz.MsecsToJiffies(2) // MAX_SOFTIRQ_TIME
@@ -463,8 +465,8 @@ func (k *Kernel) Run(ctx context.Context, d time.Duration) error {
 		}
 	}
 	target := NoEvent
-	if d > 0 {
-		target = k.Now() + int64(d)
+	if now := k.Now(); d > 0 && int64(d) < NoEvent-now {
+		target = now + int64(d) // else: saturate, as for "forever"
 	}
 	return k.runVirtual(ctx, target, nil)
 }
@@ -545,12 +547,19 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 }
 
 // Shutdown stops the kernel: every task's context is cancelled with cause
-// ErrShutdown, sleeping tasks are woken and no longer sleep, and Shutdown
+// ErrShutdown, kernel threads are asked to stop (KthreadShouldStop) and user
+// tasks get SIGKILL pending, sleeping tasks are woken and no longer sleep, and Shutdown
 // waits until every task and CPU goroutine has exited or ctx is done. Unload
 // modules first: Shutdown does not run their exit functions.
 func (k *Kernel) Shutdown(ctx context.Context) error {
 	if k.dying.Swap(true) {
-		return nil
+		// Already shutting down: wait for that shutdown to finish.
+		select {
+		case <-k.halted:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("kernel: shutdown: still in progress: %w", context.Cause(ctx))
+		}
 	}
 	close(k.down)
 	k.cancelAll(ErrShutdown)
@@ -563,19 +572,18 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 			k.virt.runRunnable()
 		}
 	}
-	done := make(chan struct{})
 	go func() {
 		k.wg.Wait()
 		k.cpuWG.Wait()
-		close(done)
+		close(k.halted)
 	}()
 	select {
-	case <-done:
+	case <-k.halted:
 		return nil
 	case <-ctx.Done():
 		var names []string
 		for _, t := range k.Tasks() {
-			if t.fn != nil {
+			if t.started0() {
 				names = append(names, t.String())
 			}
 		}
@@ -593,19 +601,25 @@ func (t *Task) started0() bool {
 // never ran will exit without running their function.
 func (k *Kernel) wakeAllForShutdown() {
 	for _, t := range k.Tasks() {
-		t.mu.Lock()
-		hasG := t.fn != nil
-		if hasG && !t.started {
-			t.noRun = true
-		}
-		t.mu.Unlock()
-		if !hasG {
-			continue
-		}
-		if s := t.state.Load(); s != TaskRunning && s&(TaskDead|ExitDead) == 0 {
-			t.state.Store(TaskRunning)
-			k.sched.wake(t)
-		}
+		k.wakeForShutdown(t)
+	}
+}
+
+// wakeForShutdown sets t running if it has a goroutine; one that has not
+// run its function yet will exit without running it.
+func (k *Kernel) wakeForShutdown(t *Task) {
+	t.markDying()
+	t.mu.Lock()
+	hasG := t.fn != nil
+	if hasG && !t.started {
+		t.noRun = true
+	}
+	t.mu.Unlock()
+	if !hasG {
+		return
+	}
+	if s := t.state.Load(); s != TaskRunning && s&(TaskDead|ExitDead) == 0 && t.state.CompareAndSwap(s, TaskRunning) {
+		k.sched.wake(t)
 	}
 }
 

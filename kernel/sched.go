@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"github.com/kdefer/kdefer/printk"
 	"runtime"
 	"time"
 )
@@ -260,8 +261,15 @@ func (k *Kernel) CreateTask(opts TaskOpts, fn func(c *Ctx) int) (*Task, error) {
 	}
 	t := k.newTask(opts.Comm, opts.Kthread, cpu, parent, k.allocPID())
 	t.state.Store(TaskUninterruptible)
+	t.mu.Lock() // Shutdown reads fn under t.mu to tell tasks with a goroutine
 	t.fn = fn
+	t.mu.Unlock()
 	k.startTask(t)
+	if k.dying.Load() {
+		// Shutdown began after the check above and may have passed this
+		// task over while fn was unset.
+		k.wakeForShutdown(t)
+	}
 	return t, nil
 }
 
@@ -306,21 +314,32 @@ func (k *Kernel) taskMain(t *Task) {
 	fn, noRun := t.fn, t.noRun
 	t.mu.Unlock()
 	code := -int(EINTR)
+	normal := false
+	defer func() {
+		// Also when fn ended the goroutine with runtime.Goexit (what
+		// t.Fatal does in a test): the task still exits properly and
+		// hands the run token on.
+		if !normal {
+			k.Printk(&t.pctx, printk.LevelErr, "%s[%d]: task function exited its goroutine (runtime.Goexit)\n", t.Comm(), t.pid)
+			code = -int(EFAULT)
+		}
+		t.mu.Lock()
+		t.exitCode = code
+		t.mu.Unlock()
+		if hs := k.exitHooks.Load(); hs != nil {
+			for _, h := range *hs {
+				k.runTaskFn(t, func(*Ctx) int { h(t); return 0 })
+			}
+		}
+		t.state.Store(TaskDead)
+		k.removeTask(t)
+		close(t.exited)
+		k.sched.exit(t)
+	}()
 	if !noRun {
 		code = k.runTaskFn(t, fn)
 	}
-	t.mu.Lock()
-	t.exitCode = code
-	t.mu.Unlock()
-	if hs := k.exitHooks.Load(); hs != nil {
-		for _, h := range *hs {
-			k.runTaskFn(t, func(*Ctx) int { h(t); return 0 })
-		}
-	}
-	t.state.Store(TaskDead)
-	k.removeTask(t)
-	close(t.exited)
-	k.sched.exit(t)
+	normal = true
 }
 
 // runTaskFn runs a task function; a panic in it is an Oops: reported in the

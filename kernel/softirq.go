@@ -69,6 +69,12 @@ func (k *Kernel) OpenSoftirq(nr int, action func(c *Ctx)) {
 // ksoftirqd to run it. From interrupt context the softirq runs at irq_exit
 // or at the outermost local_bh_enable.
 func RaiseSoftirqIrqoff(c *Ctx, nr int) {
+	if nr < 0 || nr >= NRSoftirqs {
+		// The kernel would set a bit no handler reads; kdefer warns and
+		// ignores it rather than index past the vector table.
+		c.k.warnOnce(c, "raise_softirq-bad-vector", "raise_softirq: bad vector %d\n", nr)
+		return
+	}
 	c.cpu.pending.Or(1 << uint(nr))
 	if !c.InInterrupt() {
 		c.cpu.wakeupSoftirqd()

@@ -142,6 +142,10 @@ type Task struct {
 
 	sigPending atomic.Uint64 // sigBit(n): signal n pending
 	stopReq    atomic.Bool   // KTHREAD_SHOULD_STOP, and TIF_NOTIFY_SIGNAL with it
+	// sigMu orders the updates of sigPending/stopReq with the
+	// cancellation or replacement of the task's context, so that a
+	// signal sent while the task flushes its signals is never half seen.
+	sigMu      sync.Mutex
 	sigAllowed atomic.Uint64 // kthreads: signals accepted (allow_signal)
 
 	pctx Ctx // process context
@@ -230,17 +234,34 @@ func (t *Task) context() context.Context { return t.ctxp.Load().ctx }
 // from then on SignalPending is true and interruptible sleeps end with
 // -ERESTARTSYS, and it wakes the task from any sleep (wake_up_process,
 // TASK_NORMAL). Killable sleeps are not interrupted: the stop is not a
-// fatal signal. Other causes (ErrShutdown) wake interruptible and
-// killable sleeps only.
+// fatal signal. Other causes wake interruptible and killable sleeps only.
 func (t *Task) Cancel(cause error) {
-	if errors.Is(cause, ErrKthreadStop) {
+	stop := errors.Is(cause, ErrKthreadStop)
+	t.sigMu.Lock()
+	if stop {
 		t.stopReq.Store(true)
-		t.ctxp.Load().cancel(cause)
-		t.k.WakeUpState(t, TaskNormal)
-		return
 	}
 	t.ctxp.Load().cancel(cause)
-	t.k.WakeUpState(t, TaskInterruptible|TaskWakekill)
+	t.sigMu.Unlock()
+	if stop {
+		t.k.WakeUpState(t, TaskNormal)
+	} else {
+		t.k.WakeUpState(t, TaskInterruptible|TaskWakekill)
+	}
+}
+
+// markDying is what Shutdown does to every task before waking it, as a
+// system going down stops its kernel threads and kills its processes: a
+// kthread is asked to stop (KthreadShouldStop, SignalPending), a user task
+// gets SIGKILL pending. Loops that test either then end.
+func (t *Task) markDying() {
+	t.sigMu.Lock()
+	if t.kthread {
+		t.stopReq.Store(true)
+	} else {
+		t.sigPending.Or(sigBit(SIGKILL))
+	}
+	t.sigMu.Unlock()
 }
 
 // KthreadShouldStop is kthread_should_stop(): the calling kernel thread was
@@ -276,8 +297,10 @@ func (k *Kernel) SendSignal(t *Task, sig Signal) bool {
 	if t.state.Load()&(TaskDead|ExitDead) != 0 {
 		return false
 	}
+	t.sigMu.Lock()
 	t.sigPending.Or(sigBit(sig))
 	t.ctxp.Load().cancel(&SignalError{Sig: sig})
+	t.sigMu.Unlock()
 	mask := TaskInterruptible
 	if sig == SIGKILL {
 		mask |= TaskWakekill
@@ -297,6 +320,8 @@ func AllowSignal(c *Ctx, sig Signal) {
 // and gives the task a fresh, uncancelled context.
 func FlushSignals(c *Ctx) {
 	t := c.task
+	t.sigMu.Lock()
+	defer t.sigMu.Unlock()
 	if t.sigPending.Swap(0) == 0 {
 		return
 	}

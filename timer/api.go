@@ -121,6 +121,23 @@ func (t *Timer) lockBase() *timerBase {
 	}
 }
 
+// lockOrClaimBase returns t's base locked; a timer that never had one (the
+// kernel's timer always has one, from the CPU in its flags) is given
+// cpu's, so that every change to it happens under a base lock.
+func (t *Timer) lockOrClaimBase(k *kernel.Kernel, cpu int) *timerBase {
+	b := t.lockBase()
+	for b == nil {
+		target := sysOf(k).base(cpu, t)
+		target.mu.Lock()
+		if t.base.CompareAndSwap(nil, target) {
+			return target
+		}
+		target.mu.Unlock()
+		b = t.lockBase()
+	}
+	return b
+}
+
 // Setup is timer_setup(t, fn, flags): it initialises t with callback fn and
 // flags (FlagDeferrable, FlagPinned, FlagIRQSafe; any other bit is warned
 // about and dropped). c may be nil where no kernel context is at hand.
@@ -137,6 +154,16 @@ func Setup(c *kernel.Ctx, t *Timer, fn Func, flags uint32) {
 			}
 			odebugReport(c, "init", "active", t)
 			DeleteSync(c, t)
+		}
+		// timer_setup initialises the timer completely: one last armed
+		// in another kernel (say, one that was shut down) starts afresh
+		// in c's, unless its callback is still running there.
+		if c != nil && b.sys.k != c.Kernel() {
+			b.mu.Lock()
+			if t.base.Load() == b && b.w.runningTimer != t && !t.pending() {
+				t.base.Store(nil)
+			}
+			b.mu.Unlock()
 		}
 	}
 	if flags&^flagInitMask != 0 {
@@ -238,18 +265,7 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 	if cpu < 0 {
 		cpu = c.CPU()
 	}
-	b := t.lockBase()
-	for b == nil {
-		// First arm: claim the target base.
-		target := sysOf(k).base(cpu, t)
-		target.mu.Lock()
-		if t.base.CompareAndSwap(nil, target) {
-			b = target
-			break
-		}
-		target.mu.Unlock()
-		b = t.lockBase()
-	}
+	b := t.lockOrClaimBase(k, cpu)
 	if t.function == nil { // shut down: arming is silently ignored
 		b.mu.Unlock()
 		return 0
@@ -332,6 +348,12 @@ func Add(c *kernel.Ctx, t *Timer) {
 
 // AddOn is add_timer_on(t, cpu): Add on the given CPU's base. As in v6.9+
 // the timer becomes pinned.
+//
+// As in the kernel, AddOn moves the timer even while its callback runs
+// (so a callback may walk its timer across CPUs), and a DeleteSync after
+// such a move looks at the new base: it does not wait for the callback
+// still running on the old one. From outside the callback, make sure it
+// is not running (DeleteSync first) before calling AddOn.
 func AddOn(c *kernel.Ctx, t *Timer, cpu int) {
 	if cpu < 0 || cpu >= c.Kernel().NumCPUs() {
 		kernel.Warn(c, "add_timer_on: invalid cpu %d\n", cpu)
@@ -453,7 +475,9 @@ func DeleteSync(c *kernel.Ctx, t *Timer) int { return deleteSync(c, t, false) }
 func ShutdownSync(c *kernel.Ctx, t *Timer) int { return deleteSync(c, t, true) }
 
 // Shutdown is timer_shutdown(): Delete plus the shutdown of ShutdownSync,
-// without waiting for a running callback.
+// without waiting for a running callback. On a timer that was never armed
+// it has no base to lock (it takes no context to pick one), so it must not
+// race with the timer's first arm; ShutdownSync has no such limit.
 func Shutdown(t *Timer) int {
 	b := t.lockBase()
 	t.function = nil
@@ -472,13 +496,7 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 		kernel.Warn(c, "timer_delete_sync() from hardirq context on a timer without TIMER_IRQSAFE\n")
 	}
 	for {
-		b := t.lockBase()
-		if b == nil {
-			if shutdown {
-				t.function = nil
-			}
-			return 0
-		}
+		b := t.lockOrClaimBase(c.Kernel(), c.CPU())
 		if b.w.runningTimer == t {
 			name := funcName(t.function)
 			// As __try_to_del_timer_sync: a shutdown takes effect at
@@ -486,7 +504,13 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 			if shutdown {
 				t.function = nil
 			}
-			if c == b.runCtx || (c.InHardirq() && c.CPU() == b.cpu) || b.sys.k.Virtual() {
+			// Waiting would never end: from the callback itself; from a
+			// hardirq that (in the kernel) interrupted the callback on
+			// its CPU, which cannot happen to a TIMER_IRQSAFE timer
+			// (its callback runs with interrupts off; kdefer's hardirqs
+			// run beside it, so it can wait); in virtual time, where
+			// only one goroutine runs.
+			if c == b.runCtx || (c.InHardirq() && c.CPU() == b.cpu && !t.irqsafe) || b.sys.k.Virtual() {
 				// The kernel would spin here forever.
 				ret := b.w.detach(t, true)
 				b.mu.Unlock()

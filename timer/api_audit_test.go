@@ -233,3 +233,32 @@ func TestPinnedTimersRunBeforeGlobalOnesOfTheSameJiffy(t *testing.T) {
 		t.Errorf("order %v, want %v\n%s", order, want, dump)
 	}
 }
+
+// TestSetupLetsATimerMoveToAnotherKernel: timer_setup initialises the
+// timer completely, so a timer used in a kernel that was shut down works
+// in the next one after Setup.
+func TestSetupLetsATimerMoveToAnotherKernel(t *testing.T) {
+	var tm timer.Timer
+	fired := 0
+	fn := func(*kernel.Ctx, *timer.Timer) { fired++ }
+	for range 2 {
+		k := bootK(t, kernel.Config{Virtual: true, CPUs: 1})
+		var r int
+		task(t, k, func(c *kernel.Ctx) {
+			timer.Setup(c, &tm, fn, 0)
+			r = timer.Mod(c, &tm, c.Jiffies()+1)
+		})
+		if err := k.Run(context.Background(), 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if r != 0 {
+			t.Errorf("mod_timer = %d, want 0", r)
+		}
+		if err := k.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fired != 2 {
+		t.Errorf("fired %d times in two kernels, want 2", fired)
+	}
+}

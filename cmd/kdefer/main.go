@@ -194,6 +194,9 @@ func parseRun(args []string) (runOpts, error) {
 			return o, fmt.Errorf("bad module parameter %q (want name=value)", p)
 		}
 	}
+	if o.hz <= 0 {
+		return o, fmt.Errorf("--hz %d: want 100, 250, 300 or 1000", o.hz)
+	}
 	if err := jiffies.HZ(o.hz).Valid(); err != nil {
 		return o, err
 	}

@@ -69,6 +69,7 @@ func TestUsageErrors(t *testing.T) {
 		{"run", "testmod", "--for", "-1s"},
 		{"run", "testmod", "--cpus", "999"},
 		{"run", "testmod", "--cpus", "0"},
+		{"run", "testmod", "--hz", "-250"},
 		{"help", "frobnicate"},
 	} {
 		if _, _, code := kdefer(t, args...); code != 2 {

@@ -1,0 +1,142 @@
+package kernel_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/kdefer/kdefer/kernel"
+)
+
+// Real-time stress tests of races a concurrency audit found. They assert
+// no timing; they fail (or -race reports) when the race is back.
+
+func bootReal(t *testing.T, cpus int) *kernel.Kernel {
+	t.Helper()
+	k, err := kernel.Boot(kernel.Config{CPUs: cpus, HZ: 1000, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := k.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return k
+}
+
+// TestSignalSentDuringFlushSignalsLeavesPendingAndContextInStep: a signal
+// sent while the task flushes its signals is either flushed or left both
+// pending and visible as the cancellation of the task's context.
+func TestSignalSentDuringFlushSignalsLeavesPendingAndContextInStep(t *testing.T) {
+	k := bootReal(t, 2)
+	const n = 2000
+	step, done := make(chan struct{}), make(chan struct{})
+	var mismatches int
+	tk, err := k.CreateTask(kernel.TaskOpts{Comm: "sig", CPU: 0}, func(c *kernel.Ctx) int {
+		for range n {
+			k.SendSignal(c.Current(), kernel.SIGUSR2)
+			<-step
+			kernel.FlushSignals(c) // races with the SIGUSR1 below
+			done <- struct{}{}
+			<-step
+			if kernel.SignalPending(c) != (c.Err() != nil) {
+				mismatches++
+			}
+			kernel.FlushSignals(c)
+			if c.Err() != nil || kernel.SignalPending(c) {
+				mismatches++
+				return 1
+			}
+		}
+		return 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.WakeUpProcess(tk)
+	for range n {
+		select {
+		case step <- struct{}{}:
+		case <-tk.Exited():
+			t.Fatalf("task gave up: the flushed context stayed cancelled")
+		}
+		k.SendSignal(tk, kernel.SIGUSR1)
+		<-done
+		step <- struct{}{}
+	}
+	<-tk.Exited()
+	if mismatches != 0 {
+		t.Errorf("signal_pending and the context disagreed %d times in %d rounds", mismatches, n)
+	}
+}
+
+// TestShutdownWhileTasksSpawnTasksIsClean: tasks creating tasks while the
+// kernel shuts down neither race (-race) nor keep Shutdown waiting.
+func TestShutdownWhileTasksSpawnTasksIsClean(t *testing.T) {
+	for round := range 5 {
+		k, err := kernel.Boot(kernel.Config{CPUs: 2, HZ: 1000, Quiet: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := make(chan struct{}, 2)
+		for range 2 {
+			if _, err := k.Spawn("spawner", func(c *kernel.Ctx) int {
+				started <- struct{}{}
+				for i := 0; ; i++ {
+					var err error
+					if i%2 == 0 {
+						_, err = k.Spawn("child", func(*kernel.Ctx) int { return 0 })
+					} else {
+						var ch *kernel.Task
+						if ch, err = k.CreateTask(kernel.TaskOpts{Comm: "kchild", Kthread: true, CPU: -1}, func(*kernel.Ctx) int { return 0 }); err == nil {
+							k.WakeUpProcess(ch)
+						}
+					}
+					if err != nil {
+						return 0
+					}
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-started
+		<-started
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := k.Shutdown(ctx); err != nil {
+			t.Errorf("round %d: Shutdown: %v", round, err)
+		}
+		cancel()
+	}
+}
+
+// TestShutdownAgainWaitsForTheFirstOne: a second Shutdown (a retry after a
+// timeout, or a concurrent one) returns once the kernel has stopped, not
+// at once.
+func TestShutdownAgainWaitsForTheFirstOne(t *testing.T) {
+	k, err := kernel.Boot(kernel.Config{CPUs: 2, HZ: 1000, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	tk, err := k.Spawn("slow", func(*kernel.Ctx) int { <-release; return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := k.Shutdown(expired); err == nil {
+		t.Fatal("Shutdown with a done context returned nil while a task runs")
+	}
+	if err := k.Shutdown(expired); err == nil {
+		t.Fatal("second Shutdown returned nil while the task still runs")
+	}
+	close(release)
+	<-tk.Exited()
+	if err := k.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown after the task exited: %v", err)
+	}
+}
