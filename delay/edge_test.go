@@ -95,3 +95,47 @@ func TestInterruptibleUsleepRangeWithASignalPendingEndsAfterMin(t *testing.T) {
 		t.Errorf("usleep_range_state(100, 200, TASK_INTERRUPTIBLE) with a signal pending took %d ns, want [100 µs, 200 µs]", took)
 	}
 }
+
+// TestShutdownEndsAUsleepRangeLoop: once the kernel shuts down no hrtimer
+// fires again, so usleep_range must return (as msleep does) for a polling
+// loop around it to end and Shutdown to finish.
+func TestShutdownEndsAUsleepRangeLoop(t *testing.T) {
+	for _, virtual := range []bool{true, false} {
+		k, err := kernel.Boot(kernel.Config{Virtual: virtual, CPUs: 1, HZ: 1000, Quiet: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := make(chan struct{})
+		tk, err := k.Spawn("poller", func(c *kernel.Ctx) int {
+			close(started)
+			for !k.ShuttingDown() {
+				delay.UsleepRange(c, 10_000_000, 20_000_000) // 10 s
+			}
+			return 0
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if virtual {
+			if err := k.Run(context.Background(), time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-started
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			done <- k.Shutdown(ctx)
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("virtual=%t: Shutdown: %v", virtual, err)
+			}
+		case <-time.After(30 * time.Second): // only on failure: a virtual shutdown that hangs ignores its ctx
+			t.Fatalf("virtual=%t: Shutdown hangs on a task in usleep_range", virtual)
+		}
+		<-tk.Exited()
+	}
+}
