@@ -579,6 +579,9 @@ func syscallEntry(c *kernel.Ctx, name string) error {
 		kernel.Warn(c, "%s() called from %s context\n", name, ctx)
 		return kernel.EINVAL
 	}
+	if c.Kernel().ShuttingDown() {
+		return kernel.ErrShutdown // no module comes or goes while the kernel stops
+	}
 	kernel.MightSleep(c)
 	return nil
 }

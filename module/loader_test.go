@@ -1,6 +1,7 @@
 package module_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -702,5 +703,18 @@ func TestSyscallsFromSoftirqContextWarnAndFailWithEINVAL(t *testing.T) {
 	}
 	if len(ld.Lsmod()) != 0 {
 		t.Error("module loaded from softirq")
+	}
+}
+
+// TestInsmodAfterShutdownFails: no module is loaded into a kernel that has
+// stopped.
+func TestInsmodAfterShutdownFails(t *testing.T) {
+	k := boot(t)
+	ld := newLoader(t, k, probeInfo(&recorder{}, probeOpts{}))
+	if err := k.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ld.Insmod(k.IdleCtx(0), "probe"); !errors.Is(err, kernel.ErrShutdown) {
+		t.Errorf("Insmod after Shutdown = %v, want ErrShutdown", err)
 	}
 }
