@@ -130,6 +130,11 @@ func (k *Kernel) FreeIRQ(c *Ctx, irq int, devID any) string {
 // is counted), and a line whose handlers almost never handle their
 // interrupts is reported ("nobody cared") and disabled until the next
 // RequestIRQ on it.
+//
+// GenerateIRQ must not be called from hard interrupt context on the same
+// CPU (a handler or a hard hrtimer callback raising another interrupt on
+// its own CPU): the CPU's hardirq lock is held there and the call
+// deadlocks. Raise it on another CPU or from a softirq or task instead.
 func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 	if cpu < 0 || cpu >= len(k.cpus) || irq < 0 || irq >= NRIRQs {
 		return fmt.Errorf("kernel: generate irq %d on cpu %d: %w", irq, cpu, EINVAL)

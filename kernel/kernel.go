@@ -550,7 +550,11 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 // ErrShutdown, kernel threads are asked to stop (KthreadShouldStop) and user
 // tasks get SIGKILL pending, sleeping tasks are woken and no longer sleep, and Shutdown
 // waits until every task and CPU goroutine has exited or ctx is done. Unload
-// modules first: Shutdown does not run their exit functions.
+// modules first: Shutdown does not run their exit functions. A second call
+// waits for the first one to finish (or for its own ctx). Do not call it
+// from a task of the kernel: it would wait for itself. In virtual time a
+// task that blocks outside the kernel (on a Go channel, say) keeps the run
+// token, and Shutdown, Run and RunTask then cannot honour their ctx.
 func (k *Kernel) Shutdown(ctx context.Context) error {
 	if k.dying.Swap(true) {
 		// Already shutting down: wait for that shutdown to finish.
