@@ -248,3 +248,50 @@ func TestMisuseIsReportedNotFatal(t *testing.T) {
 		t.Errorf("JiffiesToNs(huge) = %d, want NoEvent", got)
 	}
 }
+
+// TestMutexLockUnderASpinlockReportsOnceAndSleeps: mutex_lock in atomic
+// process context gets the might_sleep and "scheduling while atomic"
+// reports, then sleeps as the kernel does, instead of spinning and
+// reporting forever.
+func TestMutexLockUnderASpinlockReportsOnceAndSleeps(t *testing.T) {
+	k := boot(t, kernel.Config{CPUs: 2})
+	var m kernel.Mutex
+	var got bool
+	owner, err := k.Spawn("owner", func(c *kernel.Ctx) int {
+		m.Lock(c)
+		c.Kernel().Spin(0)
+		kernel.SetCurrentState(c, kernel.TaskUninterruptible)
+		kernel.Schedule(c) // woken below
+		m.Unlock(c)
+		return 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, k, time.Millisecond)
+	waiter, err := k.Spawn("waiter", func(c *kernel.Ctx) int {
+		var l kernel.SpinLock
+		l.Lock(c)
+		m.Lock(c)
+		got = true
+		m.Unlock(c)
+		l.Unlock(c)
+		return 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, k, time.Millisecond)
+	k.WakeUpProcess(owner)
+	run(t, k, time.Millisecond)
+	<-waiter.Exited()
+	n := 0
+	for _, l := range logText(k) {
+		if strings.HasPrefix(l, "BUG: scheduling while atomic") {
+			n++
+		}
+	}
+	if !got || n != 1 {
+		t.Errorf("lock taken %t, %d 'scheduling while atomic' reports; want true, 1", got, n)
+	}
+}

@@ -95,6 +95,7 @@ func (m *Mutex) Lock(c *Ctx) {
 		return
 	}
 	m.waiters = append(m.waiters, t)
+	reported := false
 	for {
 		SetCurrentState(c, TaskUninterruptible)
 		if m.owner == t {
@@ -103,7 +104,19 @@ func (m *Mutex) Lock(c *Ctx) {
 			return
 		}
 		m.mu.Unlock()
-		Schedule(c)
+		if c.preempt != 0 && c.InTask() && !t.idle && !c.k.dying.Load() {
+			// In atomic process context (a spinlock held) the kernel
+			// reports "scheduling while atomic" and sleeps anyway; so
+			// does kdefer, once, instead of retrying (and reporting)
+			// in a loop that would never sleep.
+			if !reported {
+				c.k.scheduleBug(c)
+				reported = true
+			}
+			c.k.sched.block(t)
+		} else {
+			Schedule(c)
+		}
 		m.mu.Lock()
 		if c.k.dying.Load() && m.owner != t {
 			// The kernel is going down: take the lock anyway.
