@@ -125,7 +125,15 @@ func (t *Timer) lockBase() *timerBase {
 // kernel's timer always has one, from the CPU in its flags) is given
 // cpu's, so that every change to it happens under a base lock.
 func (t *Timer) lockOrClaimBase(k *kernel.Kernel, cpu int) *timerBase {
-	b := t.lockBase()
+	if b := t.lockBase(); b != nil {
+		return b
+	}
+	return t.claimBase(k, cpu)
+}
+
+// claimBase is lockOrClaimBase's slow path, for a timer with no base.
+func (t *Timer) claimBase(k *kernel.Kernel, cpu int) *timerBase {
+	var b *timerBase
 	for b == nil {
 		target := sysOf(k).base(cpu, t)
 		target.mu.Lock()
@@ -265,7 +273,10 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 	if cpu < 0 {
 		cpu = c.CPU()
 	}
-	b := t.lockOrClaimBase(k, cpu)
+	b := t.lockBase()
+	if b == nil {
+		b = t.claimBase(k, cpu)
+	}
 	if t.function == nil { // shut down: arming is silently ignored
 		b.mu.Unlock()
 		return 0
