@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/kernel"
 )
 
@@ -13,18 +14,7 @@ import (
 
 func bootReal(t *testing.T, cpus int) *kernel.Kernel {
 	t.Helper()
-	k, err := kernel.Boot(kernel.Config{CPUs: cpus, HZ: 1000, Quiet: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := k.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return k
+	return ktest.Boot(t, kernel.Config{CPUs: cpus, HZ: 1000, Quiet: true})
 }
 
 // TestSignalSentDuringFlushSignalsLeavesPendingAndContextInStep: a signal

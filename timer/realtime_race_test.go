@@ -1,12 +1,12 @@
 package timer_test
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/timer"
 )
@@ -16,18 +16,7 @@ import (
 
 func bootRealtime(t *testing.T, cpus int) *kernel.Kernel {
 	t.Helper()
-	k, err := kernel.Boot(kernel.Config{CPUs: cpus, HZ: 1000, Quiet: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := k.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return k
+	return ktest.Boot(t, kernel.Config{CPUs: cpus, HZ: 1000, Quiet: true})
 }
 
 func spawnOnCPU(t *testing.T, k *kernel.Kernel, comm string, cpu int, fn func(c *kernel.Ctx)) *kernel.Task {
