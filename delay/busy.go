@@ -16,23 +16,30 @@ const DelayConstMax = 20000
 // never sleeps, so it is legal in atomic context (softirq, hardirq, under a
 // spinlock). It never returns early: unlike the kernel's loop-count
 // approximation, the wait is measured on the monotonic clock. In virtual
-// time it advances the clock by exactly nsecs.
-func Ndelay(c *kernel.Ctx, nsecs uint64) { c.Kernel().Spin(int64(nsecs)) }
+// time the clock moves on by exactly nsecs while the caller busy-waits (see
+// kernel.Spin). A wait beyond the clock's range (about 292 years) busy-waits
+// forever rather than wrapping to a short one; a wait of more than 20 s is
+// reported by the soft-lockup watchdog, and Shutdown ends any of them.
+func Ndelay(c *kernel.Ctx, nsecs uint64) { kernel.Spin(c, satNs(nsecs, 1)) }
 
 // Udelay is udelay(usecs): a busy wait of at least usecs microseconds; see
 // Ndelay.
-func Udelay(c *kernel.Ctx, usecs uint64) { c.Kernel().Spin(int64(usecs) * 1000) }
+func Udelay(c *kernel.Ctx, usecs uint64) { kernel.Spin(c, satNs(usecs, 1000)) }
 
 // Mdelay is mdelay(msecs): up to MaxUdelayMs a single udelay(msecs*1000),
-// above it a loop of udelay(1000), as <linux/delay.h> does. It busy-waits:
-// the kernel documents it as "Do not use!" for long intervals; prefer
-// Msleep in process context.
-func Mdelay(c *kernel.Ctx, msecs uint64) {
-	if msecs <= MaxUdelayMs {
-		Udelay(c, msecs*1000)
-		return
+// above it a loop of udelay(1000), as <linux/delay.h> does — which kdefer
+// runs as one busy wait of the same total, so that a wait of any length
+// costs the same to model. It busy-waits: the kernel documents it as "Do not
+// use!" for long intervals; prefer Msleep in process context. See Ndelay for
+// waits too long to express.
+func Mdelay(c *kernel.Ctx, msecs uint64) { kernel.Spin(c, satNs(msecs, 1000000)) }
+
+// satNs returns n*unit nanoseconds, saturated at the largest int64: a wait
+// that long never ends.
+func satNs(n, unit uint64) int64 {
+	const maxNs = uint64(1<<63 - 1)
+	if n > maxNs/unit {
+		return int64(maxNs)
 	}
-	for ; msecs > 0; msecs-- {
-		Udelay(c, 1000)
-	}
+	return int64(n * unit)
 }

@@ -196,7 +196,7 @@ func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state uint32) {
 		}
 		if c.InTask() && kernel.SignalPendingState(c, state) {
 			if d := exp - k.KtimeGet(); d > 0 {
-				k.Spin(d)
+				kernel.Spin(c, d)
 			}
 			break
 		}

@@ -37,10 +37,9 @@ type cpuBase struct {
 	cpu int
 
 	lock sync.Mutex
-	// cond is signalled (under lock) after a callback returns while
-	// Cancel callers wait for it (the counterpart of PREEMPT_RT's
-	// softirq_expiry_lock); waiters counts them.
-	cond    sync.Cond
+	// waiters counts Cancel callers waiting for a running callback (the
+	// counterpart of PREEMPT_RT's softirq_expiry_lock waiters); they are
+	// woken through kernel.WakeUpVar on the timer.
 	waiters int
 
 	clock [maxClockBases]clockBase
@@ -98,7 +97,6 @@ func newState(k *kernel.Kernel) any {
 		cb := &st.cpus[i]
 		cb.st = st
 		cb.cpu = i
-		cb.cond.L = &cb.lock
 		cb.expiresNext = kernel.NoEvent
 		for j := range cb.clock {
 			b := &cb.clock[j]
@@ -386,7 +384,7 @@ func (cb *cpuBase) runTimer(c *kernel.Ctx, b *clockBase, t *HRTimer, soft bool) 
 	b.running = nil
 	b.runningCtx = nil
 	if cb.waiters > 0 {
-		cb.cond.Broadcast()
+		kernel.WakeUpVar(c, t)
 	}
 }
 
@@ -395,13 +393,13 @@ func (cb *cpuBase) runTimer(c *kernel.Ctx, b *clockBase, t *HRTimer, soft bool) 
 // before the panic goes on to the kernel's Oops handling.
 func (cb *cpuBase) call(c *kernel.Ctx, b *clockBase, t *HRTimer, fn func(*kernel.Ctx, *HRTimer) HRTimerRestart, soft bool) HRTimerRestart {
 	done := false
-	defer cb.recoverCall(&done, b, soft)
+	defer cb.recoverCall(c, t, &done, b, soft)
 	r := fn(c, t)
 	done = true
 	return r
 }
 
-func (cb *cpuBase) recoverCall(done *bool, b *clockBase, soft bool) {
+func (cb *cpuBase) recoverCall(c *kernel.Ctx, t *HRTimer, done *bool, b *clockBase, soft bool) {
 	if *done {
 		return
 	}
@@ -414,7 +412,7 @@ func (cb *cpuBase) recoverCall(done *bool, b *clockBase, soft bool) {
 		cb.inHrtirq = false
 	}
 	if cb.waiters > 0 {
-		cb.cond.Broadcast()
+		kernel.WakeUpVar(c, t)
 	}
 	cb.lock.Unlock()
 }

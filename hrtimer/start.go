@@ -135,12 +135,13 @@ func TryToCancel(t *HRTimer) int {
 // restarts it). It may be called from any context but, as in the kernel,
 // never from t's own callback nor while holding a lock the callback takes.
 //
-// Waiting: in real time the caller's goroutine blocks until the callback
-// returns (the kernel spins; nothing the caller holds is released). In
-// virtual time only one context runs at a time, so a running callback can
-// only be the caller itself. The kernel would spin forever on a callback
-// that cancels its own timer; kdefer reports it with a WARN instead and
-// returns -1, in both shells, leaving the timer as it is.
+// Waiting goes through the kernel (kernel.WaitVarEvent): a task in process
+// context sleeps in TASK_UNINTERRUPTIBLE until the callback returns (the
+// kernel spins, or sleeps on the softirq expiry lock on PREEMPT_RT); an
+// atomic context busy-waits. In virtual time a callback can only be running
+// while it busy-waits, and the caller waits while time moves on. The kernel
+// would spin forever on a callback that cancels its own timer; kdefer
+// reports it with a WARN instead and returns -1, leaving the timer as it is.
 func Cancel(c *kernel.Ctx, t *HRTimer) int {
 	for {
 		b := lockBase(t)
@@ -156,15 +157,23 @@ func Cancel(c *kernel.Ctx, t *HRTimer) int {
 			cb.lock.Unlock()
 			return ret
 		}
-		if b.runningCtx == c || cb.st.k.Virtual() {
+		if b.runningCtx == c {
 			cb.lock.Unlock()
 			kernel.Warn(c, "hrtimer_cancel: %s: cancelling a timer from its own callback would wait forever\n", funcName(t))
 			return -1
 		}
+		// hrtimer_cancel_wait_running(): through the kernel's wait
+		// primitive (a task sleeps in TASK_UNINTERRUPTIBLE, an atomic
+		// context busy-waits).
 		cb.waiters++
-		for b.running == t {
-			cb.cond.Wait()
-		}
+		cb.lock.Unlock()
+		kernel.WaitVarEvent(c, t, func() bool {
+			cb.lock.Lock()
+			r := b.running != t
+			cb.lock.Unlock()
+			return r
+		})
+		cb.lock.Lock()
 		cb.waiters--
 		cb.lock.Unlock()
 	}

@@ -259,7 +259,7 @@ func TestMutexLockUnderASpinlockReportsOnceAndSleeps(t *testing.T) {
 	var got bool
 	owner, err := k.Spawn("owner", func(c *kernel.Ctx) int {
 		m.Lock(c)
-		c.Kernel().Spin(0)
+		kernel.Spin(c, 0)
 		kernel.SetCurrentState(c, kernel.TaskUninterruptible)
 		kernel.Schedule(c) // woken below
 		m.Unlock(c)

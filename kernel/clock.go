@@ -93,25 +93,3 @@ func (k *Kernel) TickNsec() int64 { return k.tickNs }
 
 // InitialJiffies returns INITIAL_JIFFIES for the kernel's HZ.
 func (k *Kernel) InitialJiffies() uint64 { return k.initialJ }
-
-// Spin busy-waits for ns nanoseconds of CLOCK_MONOTONIC without sleeping:
-// the primitive under udelay/ndelay/mdelay. In real time it spins on the
-// clock without yielding; it never returns early. In virtual time it moves the
-// virtual clock forward by ns: the CPU was busy for that long. Events that
-// fell due meanwhile are handled when the running task next blocks.
-func (k *Kernel) Spin(ns int64) {
-	if ns <= 0 {
-		return
-	}
-	if k.virtual {
-		k.setVnow(k.vnow.Load() + ns)
-		return
-	}
-	end := k.Now() + ns
-	for k.Now() < end {
-		// A pure spin: yielding would let the garbage collector's worker
-		// or another goroutine take the processor for up to a millisecond,
-		// and udelay(1000) would overshoot by that much. The Go runtime
-		// still preempts a long spin asynchronously when it must.
-	}
-}

@@ -41,6 +41,10 @@ type CPU struct {
 	resched     atomic.Uint64 // RES: rescheduling (kick) interrupts
 
 	kick chan struct{}
+
+	// vbusy (virtual time, token holder only): the CPU's idle goroutine
+	// was woken for an interrupt and has not gone back to sleep.
+	vbusy bool
 }
 
 func newCPU(k *Kernel, id int) *CPU {
@@ -165,7 +169,7 @@ func baseCount(cur *Task) uint32 {
 // hardirq context. A hardirq that arrives while the CPU serves softirqs is
 // marked as such (PRINT_CTX shows 'H').
 func (cpu *CPU) irqEnter(cur *Task) *Ctx {
-	cpu.irqMu.Lock()
+	cpu.k.lockMutex(cpu.driverCtx(), &cpu.irqMu)
 	hc := &cpu.hardCtx
 	*hc = Ctx{k: cpu.k, task: cur, cpu: cpu, preempt: baseCount(cur) + HardirqOffset, irqsOff: true}
 	if cpu.serving.Load() {
@@ -178,7 +182,7 @@ func (cpu *CPU) irqEnter(cur *Task) *Ctx {
 // already in softirq context, runs the pending softirqs inline.
 func (cpu *CPU) irqExit(cur *Task) {
 	nested := cpu.hardCtx.preempt&SoftirqMask != 0
-	cpu.irqMu.Unlock()
+	cpu.k.unlockMutex(&cpu.irqMu)
 	if !nested && cpu.pending.Load() != 0 {
 		cpu.doSoftirq(cur, baseCount(cur))
 	}

@@ -107,8 +107,8 @@ func (k *Kernel) FreeIRQ(c *Ctx, irq int, devID any) string {
 				// synchronize_irq(): wait for running handlers on every CPU.
 				if canWait {
 					for _, cpu := range k.cpus {
-						cpu.irqMu.Lock()
-						cpu.irqMu.Unlock()
+						k.lockMutex(c, &cpu.irqMu)
+						k.unlockMutex(&cpu.irqMu)
 					}
 				}
 				return a.name

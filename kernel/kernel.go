@@ -119,6 +119,9 @@ type Kernel struct {
 	exitHooks    atomic.Pointer[[]func(*Task)]
 
 	lpj uint64
+
+	vars [1 << varTableBits]varBucket // WaitVarEvent's hashed wait queues
+	drv  driverRole                   // the driver of a virtual kernel
 }
 
 // ClockEvents is a source of per-CPU timed events (the timer wheel, the
@@ -178,7 +181,7 @@ func Boot(cfg Config) (*Kernel, error) {
 	}
 	k.bootMono = time.Now()
 	if cfg.Virtual {
-		k.virt = newVirtSched()
+		k.virt = newVirtSched(k)
 		k.sched = k.virt
 	} else {
 		k.sched = realSched{}
@@ -215,6 +218,12 @@ func Boot(cfg Config) (*Kernel, error) {
 	}
 	k.calibrateDelay()
 	if cfg.Virtual {
+		for _, cpu := range k.cpus {
+			cpu.idle.state.Store(TaskInterruptible)
+			k.virt.idleLive++
+			k.cpuWG.Add(1)
+			go cpu.vloop()
+		}
 		k.virt.runRunnable()
 	} else {
 		for _, cpu := range k.cpus {
@@ -464,6 +473,10 @@ func (k *Kernel) Run(ctx context.Context, d time.Duration) error {
 			return ErrShutdown
 		}
 	}
+	if err := k.acquireDriver("run"); err != nil {
+		return err
+	}
+	defer k.releaseDriver()
 	target := NoEvent
 	if now := k.Now(); d > 0 && int64(d) < NoEvent-now {
 		target = now + int64(d) // else: saturate, as for "forever"
@@ -476,6 +489,10 @@ func (k *Kernel) Run(ctx context.Context, d time.Duration) error {
 // code once it has exited. In virtual time the calling goroutine drives the
 // kernel meanwhile, as Run does, and returns as soon as the task is gone.
 func (k *Kernel) RunTask(ctx context.Context, comm string, fn func(c *Ctx) int) (int, error) {
+	if err := k.acquireDriver("run task " + comm); err != nil {
+		return 0, err
+	}
+	defer k.releaseDriver()
 	t, err := k.Spawn(comm, fn)
 	if err != nil {
 		return 0, err
@@ -509,43 +526,6 @@ func (k *Kernel) RunTask(ctx context.Context, comm string, fn func(c *Ctx) int) 
 // runnable and no event is pending.
 func (k *Kernel) RunUntilIdle(ctx context.Context) error { return k.Run(ctx, 0) }
 
-func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		k.virt.runRunnable()
-		if p := k.panicked.Swap(nil); p != nil {
-			panic(p)
-		}
-		if stop != nil && stop() {
-			return nil
-		}
-		next := NoEvent
-		for i := range k.cpus {
-			if t := k.nextEvent(i); t < next {
-				next = t
-			}
-		}
-		now := k.Now()
-		if next > target || next == NoEvent {
-			if target != NoEvent && target > now {
-				k.setVnow(target)
-			}
-			return nil
-		}
-		if next > now {
-			k.setVnow(next)
-			now = next
-		}
-		for i, cpu := range k.cpus {
-			if k.nextEvent(i) <= now {
-				cpu.tick()
-			}
-		}
-	}
-}
-
 // Shutdown stops the kernel: every task's context is cancelled with cause
 // ErrShutdown, kernel threads are asked to stop (KthreadShouldStop) and user
 // tasks get SIGKILL pending, sleeping tasks are woken and no longer sleep, and Shutdown
@@ -556,6 +536,11 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 // task that blocks outside the kernel (on a Go channel, say) keeps the run
 // token, and Shutdown, Run and RunTask then cannot honour their ctx.
 func (k *Kernel) Shutdown(ctx context.Context) error {
+	if err := k.acquireDriver("shutdown"); err != nil && !k.dying.Load() {
+		return err
+	} else if err == nil {
+		defer k.releaseDriver()
+	}
 	if k.dying.Swap(true) {
 		// Already shutting down: wait for that shutdown to finish.
 		select {
@@ -569,10 +554,12 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 	k.cancelAll(ErrShutdown)
 	k.wakeAllForShutdown()
 	if k.virtual {
-		// Drive the remaining tasks to their end on this goroutine; while
-		// the kernel is dying no task sleeps.
-		for i := 0; i < 1000 && k.liveTaskGoroutines() > 0; i++ {
+		// Drive the remaining tasks (and the CPUs' idle goroutines) to
+		// their end on this goroutine; while the kernel is dying no task
+		// sleeps and no busy-wait goes on.
+		for i := 0; i < 1000 && (k.liveTaskGoroutines() > 0 || k.virt.idleLive > 0); i++ {
 			k.wakeAllForShutdown()
+			k.virt.releaseAll()
 			k.virt.runRunnable()
 		}
 	}
@@ -619,11 +606,16 @@ func (k *Kernel) wakeForShutdown(t *Task) {
 		t.noRun = true
 	}
 	t.mu.Unlock()
-	if !hasG {
+	// Attached tasks sleep on their own goroutine; in virtual time the
+	// idle goroutines take the CPUs' interrupts.
+	if !hasG && !t.attached && !(t.idle && k.virtual) {
 		return
 	}
 	if s := t.state.Load(); s != TaskRunning && s&(TaskDead|ExitDead) == 0 && t.state.CompareAndSwap(s, TaskRunning) {
 		k.sched.wake(t)
+	} else if k.virtual && s == TaskRunning && (t.spinParked || (t.vwKey != nil && t.vwSpin)) {
+		// Parked in a busy-wait: nothing waits any more.
+		k.virt.wake(t)
 	}
 }
 

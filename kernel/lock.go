@@ -113,7 +113,7 @@ func (m *Mutex) Lock(c *Ctx) {
 				c.k.scheduleBug(c)
 				reported = true
 			}
-			c.k.sched.block(t)
+			c.k.blockTask(c, TaskUninterruptible)
 		} else {
 			Schedule(c)
 		}

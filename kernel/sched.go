@@ -66,85 +66,6 @@ func (realSched) wake(t *Task) {
 func (realSched) yield(*Task) { runtime.Gosched() }
 func (realSched) exit(*Task)  {}
 
-// virtSched is the virtual-time shell's scheduler. A single run token
-// passes between the task goroutines and the driver (the goroutine inside
-// Kernel.Run, which also advances virtual time when no task can run). Only
-// the token holder touches the scheduler's fields, and the channel hand-offs
-// order those accesses. Runnable tasks run in FIFO order of their wakeups,
-// so a run is reproducible.
-type virtSched struct {
-	runq    []*Task
-	current *Task         // token holder; nil when the driver holds it
-	driver  chan struct{} // the driver's token channel
-}
-
-func newVirtSched() *virtSched {
-	return &virtSched{driver: make(chan struct{}, 1)}
-}
-
-func (v *virtSched) pop() *Task {
-	if len(v.runq) == 0 {
-		return nil
-	}
-	t := v.runq[0]
-	v.runq[0] = nil
-	v.runq = v.runq[1:]
-	t.onRunq = false
-	return t
-}
-
-// switchTo hands the token to n (the driver when n is nil).
-func (v *virtSched) switchTo(n *Task) {
-	v.current = n
-	if n == nil {
-		v.driver <- struct{}{}
-	} else {
-		n.baton <- struct{}{}
-	}
-}
-
-func (v *virtSched) block(t *Task) {
-	for t.state.Load() != TaskRunning {
-		v.switchTo(v.pop())
-		<-t.baton
-	}
-}
-
-func (v *virtSched) firstRun(t *Task) {
-	<-t.baton
-	v.block(t)
-}
-
-func (v *virtSched) wake(t *Task) {
-	if t == v.current || t.onRunq {
-		return
-	}
-	t.onRunq = true
-	v.runq = append(v.runq, t)
-}
-
-func (v *virtSched) yield(t *Task) {
-	if len(v.runq) == 0 {
-		return
-	}
-	t.onRunq = true
-	v.runq = append(v.runq, t)
-	v.switchTo(v.pop())
-	<-t.baton
-}
-
-func (v *virtSched) exit(*Task) { v.switchTo(v.pop()) }
-
-// runRunnable is called by the driver while it holds the token: it lets
-// every runnable task run until all of them are blocked again.
-func (v *virtSched) runRunnable() {
-	if len(v.runq) == 0 {
-		return
-	}
-	v.switchTo(v.pop())
-	<-v.driver
-}
-
 // SetCurrentState is set_current_state(state): the caller's task announces
 // the state it will sleep in at its next Schedule. Call it before testing
 // the wakeup condition, as in the kernel, so that a wakeup that arrives in
@@ -170,7 +91,11 @@ func Schedule(c *Ctx) {
 		t.state.Store(TaskRunning)
 		return
 	}
-	if k.dying.Load() {
+	if t.attached && !k.attachedMaySleep(c) {
+		t.state.Store(TaskRunning)
+		return
+	}
+	if k.dying.Load() || t.noSleep.Load() {
 		t.state.Store(TaskRunning)
 		return
 	}
@@ -179,14 +104,52 @@ func Schedule(c *Ctx) {
 		k.sched.yield(t)
 		return
 	}
-	// __schedule(): a task about to sleep interruptibly (or killably) with
-	// a signal pending that its state allows stays runnable.
+	k.blockTask(c, state)
+}
+
+// blockTask is the part of schedule() that takes a task that is not
+// TASK_RUNNING off the CPU: the scheduler notifier's sleeping call
+// (sched_submit_work), then — unless a signal its state allows is pending
+// (__schedule's signal_pending_state) — the sleep until a wakeup, then the
+// notifier's running call (sched_update_worker).
+func (k *Kernel) blockTask(c *Ctx, state uint32) {
+	t := c.task
+	n := t.notifier
+	if n != nil {
+		n.Sleeping(t)
+	}
 	if SignalPendingState(c, state) {
 		t.state.Store(TaskRunning)
-		return
+	} else {
+		k.sched.block(t)
 	}
-	k.sched.block(t)
+	if n != nil {
+		n.Running(t)
+	}
 }
+
+// SchedNotifier is told when a task blocks and when it runs again: the
+// hook by which concurrency-managed workqueues keep one worker running per
+// pool (the kernel calls wq_worker_sleeping from schedule() for a task
+// flagged PF_WQ_WORKER, and wq_worker_running when it returns).
+//
+// Sleeping is called on the task's own goroutine when it enters Schedule in
+// a state other than TASK_RUNNING — in any kernel primitive: sleeps, wait
+// queues, completions, mutexes, WaitVarEvent — just before it blocks (even
+// if a pending signal then keeps it runnable, as in the kernel). Running is
+// called on the same goroutine once it runs again. Neither is called for a
+// busy-wait or a yield (cond_resched), which keep the task running. Both run
+// in the task's context with its state already set: they must not sleep,
+// but may wake other tasks.
+type SchedNotifier interface {
+	Sleeping(t *Task)
+	Running(t *Task)
+}
+
+// SetSchedNotifier flags t for the scheduler notifier n (nil removes it).
+// Call it from t itself or before t first runs. Tasks without a notifier
+// pay nothing for the hook.
+func (t *Task) SetSchedNotifier(n SchedNotifier) { t.notifier = n }
 
 // CondResched is cond_resched(): a voluntary preemption point. Like the
 // kernel's macro it starts with __might_resched, so calling it in atomic
@@ -356,7 +319,7 @@ func (k *Kernel) runTaskFn(t *Task, fn func(c *Ctx) int) (code int) {
 			c.irqsOff = false
 			if c.bhHeld {
 				c.bhHeld = false
-				c.cpu.softirqMu.Unlock()
+				k.unlockMutex(&c.cpu.softirqMu)
 			}
 			k.oops(c, fmt.Sprintf("task %s panicked: %v", t, r))
 			code = -int(EFAULT)

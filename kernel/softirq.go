@@ -109,7 +109,7 @@ func LocalBHDisable(c *Ctx) {
 		c.k.warnOnce(c, "local_bh_disable-hardirq", "local_bh_disable() called from hardirq context\n")
 	}
 	if c.preempt&SoftirqMask == 0 && c.InTask() {
-		c.cpu.softirqMu.Lock()
+		c.k.lockMutex(c, &c.cpu.softirqMu)
 		c.bhHeld = true
 	}
 	c.preempt += SoftirqDisableOffset
@@ -137,7 +137,7 @@ func LocalBHEnable(c *Ctx) {
 		deferred = cpu.handleSoftirqs(c.task, c.preempt)
 	}
 	c.bhHeld = false
-	cpu.softirqMu.Unlock()
+	cpu.k.unlockMutex(&cpu.softirqMu)
 	c.preempt -= PreemptOffset
 	if !deferred && cpu.pending.Load() != 0 {
 		cpu.doSoftirq(c.task, c.preempt)
@@ -153,7 +153,7 @@ func (cpu *CPU) doSoftirq(cur *Task, base uint32) {
 			return
 		}
 		deferred := cpu.handleSoftirqs(cur, base)
-		cpu.softirqMu.Unlock()
+		cpu.k.unlockMutex(&cpu.softirqMu)
 		if deferred {
 			return
 		}
@@ -228,9 +228,9 @@ func (cpu *CPU) ksoftirqdFn(c *Ctx) int {
 			continue
 		}
 		c.task.state.Store(TaskRunning)
-		cpu.softirqMu.Lock()
+		k.lockMutex(c, &cpu.softirqMu)
 		cpu.handleSoftirqs(c.task, 0)
-		cpu.softirqMu.Unlock()
+		k.unlockMutex(&cpu.softirqMu)
 		CondResched(c)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Task states (include/linux/sched.h). A task's state is a bit set; the
@@ -159,6 +160,30 @@ type Task struct {
 	private  any
 
 	onRunq bool // virtual scheduler: queued to run
+
+	// Virtual scheduler: a parked busy-wait (Spin) and its end.
+	spinParked bool
+	spinGen    uint64
+	spinUntil  int64
+
+	// WaitVarEvent: the variable waited on and the hashed bucket's
+	// link (guarded by the bucket's lock); vwSpin marks a busy waiter.
+	vwKey  unsafe.Pointer
+	vwNext *Task
+	vwSpin bool
+
+	// notifier is called when the task blocks and runs again (see
+	// SetSchedNotifier); set by the task itself or before it runs.
+	notifier SchedNotifier
+
+	// Attached tasks (Kernel.Attach): the goroutine is the caller's.
+	attached  bool
+	owner     int64 // goroutine id of the attaching goroutine
+	detached  atomic.Bool
+	misused   atomic.Bool     // a misuse was reported (once per task)
+	stopCtx   func() bool     // stops the parent context's AfterFunc
+	parentCtx context.Context // the context it attached with
+	noSleep   atomic.Bool     // never sleeps again (virtual deadlock reported)
 }
 
 // PID returns the task's pid (0 for the idle tasks swapper/N).
@@ -327,7 +352,7 @@ func FlushSignals(c *Ctx) {
 	}
 	old := t.ctxp.Load()
 	if errors.Is(context.Cause(old.ctx), ErrSignal) {
-		fresh := newTaskContext(t.k)
+		fresh := t.freshContext()
 		if t.stopReq.Load() {
 			fresh.cancel(ErrKthreadStop) // flush_signals leaves the stop request
 		}
@@ -358,6 +383,16 @@ func SignalPendingState(c *Ctx, state uint32) bool {
 		return false
 	}
 	return state&TaskInterruptible != 0 || FatalSignalPending(c)
+}
+
+// freshContext returns a new, uncancelled context for t; an attached
+// task's keeps the values of the context it attached with.
+func (t *Task) freshContext() *taskContext {
+	tc := newTaskContext(t.k)
+	if t.parentCtx != nil {
+		tc.ctx = valueCtx{tc.ctx, t.parentCtx}
+	}
+	return tc
 }
 
 func newTaskContext(k *Kernel) *taskContext {

@@ -48,8 +48,7 @@ type timerBase struct {
 	sentinel   bool        // the migrating placeholder, never locked
 	runCtx     *kernel.Ctx // the softirq context running callbacks, nil otherwise
 	expireFn   func(*Timer)
-	cond       sync.Cond // signalled when a callback finished (timer_delete_sync waiters)
-	waiters    int
+	waiters    int         // timer_delete_sync callers waiting for a running callback
 }
 
 var sysKey = kernel.NewLocalKey("timer")
@@ -64,7 +63,6 @@ func newSystem(k *kernel.Kernel) any {
 		for i, name := range baseNames {
 			b := &timerBase{sys: s, cpu: cpu, name: name, deferrable: i == baseDef}
 			b.w.reset(k.HZ(), j)
-			b.cond.L = &b.mu
 			b.expireFn = b.expire
 			s.bases = append(s.bases, b)
 		}
@@ -471,6 +469,14 @@ func TryDeleteSync(t *Timer) int {
 // is not running anywhere (unless it is re-armed concurrently, which the
 // caller must prevent). It returns 0/1 as Delete.
 //
+// The wait goes through the kernel (kernel.WaitVarEvent): a task in process
+// context sleeps in TASK_UNINTERRUPTIBLE until the callback returns (the
+// kernel spins, or on PREEMPT_RT sleeps on the base's expiry lock); in
+// atomic context — a softirq, a hardirq for a FlagIRQSafe timer, under a
+// spinlock — it busy-waits, as the kernel does. In virtual time the
+// callback can only be running while it busy-waits (a long mdelay, say):
+// the caller waits while virtual time moves on to the callback's end.
+//
 // Calling it from the timer's own callback, or from hardirq context for a
 // timer without FlagIRQSafe whose callback the interrupt interrupted, would
 // deadlock in the kernel; kdefer prints the kernel's warning and returns
@@ -519,17 +525,21 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 			// hardirq that (in the kernel) interrupted the callback on
 			// its CPU, which cannot happen to a TIMER_IRQSAFE timer
 			// (its callback runs with interrupts off; kdefer's hardirqs
-			// run beside it, so it can wait); in virtual time, where
-			// only one goroutine runs.
-			if c == b.runCtx || (c.InHardirq() && c.CPU() == b.cpu && !t.irqsafe) || b.sys.k.Virtual() {
+			// run beside it, so it can wait).
+			if c == b.runCtx || (c.InHardirq() && c.CPU() == b.cpu && !t.irqsafe) {
 				// The kernel would spin here forever.
 				ret := b.w.detach(t, true)
 				b.mu.Unlock()
 				kernel.Warn(c, "timer_delete_sync() would deadlock: %s is waiting for its own running callback\n", name)
 				return ret
 			}
+			// Wait in the kernel's wait primitive: a task sleeps in
+			// TASK_UNINTERRUPTIBLE until expire wakes it; an atomic
+			// context busy-waits, as the kernel always does here.
 			b.waiters++
-			b.cond.Wait()
+			b.mu.Unlock()
+			kernel.WaitVarEvent(c, t, func() bool { return !b.isRunning(t) })
+			b.mu.Lock()
 			b.waiters--
 			b.mu.Unlock()
 			continue
@@ -566,6 +576,17 @@ func (b *timerBase) expire(t *Timer) {
 		}
 	}
 	b.mu.Lock()
+	if b.waiters > 0 {
+		kernel.WakeUpVar(c, t) // timer_delete_sync callers waiting for t
+	}
+}
+
+// isRunning reports whether t's callback is running on b.
+func (b *timerBase) isRunning(t *Timer) bool {
+	b.mu.Lock()
+	r := b.w.runningTimer == t
+	b.mu.Unlock()
+	return r
 }
 
 // runTimerSoftirq is run_timer_softirq(): expire the due timers of this
@@ -578,9 +599,6 @@ func (s *system) runTimerSoftirq(c *kernel.Ctx) {
 			b.runCtx = c
 			b.w.run(now, b.expireFn)
 			b.runCtx = nil
-			if b.waiters > 0 {
-				b.cond.Broadcast()
-			}
 		}
 		b.mu.Unlock()
 	}

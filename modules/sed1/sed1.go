@@ -263,7 +263,7 @@ func (m *sed1Drv) encrypt_decrypt_payload(c *kernel.Ctx, work int, kd, kdret *Se
 	}
 	kdret.Len = kd.Len
 	if k.Virtual() {
-		k.Spin(XformCostNs) // what the loop above costs a real CPU
+		kernel.Spin(c, XformCostNs) // what the loop above costs a real CPU
 	}
 	// work done!
 
