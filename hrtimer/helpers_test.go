@@ -2,9 +2,6 @@ package hrtimer_test
 
 import (
 	"context"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +11,6 @@ import (
 )
 
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
-
-var rewrite = flag.Bool("rewrite", false, "rewrite golden files in testdata/")
 
 const (
 	us = int64(1000)
@@ -72,26 +67,4 @@ func logText(k *kernel.Kernel) string {
 		}
 	}
 	return b.String()
-}
-
-// golden compares got with testdata/name, or rewrites it with -rewrite.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *rewrite {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -args -rewrite to create it)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("%s differs:\n--- got\n%s--- want\n%s", name, got, want)
-	}
 }

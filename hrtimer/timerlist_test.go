@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/kdefer/kdefer/hrtimer"
+	"github.com/kdefer/kdefer/internal/golden"
 	"github.com/kdefer/kdefer/kernel"
 )
 
@@ -53,7 +54,7 @@ func TestTimerListGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, k, 5*ms+123)
-	golden(t, "timer_list.golden", hrtimer.TimerList(k))
+	golden.Check(t, "testdata/timer_list.golden", hrtimer.TimerList(k))
 	if d.count != 2 {
 		t.Fatalf("heartbeat ran %d times, want 2", d.count)
 	}

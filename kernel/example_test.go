@@ -14,7 +14,8 @@ func Example() {
 	defer k.Shutdown(context.Background())
 
 	k.OpenSoftirq(kernel.TaskletSoftirq, func(c *kernel.Ctx) {
-		fmt.Println(kernel.CtxLine(c, "my_softirq"))
+		fmt.Printf("softirq on cpu %d for %s; in_serving_softirq: %t in_task: %t\n",
+			c.CPU(), c.Current().Comm(), c.InServingSoftirq(), c.InTask())
 	})
 	k.RunTask(context.Background(), "app", func(c *kernel.Ctx) int {
 		kernel.LocalBHDisable(c)
@@ -25,7 +26,7 @@ func Example() {
 	})
 	// Output:
 	// raised; in_softirq: true in_task: true
-	// 000)  app :4   |  ..s1   /* my_softirq() */
+	// softirq on cpu 0 for app; in_serving_softirq: true in_task: false
 }
 
 // Sleeping in atomic context prints the kernel's report and does not sleep.

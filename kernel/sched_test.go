@@ -217,7 +217,7 @@ func scenario(t *testing.T, seed int64, d time.Duration, period time.Duration) (
 				woken++
 				if woken%500 == 1 {
 					pr.Info(c, "woken %d times, jiffies=%d\n", woken, c.Jiffies())
-					pr.PrintCtx(c)
+					pr.Info(c, "%s on cpu %d, preempt_count %#x\n", c.Current().Comm(), c.CPU(), c.PreemptCount())
 				}
 			}
 			return 0

@@ -2,12 +2,10 @@ package procfs_test
 
 import (
 	"context"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kdefer/kdefer/internal/golden"
 	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/internal/leakcheck"
 	"github.com/kdefer/kdefer/kernel"
@@ -16,24 +14,6 @@ import (
 )
 
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
-
-var rewrite = flag.Bool("rewrite", false, "rewrite golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *rewrite {
-		os.WriteFile(path, []byte(got), 0o644)
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("%s differs:\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
 
 // activity boots a 2-CPU virtual kernel and makes some softirqs and
 // interrupts happen deterministically.
@@ -63,11 +43,11 @@ func activity(t *testing.T) *kernel.Kernel {
 }
 
 func TestSoftirqsTextMatchesKernelFormat(t *testing.T) {
-	golden(t, "softirqs.golden", procfs.Softirqs(activity(t)))
+	golden.Check(t, "testdata/softirqs.golden", procfs.Softirqs(activity(t)))
 }
 
 func TestInterruptsTextMatchesKernelFormat(t *testing.T) {
-	golden(t, "interrupts.golden", procfs.Interrupts(activity(t)))
+	golden.Check(t, "testdata/interrupts.golden", procfs.Interrupts(activity(t)))
 }
 
 func TestTimerViewsListArmedTimers(t *testing.T) {

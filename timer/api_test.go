@@ -289,12 +289,14 @@ func TestIRQSafeTimerRunsWithInterruptsDisabled(t *testing.T) {
 	var tm timer.Timer
 	var line string
 	task(t, k, func(c *kernel.Ctx) {
-		timer.Setup(c, &tm, func(c *kernel.Ctx, _ *timer.Timer) { line = kernel.CtxLine(c, "fn") }, timer.FlagIRQSafe)
+		timer.Setup(c, &tm, func(c *kernel.Ctx, _ *timer.Timer) {
+			line = fmt.Sprintf("irqs_disabled=%t serving_softirq=%t", c.IRQsDisabled(), c.InServingSoftirq())
+		}, timer.FlagIRQSafe)
 		timer.Mod(c, &tm, c.Jiffies()+1)
 	})
 	k.Run(context.Background(), time.Second)
-	if !strings.Contains(line, "|  d.s1") {
-		t.Fatalf("PRINT_CTX in IRQSAFE timer = %q", line)
+	if want := "irqs_disabled=true serving_softirq=true"; line != want {
+		t.Fatalf("IRQSAFE timer callback context: %q, want %q", line, want)
 	}
 }
 

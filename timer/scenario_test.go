@@ -1,26 +1,20 @@
 package timer
 
 import (
-	"flag"
 	"fmt"
-	"github.com/kdefer/kdefer/kernel"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/kdefer/kdefer/internal/datadriven"
 	"github.com/kdefer/kdefer/jiffies"
+	"github.com/kdefer/kdefer/kernel"
 )
 
-// Data-driven scenarios in testdata/*.txt, in the style of
-// cockroachdb/datadriven (without the dependency). A file is a sequence of
-// blocks:
-//
-//	# comment lines and blank lines are kept as they are
-//	command args...
-//	----
-//	expected output (no blank lines; ends at a blank line or EOF)
+// Data-driven scenarios in testdata/*.txt, run with internal/datadriven
+// (see its package doc for the file format). Each file starts with a fresh
+// wheel at HZ=1000, jiffies 0.
 //
 // go test ./timer -run TestScenarios -args -rewrite regenerates the
 // expected outputs in place.
@@ -39,6 +33,7 @@ import (
 //	nohz-to E                 tickless idle until E: wake only at each next expiry
 //	idle-to E                 set jiffies to E without running the softirq
 //	forward                   forward_timer_base at the current jiffies
+//	cpu-idle                  the idle path's next-expiry query (may forward clk)
 //	next-expiry               the (lazily recalculated) next expiry
 //	dump                      the wheel dump
 //	on-fire T ACTION...       what T's callback does, in order; relative
@@ -47,97 +42,15 @@ import (
 //	                          reduce=U expires=E, nested-run, show
 //
 // Every fired timer prints "fire T at J"; tick, advance-to, nohz-to and
-// idle-to end with the resulting "jiffies=J clk=C".
-
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata scenarios")
+// idle-to end with the resulting "jiffies=J clk=C". After every command the
+// wheel's invariants are verified.
 
 func TestScenarios(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < 6 {
-		t.Fatalf("found %d scenario files, want at least 6", len(files))
-	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
-			runScenarioFile(t, file)
-		})
-	}
-}
-
-// scenarioBlock is one command of a scenario file.
-type scenarioBlock struct {
-	pre      []string // comment and blank lines before the command
-	cmd      string
-	line     int // 1-based line of cmd
-	expected string
-}
-
-func parseScenario(text string) (blocks []scenarioBlock, trailer []string, err error) {
-	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	var pre []string
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#") {
-			pre = append(pre, l)
-			continue
-		}
-		b := scenarioBlock{pre: pre, cmd: l, line: i + 1}
-		pre = nil
-		i++
-		if i >= len(lines) || lines[i] != "----" {
-			return nil, nil, fmt.Errorf("line %d: command %q not followed by ----", b.line, l)
-		}
-		var out []string
-		for i++; i < len(lines) && lines[i] != ""; i++ {
-			out = append(out, lines[i])
-		}
-		// The blank line that ends the output (if any) belongs to the
-		// block, not to the next block's preamble.
-		if len(out) > 0 {
-			b.expected = strings.Join(out, "\n") + "\n"
-		}
-		blocks = append(blocks, b)
-	}
-	return blocks, pre, nil
-}
-
-func runScenarioFile(t *testing.T, file string) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks, trailer, err := parseScenario(string(data))
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	s := newScenario()
-	var rewritten strings.Builder
-	for _, b := range blocks {
-		got, err := s.exec(b.cmd)
-		if err != nil {
-			t.Errorf("%s:%d: %s: %v", file, b.line, b.cmd, err)
-		}
-		if strings.Contains(got, "\n\n") {
-			t.Errorf("%s:%d: output contains a blank line", file, b.line)
-		}
-		if !*rewrite && got != b.expected {
-			t.Errorf("%s:%d: %s\ngot:\n%swant:\n%s", file, b.line, b.cmd, got, b.expected)
-		}
-		for _, l := range b.pre {
-			rewritten.WriteString(l + "\n")
-		}
-		rewritten.WriteString(b.cmd + "\n----\n" + got + "\n")
-	}
-	for _, l := range trailer {
-		rewritten.WriteString(l + "\n")
-	}
-	if *rewrite {
-		out := strings.TrimSuffix(rewritten.String(), "\n") + "\n"
-		if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	n := datadriven.Walk(t, filepath.Join("testdata", "*.txt"), func(t *testing.T, file string) {
+		datadriven.RunFile(t, file, newScenario().commands())
+	})
+	if n < 6 {
+		t.Fatalf("found %d scenario files, want at least 6", n)
 	}
 }
 
@@ -149,7 +62,7 @@ type scenario struct {
 	timers  map[string]*Timer
 	names   map[*Timer]string
 	onFire  map[string][][2]string // per timer: (action, argument) pairs
-	out     *strings.Builder
+	out     *strings.Builder       // the running command's output
 }
 
 func newScenario() *scenario {
@@ -240,180 +153,193 @@ func (s *scenario) fire(_ *kernel.Ctx, t *Timer) {
 	}
 }
 
-// exec runs one command and returns its output.
-func (s *scenario) exec(cmd string) (string, error) {
-	var sb strings.Builder
-	s.out = &sb
-	fields := strings.Fields(cmd)
-	var pos []string
-	kv := map[string]string{}
-	for _, f := range fields[1:] {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			kv[k] = v
-		} else {
-			pos = append(pos, f)
-		}
-	}
-	arg := func(i int) (string, error) {
-		if i >= len(pos) {
-			return "", fmt.Errorf("missing argument %d", i+1)
-		}
-		return pos[i], nil
-	}
-	expires := func(key string) (uint64, error) {
-		v, ok := kv[key]
-		if !ok {
-			return 0, fmt.Errorf("missing %s=", key)
-		}
-		return parseExpiry(v, s.jiffies)
-	}
-
-	switch fields[0] {
-	case "hz", "clk":
-		a, err := arg(0)
-		if err != nil {
-			return "", err
-		}
-		n, err := strconv.ParseUint(a, 0, 64)
-		if err != nil {
-			return "", err
-		}
-		if s.anyPending() {
-			return "", fmt.Errorf("%s with timers pending", fields[0])
-		}
-		if fields[0] == "hz" {
-			s.hz = jiffies.HZ(n)
-			if err := s.hz.Valid(); err != nil {
-				return "", err
+// commands returns the scenario's command handlers. Each runs with s.out
+// set to its output and verifies the wheel afterwards.
+func (s *scenario) commands() *datadriven.Commands {
+	var cmds datadriven.Commands
+	add := func(name, usage string, h func(d *datadriven.Cmd) error) {
+		cmds.Add(name, usage, func(d *datadriven.Cmd) (string, error) {
+			var sb strings.Builder
+			s.out = &sb
+			if err := h(d); err != nil {
+				return sb.String(), err
 			}
-		} else {
-			s.jiffies = n
-		}
-		s.w.reset(s.hz, s.jiffies)
-		fmt.Fprintf(&sb, "hz=%d depth=%d cutoff=%d max=%d jiffies=%d clk=%d\n",
-			s.hz, s.w.depth, s.w.cutoff, s.w.timeoutMax, s.jiffies, s.w.clk)
-
-	case "add", "mod", "mod-pending", "reduce":
-		name, err := arg(0)
-		if err != nil {
-			return "", err
-		}
-		e, err := expires("expires")
-		if err != nil {
-			return "", err
-		}
-		t := s.timer(name)
-		if fields[0] == "add" {
-			if t.pending() {
-				fmt.Fprintf(&sb, "add %s: already pending (WARN_ON_ONCE, ignored)\n", name)
-				break
+			if err := s.w.verify(); err != nil {
+				return sb.String(), fmt.Errorf("wheel invariant: %v", err)
 			}
-			t.expires = e
-			s.w.mod(t, t.expires, false, false, s.jiffies)
-			fmt.Fprintln(&sb, s.placement(name, t))
-			break
-		}
-		ret := s.w.mod(t, e, fields[0] == "mod-pending", fields[0] == "reduce", s.jiffies)
-		fmt.Fprintf(&sb, "ret=%d %s\n", ret, s.placement(name, t))
-
-	case "del":
-		name, err := arg(0)
+			return sb.String(), nil
+		})
+	}
+	add("hz", "hz N", s.reset)
+	add("clk", "clk N", s.reset)
+	for _, name := range []string{"add", "mod", "mod-pending", "reduce"} {
+		add(name, name+" T expires=E", s.arm)
+	}
+	add("del", "del T", func(d *datadriven.Cmd) error {
+		name, err := d.Arg(0)
 		if err != nil {
-			return "", err
+			return err
 		}
-		fmt.Fprintf(&sb, "ret=%d\n", s.w.detach(s.timer(name), true))
-
-	case "tick":
-		a, err := arg(0)
+		fmt.Fprintf(s.out, "ret=%d\n", s.w.detach(s.timer(name), true))
+		return nil
+	})
+	add("tick", "tick N", func(d *datadriven.Cmd) error {
+		n, err := uintArg(d, 0)
 		if err != nil {
-			return "", err
-		}
-		n, err := strconv.ParseUint(a, 0, 64)
-		if err != nil {
-			return "", err
+			return err
 		}
 		for i := uint64(0); i < n; i++ {
 			s.runAt(s.jiffies + 1)
 		}
 		s.clockLine()
-
-	case "advance-to", "nohz-to", "idle-to":
-		a, err := arg(0)
-		if err != nil {
-			return "", err
-		}
-		target, err := parseExpiry(a, s.jiffies)
-		if err != nil {
-			return "", err
-		}
-		switch fields[0] {
-		case "advance-to":
-			s.runAt(target)
-		case "idle-to":
-			s.jiffies = target
-		case "nohz-to":
-			for i := 0; ; i++ {
-				if i > 100000 {
-					return sb.String(), fmt.Errorf("nohz-to: no progress")
-				}
-				next := s.w.nextExpiryJiffies()
-				if !jiffies.TimeBefore(next, target) {
-					break
-				}
-				if jiffies.TimeBefore(next, s.jiffies) {
-					next = s.jiffies // overdue: run now
-				}
-				s.runAt(next)
-			}
-			s.runAt(target)
-		}
-		s.clockLine()
-
-	case "forward":
+		return nil
+	})
+	add("advance-to", "advance-to E", s.moveTo)
+	add("nohz-to", "nohz-to E", s.moveTo)
+	add("idle-to", "idle-to E", s.moveTo)
+	add("forward", "forward", func(*datadriven.Cmd) error {
 		s.w.forward(s.jiffies)
-		fmt.Fprintf(&sb, "clk=%d\n", s.w.clk)
-
-	case "cpu-idle":
+		fmt.Fprintf(s.out, "clk=%d\n", s.w.clk)
+		return nil
+	})
+	add("cpu-idle", "cpu-idle", func(*datadriven.Cmd) error {
 		next, pending := s.w.idle(s.jiffies)
-		fmt.Fprintf(&sb, "next_expiry=%d timers_pending=%t clk=%d\n", next, pending, s.w.clk)
-
-	case "next-expiry":
+		fmt.Fprintf(s.out, "next_expiry=%d timers_pending=%t clk=%d\n", next, pending, s.w.clk)
+		return nil
+	})
+	add("next-expiry", "next-expiry", func(*datadriven.Cmd) error {
 		next := s.w.nextExpiryJiffies()
-		fmt.Fprintf(&sb, "next_expiry=%d timers_pending=%t\n", next, s.w.timersPending)
+		fmt.Fprintf(s.out, "next_expiry=%d timers_pending=%t\n", next, s.w.timersPending)
+		return nil
+	})
+	add("dump", "dump", func(*datadriven.Cmd) error {
+		s.w.dump(s.out, s.label)
+		return nil
+	})
+	add("on-fire", "on-fire T ACTION...", s.setOnFire)
+	return &cmds
+}
 
-	case "dump":
-		s.w.dump(&sb, s.label)
+func uintArg(d *datadriven.Cmd, i int) (uint64, error) {
+	a, err := d.Arg(i)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(a, 0, 64)
+}
 
-	case "on-fire":
-		name, err := arg(0)
-		if err != nil {
-			return "", err
+// reset is hz N and clk N: a new wheel (no timer may be pending).
+func (s *scenario) reset(d *datadriven.Cmd) error {
+	n, err := uintArg(d, 0)
+	if err != nil {
+		return err
+	}
+	if s.anyPending() {
+		return fmt.Errorf("%s with timers pending", d.Name)
+	}
+	if d.Name == "hz" {
+		s.hz = jiffies.HZ(n)
+		if err := s.hz.Valid(); err != nil {
+			return err
 		}
-		s.timer(name)
-		var acts [][2]string
-		for _, f := range fields[2:] {
-			k, v, _ := strings.Cut(f, "=")
-			switch k {
-			case "rearm":
-				acts = append(acts, [2]string{"rearm", name + " " + v})
-			case "mod", "reduce":
-				acts = append(acts, [2]string{k, v + " " + kv["expires"]})
-			case "del":
-				acts = append(acts, [2]string{k, v})
-			case "nested-run", "show":
-				acts = append(acts, [2]string{k, ""})
-			case "expires":
-			default:
-				return "", fmt.Errorf("unknown on-fire action %q", k)
+	} else {
+		s.jiffies = n
+	}
+	s.w.reset(s.hz, s.jiffies)
+	fmt.Fprintf(s.out, "hz=%d depth=%d cutoff=%d max=%d jiffies=%d clk=%d\n",
+		s.hz, s.w.depth, s.w.cutoff, s.w.timeoutMax, s.jiffies, s.w.clk)
+	return nil
+}
+
+// arm is add, mod, mod-pending and reduce.
+func (s *scenario) arm(d *datadriven.Cmd) error {
+	name, err := d.Arg(0)
+	if err != nil {
+		return err
+	}
+	v, err := d.Key("expires")
+	if err != nil {
+		return err
+	}
+	e, err := parseExpiry(v, s.jiffies)
+	if err != nil {
+		return err
+	}
+	t := s.timer(name)
+	if d.Name == "add" {
+		if t.pending() {
+			fmt.Fprintf(s.out, "add %s: already pending (WARN_ON_ONCE, ignored)\n", name)
+			return nil
+		}
+		t.expires = e
+		s.w.mod(t, t.expires, false, false, s.jiffies)
+		fmt.Fprintln(s.out, s.placement(name, t))
+		return nil
+	}
+	ret := s.w.mod(t, e, d.Name == "mod-pending", d.Name == "reduce", s.jiffies)
+	fmt.Fprintf(s.out, "ret=%d %s\n", ret, s.placement(name, t))
+	return nil
+}
+
+// moveTo is advance-to, nohz-to and idle-to.
+func (s *scenario) moveTo(d *datadriven.Cmd) error {
+	a, err := d.Arg(0)
+	if err != nil {
+		return err
+	}
+	target, err := parseExpiry(a, s.jiffies)
+	if err != nil {
+		return err
+	}
+	switch d.Name {
+	case "advance-to":
+		s.runAt(target)
+	case "idle-to":
+		s.jiffies = target
+	case "nohz-to":
+		for i := 0; ; i++ {
+			if i > 100000 {
+				return fmt.Errorf("nohz-to: no progress")
 			}
+			next := s.w.nextExpiryJiffies()
+			if !jiffies.TimeBefore(next, target) {
+				break
+			}
+			if jiffies.TimeBefore(next, s.jiffies) {
+				next = s.jiffies // overdue: run now
+			}
+			s.runAt(next)
 		}
-		s.onFire[name] = acts
+		s.runAt(target)
+	}
+	s.clockLine()
+	return nil
+}
 
-	default:
-		return "", fmt.Errorf("unknown command %q", fields[0])
+// setOnFire is on-fire T ACTION...
+func (s *scenario) setOnFire(d *datadriven.Cmd) error {
+	name, err := d.Arg(0)
+	if err != nil {
+		return err
 	}
-	if err := s.w.verify(); err != nil {
-		return sb.String(), fmt.Errorf("wheel invariant: %v", err)
+	s.timer(name)
+	var acts [][2]string
+	for _, f := range d.Fields[1:] {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "rearm":
+			acts = append(acts, [2]string{"rearm", name + " " + v})
+		case "mod", "reduce":
+			acts = append(acts, [2]string{k, v + " " + d.KV["expires"]})
+		case "del":
+			acts = append(acts, [2]string{k, v})
+		case "nested-run", "show":
+			acts = append(acts, [2]string{k, ""})
+		case "expires":
+		default:
+			return fmt.Errorf("unknown on-fire action %q", k)
+		}
 	}
-	return sb.String(), nil
+	s.onFire[name] = acts
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdefer/kdefer/internal/golden"
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
@@ -49,7 +50,7 @@ func TestLogMatchesGolden(t *testing.T) {
 			k, ld := boot(t, tc.hz)
 			seq := k.Log().NextSeq()
 			run(t, k, ld, 3500*time.Millisecond, tc.args...)
-			demotest.Golden(t, tc.file, demotest.Dmesg(k, seq))
+			golden.Check(t, "testdata/"+tc.file, demotest.Dmesg(k, seq))
 		})
 	}
 }

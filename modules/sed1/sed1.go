@@ -71,6 +71,7 @@ import (
 	"github.com/kdefer/kdefer/delay"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
+	"github.com/kdefer/kdefer/modules/internal/convenient"
 	"github.com/kdefer/kdefer/modules/internal/hexdump"
 	"github.com/kdefer/kdefer/timer"
 )
@@ -237,7 +238,7 @@ func timesup(c *kernel.Ctx, t *timer.Timer) {
 	priv := timer.ContainerOf[stMyCtx](t, unsafe.Offsetof(stMyCtx{}.timr))
 	priv.timedOut.Store(1)
 	priv.pr.Notice(c, "*** Timer expired! ***\n")
-	priv.pr.PrintCtx(c)
+	convenient.PrintCtx(c, priv.pr)
 }
 
 // encrypt_decrypt_payload transforms kd's payload into kdret under the
@@ -279,7 +280,7 @@ func (m *sed1Drv) encrypt_decrypt_payload(c *kernel.Ctx, work int, kd, kdret *Se
 		m.pr.Debug(c, "processing complete, timeout cancelled\n")
 	}
 
-	m.pr.ShowDeltaBook(c, t2, t1)
+	convenient.ShowDeltaBook(c, m.pr, t2, t1)
 }
 
 // process_it kicks off the "processing" work.
@@ -352,7 +353,7 @@ func (m *sed1Drv) ioctl_miscdrv(c *kernel.Ctx, f *module.File, cmd uint32, arg *
 
 // open_miscdrv is the driver's open.
 func (m *sed1Drv) open_miscdrv(c *kernel.Ctx, f *module.File) error {
-	m.pr.PrintCtx(c) // displays process (or atomic) context info
+	convenient.PrintCtx(c, m.pr) // displays process (or atomic) context info
 	m.pr.Info(c, "opening \"%s\" now\n", f.Name())
 	return nil // nonseekable_open
 }

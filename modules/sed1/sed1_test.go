@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdefer/kdefer/internal/golden"
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
@@ -115,7 +116,7 @@ func TestRoundTrip(t *testing.T) {
 			if code != 0 || out != want || errs != "" {
 				t.Errorf("exit %d\nstdout %q\nwant   %q\nstderr %q", code, out, want, errs)
 			}
-			demotest.Golden(t, fmt.Sprintf("roundtrip_hz%d.golden", hz), demotest.Dmesg(k, 0))
+			golden.Check(t, fmt.Sprintf("testdata/roundtrip_hz%d.golden", hz), demotest.Dmesg(k, 0))
 			lines := demotest.Lines(k, 0)
 			for _, w := range []string{
 				"sed1_drv:encrypt_decrypt_payload(): processing complete, timeout cancelled",
@@ -145,7 +146,7 @@ func TestMakeItFailMissesTheDeadline(t *testing.T) {
 				t.Errorf("exit %d\nstdout %q\nstderr %q", code, out, errs)
 			}
 			if hz == 250 {
-				demotest.Golden(t, "make_it_fail_hz250.golden", demotest.Dmesg(k, 0))
+				golden.Check(t, "testdata/make_it_fail_hz250.golden", demotest.Dmesg(k, 0))
 			}
 			lines := demotest.Lines(k, 0)
 			i := demotest.Index(lines, 0, "sed1_drv:sed1_drv_init(): init done (make_it_fail is *on*)")

@@ -36,6 +36,7 @@ import (
 
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
+	"github.com/kdefer/kdefer/modules/internal/convenient"
 	"github.com/kdefer/kdefer/timer"
 )
 
@@ -81,7 +82,7 @@ func ding(c *kernel.Ctx, t *timer.Timer) {
 	priv := timer.ContainerOf[stCtx](t, unsafe.Offsetof(stCtx{}.tmr))
 	priv.pr.Debug(c, "timed out... data=%d\n", priv.data)
 	priv.data--
-	priv.pr.PrintCtx(c)
+	convenient.PrintCtx(c, priv.pr)
 
 	// until countdown done, fire it again!
 	if priv.data != 0 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdefer/kdefer/internal/golden"
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
@@ -39,7 +40,7 @@ func TestLogMatchesGolden(t *testing.T) {
 			k, ld := boot(t, hz)
 			seq := k.Log().NextSeq()
 			run(t, k, ld, 2*time.Second)
-			demotest.Golden(t, fmt.Sprintf("hz%d.golden", hz), demotest.Dmesg(k, seq))
+			golden.Check(t, fmt.Sprintf("testdata/hz%d.golden", hz), demotest.Dmesg(k, seq))
 		})
 	}
 }

@@ -1,14 +1,11 @@
 // Package demotest holds the test helpers the demo modules' tests share:
-// booting a virtual kernel with a module registered, running tasks, reading
-// the log and comparing it with golden files (go test -rewrite rewrites
-// them). It is imported by tests only.
+// booting a virtual kernel with a module registered, running tasks and
+// reading the log (compare it with golden files with internal/golden). It
+// is imported by tests only.
 package demotest
 
 import (
 	"context"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +15,6 @@ import (
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/printk"
 )
-
-// Rewrite is the -rewrite test flag: Golden rewrites the golden files
-// instead of comparing against them.
-var Rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/")
 
 // Boot boots a kernel from cfg with the modules infos registered and
 // returns it with its loader. The kernel is shut down when the test ends.
@@ -116,25 +109,6 @@ func Dmesg(k *kernel.Kernel, seq uint64) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-// Golden compares got with testdata/name, or writes it there with -rewrite.
-func Golden(t testing.TB, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *Rewrite {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -rewrite to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (go test -rewrite updates it)\n--- got:\n%s\n--- want:\n%s", path, got, want)
-	}
 }
 
 // Has reports whether lines holds want.

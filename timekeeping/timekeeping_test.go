@@ -1,4 +1,4 @@
-package kernel_test
+package timekeeping_test
 
 import (
 	"context"
@@ -7,9 +7,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/timekeeping"
 )
+
+// boot boots a virtual kernel for a test and shuts it down at the end.
+func boot(t *testing.T, cfg kernel.Config) *kernel.Kernel {
+	t.Helper()
+	cfg.Virtual = true
+	return ktest.Boot(t, cfg)
+}
+
+func run(t *testing.T, k *kernel.Kernel, d time.Duration) {
+	t.Helper()
+	ktest.Run(t, k, d)
+}
 
 // y2k is the virtual realtime clock at boot, 2000-01-01T00:00:00Z.
 const y2k = 946684800
@@ -18,46 +32,49 @@ func ts(sec, nsec int64) jiffies.Timespec64 { return jiffies.Timespec64{Sec: sec
 
 func TestGetCyclesIsAOneGigahertzCounterOfCLOCK_MONOTONIC(t *testing.T) {
 	k := boot(t, kernel.Config{CPUs: 1, Quiet: true})
-	c0 := k.GetCycles()
+	c := k.IdleCtx(0) // reads the clock between runs
+	c0 := timekeeping.GetCycles(c)
 	if c0 != uint64(k.Now()) {
 		t.Fatalf("at boot: %d cycles, CLOCK_MONOTONIC %d ns", c0, k.Now())
 	}
 	run(t, k, 1234567*time.Nanosecond)
-	if d := k.GetCycles() - c0; d != 1234567 {
+	if d := timekeeping.GetCycles(c) - c0; d != 1234567 {
 		t.Fatalf("1234567 ns later the TSC advanced %d cycles, want 1234567", d)
 	}
 	// Frozen between runs: virtual time does not move on its own.
-	if a, b := k.GetCycles(), k.GetCycles(); a != b || a != uint64(k.Now()) {
+	if a, b := timekeeping.GetCycles(c), timekeeping.GetCycles(c); a != b || a != uint64(k.Now()) {
 		t.Fatalf("two reads %d, %d; CLOCK_MONOTONIC %d", a, b, k.Now())
 	}
 }
 
 func TestKtimeGetRealTs64StartsAt2000AndAdvancesWithTheClock(t *testing.T) {
 	k := boot(t, kernel.Config{CPUs: 1, Quiet: true})
-	if got := k.KtimeGetRealTs64(); got != ts(y2k, 0) {
+	c := k.IdleCtx(0) // reads the clock between runs
+	if got := timekeeping.KtimeGetRealTs64(c); got != ts(y2k, 0) {
 		t.Fatalf("at boot: %+v, want {%d 0} (2000-01-01T00:00:00Z)", got, y2k)
 	}
 	run(t, k, 1500*time.Millisecond+7)
-	if got := k.KtimeGetRealTs64(); got != ts(y2k+1, 500000007) {
+	if got := timekeeping.KtimeGetRealTs64(c); got != ts(y2k+1, 500000007) {
 		t.Fatalf("after 1.500000007 s: %+v, want {%d 500000007}", got, y2k+1)
 	}
 	run(t, k, 499999993)
-	if got := k.KtimeGetRealTs64(); got != ts(y2k+2, 0) {
+	if got := timekeeping.KtimeGetRealTs64(c); got != ts(y2k+2, 0) {
 		t.Fatalf("after 2 s: %+v, want {%d 0}", got, y2k+2)
 	}
-	if ns := k.KtimeGetRealNs(); k.KtimeGetRealTs64() != ts(ns/1e9, ns%1e9) {
-		t.Fatalf("KtimeGetRealTs64 %+v disagrees with KtimeGetRealNs %d", k.KtimeGetRealTs64(), ns)
+	if ns := k.KtimeGetRealNs(); timekeeping.KtimeGetRealTs64(c) != ts(ns/1e9, ns%1e9) {
+		t.Fatalf("KtimeGetRealTs64 %+v disagrees with KtimeGetRealNs %d", timekeeping.KtimeGetRealTs64(c), ns)
 	}
 }
 
 func TestCoarseRealtimeIsTheWallClockAtTheLastJiffy(t *testing.T) {
 	for _, hz := range []jiffies.HZ{100, 250, 300, 1000} {
 		k := boot(t, kernel.Config{CPUs: 1, HZ: hz, Quiet: true})
+		c := k.IdleCtx(0) // reads the clock between runs
 		tick := k.TickNsec()
 		check := func(when string) {
 			t.Helper()
 			now := k.Now()
-			fine, coarse := k.KtimeGetRealTs64(), k.KtimeGetCoarseRealTs64()
+			fine, coarse := timekeeping.KtimeGetRealTs64(c), timekeeping.KtimeGetCoarseRealTs64(c)
 			want := k.RealtimeOffset() + now/tick*tick
 			if coarse != ts(want/1e9, want%1e9) {
 				t.Fatalf("HZ=%d %s (now %d ns): coarse %+v, want %d ns", hz, when, now, coarse, want)
@@ -70,8 +87,8 @@ func TestCoarseRealtimeIsTheWallClockAtTheLastJiffy(t *testing.T) {
 			if d < 0 || d >= tick {
 				t.Fatalf("HZ=%d %s: fine %+v - coarse %+v = %d ns, want [0, %d)", hz, when, fine, coarse, d, tick)
 			}
-			if k.CurrentKernelTime() != coarse {
-				t.Fatalf("HZ=%d %s: CurrentKernelTime %+v, coarse %+v", hz, when, k.CurrentKernelTime(), coarse)
+			if timekeeping.CurrentKernelTime(c) != coarse {
+				t.Fatalf("HZ=%d %s: CurrentKernelTime %+v, coarse %+v", hz, when, timekeeping.CurrentKernelTime(c), coarse)
 			}
 		}
 		check("at boot")
@@ -85,47 +102,50 @@ func TestCoarseRealtimeIsTheWallClockAtTheLastJiffy(t *testing.T) {
 
 func TestCoarseRealtimeStandsStillWithinAJiffyAndJumpsByTickNsec(t *testing.T) {
 	k := boot(t, kernel.Config{CPUs: 1, HZ: 300, Quiet: true})
+	c := k.IdleCtx(0)    // reads the clock between runs
 	tick := k.TickNsec() // 3333333
 	run(t, k, time.Duration(5*tick+1))
-	a := k.KtimeGetCoarseRealTs64()
+	a := timekeeping.KtimeGetCoarseRealTs64(c)
 	if a != ts(y2k, 5*tick) {
 		t.Fatalf("coarse %+v, want {%d %d}", a, y2k, 5*tick)
 	}
 	run(t, k, time.Duration(tick-2)) // 6*tick - 1: still in jiffy 5
-	if b := k.KtimeGetCoarseRealTs64(); b != a {
+	if b := timekeeping.KtimeGetCoarseRealTs64(c); b != a {
 		t.Fatalf("within the same jiffy coarse moved from %+v to %+v", a, b)
 	}
-	if fine := k.KtimeGetRealTs64(); fine != ts(y2k, 6*tick-1) {
+	if fine := timekeeping.KtimeGetRealTs64(c); fine != ts(y2k, 6*tick-1) {
 		t.Fatalf("fine %+v, want {%d %d}", fine, y2k, 6*tick-1)
 	}
 	run(t, k, 1) // 6*tick: the next jiffy
-	if c := k.KtimeGetCoarseRealTs64(); c != ts(y2k, 6*tick) || c != k.KtimeGetRealTs64() {
-		t.Fatalf("on the jiffy boundary coarse %+v, fine %+v, want both {%d %d}", c, k.KtimeGetRealTs64(), y2k, 6*tick)
+	if co := timekeeping.KtimeGetCoarseRealTs64(c); co != ts(y2k, 6*tick) || co != timekeeping.KtimeGetRealTs64(c) {
+		t.Fatalf("on the jiffy boundary coarse %+v, fine %+v, want both {%d %d}", co, timekeeping.KtimeGetRealTs64(c), y2k, 6*tick)
 	}
 	// 300 jiffies at HZ=300 are 100 ns short of a second.
 	run(t, k, time.Duration(294*tick))
-	if c := k.KtimeGetCoarseRealTs64(); c != ts(y2k, 999999900) {
-		t.Fatalf("after 300 jiffies coarse %+v, want {%d 999999900}", c, y2k)
+	if co := timekeeping.KtimeGetCoarseRealTs64(c); co != ts(y2k, 999999900) {
+		t.Fatalf("after 300 jiffies coarse %+v, want {%d 999999900}", co, y2k)
 	}
 }
 
 func TestCoarseRealtimeCountsJiffiesFromBootNotFromTheEpoch(t *testing.T) {
 	base := time.Date(2024, 2, 29, 12, 0, 0, 123456789, time.UTC)
 	k := boot(t, kernel.Config{CPUs: 1, HZ: 100, Quiet: true, RealtimeBase: base})
+	c := k.IdleCtx(0)              // reads the clock between runs
 	run(t, k, 25*time.Millisecond) // 2.5 ticks at HZ=100
 	want := base.Add(20 * time.Millisecond)
-	if got := k.KtimeGetCoarseRealTs64(); got != ts(want.Unix(), int64(want.Nanosecond())) {
+	if got := timekeeping.KtimeGetCoarseRealTs64(c); got != ts(want.Unix(), int64(want.Nanosecond())) {
 		t.Fatalf("coarse %+v, want %v (boot + 2 jiffies)", got, want)
 	}
 	fine := base.Add(25 * time.Millisecond)
-	if got := k.KtimeGetRealTs64(); got != ts(fine.Unix(), int64(fine.Nanosecond())) {
+	if got := timekeeping.KtimeGetRealTs64(c); got != ts(fine.Unix(), int64(fine.Nanosecond())) {
 		t.Fatalf("fine %+v, want %v", got, fine)
 	}
 }
 
 func TestDoGettimeofdayTruncatesToMicroseconds(t *testing.T) {
 	k := boot(t, kernel.Config{CPUs: 1, Quiet: true})
-	for _, c := range []struct {
+	c := k.IdleCtx(0) // reads the clock between runs
+	for _, tc := range []struct {
 		step time.Duration
 		want jiffies.Timeval
 	}{
@@ -138,12 +158,12 @@ func TestDoGettimeofdayTruncatesToMicroseconds(t *testing.T) {
 		{999, jiffies.Timeval{Sec: y2k + 1, Usec: 0}},
 		{1, jiffies.Timeval{Sec: y2k + 1, Usec: 1}},
 	} {
-		if c.step > 0 {
-			run(t, k, c.step)
+		if tc.step > 0 {
+			run(t, k, tc.step)
 		}
-		fine := k.KtimeGetRealTs64()
-		if got := k.DoGettimeofday(); got != c.want || got.Usec != fine.Nsec/1000 || got.Sec != fine.Sec {
-			t.Fatalf("at %+v: DoGettimeofday %+v, want %+v", fine, got, c.want)
+		fine := timekeeping.KtimeGetRealTs64(c)
+		if got := timekeeping.DoGettimeofday(c); got != tc.want || got.Usec != fine.Nsec/1000 || got.Sec != fine.Sec {
+			t.Fatalf("at %+v: DoGettimeofday %+v, want %+v", fine, got, tc.want)
 		}
 	}
 }
@@ -151,18 +171,19 @@ func TestDoGettimeofdayTruncatesToMicroseconds(t *testing.T) {
 func TestWallClockBefore1970KeepsNanosecondsNonNegative(t *testing.T) {
 	base := time.Unix(-1, 500) // 1969-12-31T23:59:59.0000005Z
 	k := boot(t, kernel.Config{CPUs: 1, HZ: 1000, Quiet: true, RealtimeBase: base})
-	if got := k.KtimeGetRealTs64(); got != ts(-1, 500) {
+	c := k.IdleCtx(0) // reads the clock between runs
+	if got := timekeeping.KtimeGetRealTs64(c); got != ts(-1, 500) {
 		t.Fatalf("fine %+v, want {-1 500} (ns_to_timespec64 of -999999500)", got)
 	}
-	if got := k.DoGettimeofday(); got != (jiffies.Timeval{Sec: -1, Usec: 0}) {
+	if got := timekeeping.DoGettimeofday(c); got != (jiffies.Timeval{Sec: -1, Usec: 0}) {
 		t.Fatalf("timeval %+v, want {-1 0}", got)
 	}
 	run(t, k, 1500*time.Microsecond)
-	if got := k.KtimeGetCoarseRealTs64(); got != ts(-1, 1000500) {
+	if got := timekeeping.KtimeGetCoarseRealTs64(c); got != ts(-1, 1000500) {
 		t.Fatalf("coarse %+v, want {-1 1000500}", got)
 	}
 	run(t, k, time.Second)
-	if got := k.KtimeGetRealTs64(); got != ts(0, 1500500) {
+	if got := timekeeping.KtimeGetRealTs64(c); got != ts(0, 1500500) {
 		t.Fatalf("fine %+v, want {0 1500500}", got)
 	}
 }
@@ -172,7 +193,7 @@ func TestMktime64AgreesWithTheGregorianCalendar(t *testing.T) {
 	for year := uint32(1); year <= 2500; year++ {
 		for mon := uint32(0); mon <= 14; mon++ { // 0, 13 and 14 normalize like time.Date
 			for _, day := range days {
-				got := kernel.Mktime64(year, mon, day, 0, 0, 0)
+				got := timekeeping.Mktime64(year, mon, day, 0, 0, 0)
 				want := time.Date(int(year), time.Month(mon), int(day), 0, 0, 0, 0, time.UTC).Unix()
 				if got != want {
 					t.Fatalf("Mktime64(%d, %d, %d) = %d, time.Date says %d", year, mon, day, got, want)
@@ -188,7 +209,7 @@ func TestMktime64AgreesWithTheGregorianCalendar(t *testing.T) {
 		{2000, 1, 1, 25, 61, 61}, {2000, 3, 1, 0, 0, 1000000}, {2000, 3, 1, 0, 70000, 0},
 		{1000000, 6, 15, 12, 0, 0}, {11767033, 3, 1, 0, 0, 0},
 	} {
-		got := kernel.Mktime64(c[0], c[1], c[2], c[3], c[4], c[5])
+		got := timekeeping.Mktime64(c[0], c[1], c[2], c[3], c[4], c[5])
 		want := time.Date(int(c[0]), time.Month(c[1]), int(c[2]), int(c[3]), int(c[4]), int(c[5]), 0, time.UTC).Unix()
 		if got != want {
 			t.Errorf("Mktime64%v = %d, time.Date says %d", c, got, want)
@@ -200,7 +221,7 @@ func TestMktime64HandlesEveryHourMinuteAndSecondOfADay(t *testing.T) {
 	for hour := uint32(0); hour <= 24; hour++ {
 		for min := uint32(0); min <= 60; min++ {
 			for sec := uint32(0); sec <= 60; sec++ {
-				got := kernel.Mktime64(2016, 12, 31, hour, min, sec)
+				got := timekeeping.Mktime64(2016, 12, 31, hour, min, sec)
 				want := time.Date(2016, 12, 31, int(hour), int(min), int(sec), 0, time.UTC).Unix()
 				if got != want {
 					t.Fatalf("Mktime64(2016, 12, 31, %d, %d, %d) = %d, want %d", hour, min, sec, got, want)
@@ -211,7 +232,7 @@ func TestMktime64HandlesEveryHourMinuteAndSecondOfADay(t *testing.T) {
 }
 
 func TestMktime64DocumentedQuirks(t *testing.T) {
-	mk := kernel.Mktime64
+	mk := timekeeping.Mktime64
 	// 24:00:00 is midnight at the end of the day (ISO 8601).
 	if mk(1999, 12, 31, 24, 0, 0) != mk(2000, 1, 1, 0, 0, 0) {
 		t.Error("24:00 is not the next midnight")
@@ -257,19 +278,19 @@ func TestMktime64DocumentedQuirks(t *testing.T) {
 }
 
 func TestMktimeIsMktime64AsUnsignedLong(t *testing.T) {
-	if got := kernel.Mktime(1980, 12, 31, 23, 59, 59); got != 347155199 {
+	if got := timekeeping.Mktime(1980, 12, 31, 23, 59, 59); got != 347155199 {
 		t.Fatalf("Mktime(1980-12-31 23:59:59) = %d, want 347155199", got)
 	}
-	if got := kernel.Mktime(1969, 12, 31, 23, 59, 59); got != math.MaxUint64 {
+	if got := timekeeping.Mktime(1969, 12, 31, 23, 59, 59); got != math.MaxUint64 {
 		t.Fatalf("Mktime(1969-12-31 23:59:59) = %d, want (unsigned long)-1", got)
 	}
-	if got := kernel.Mktime(2106, 2, 7, 6, 28, 16); got != 1<<32 {
+	if got := timekeeping.Mktime(2106, 2, 7, 6, 28, 16); got != 1<<32 {
 		t.Fatalf("Mktime(2106-02-07 06:28:16) = %d, want 2^32 (no 32-bit wrap on 64-bit)", got)
 	}
 }
 
 // The wall clock of a virtual kernel, read the LDD3 ways.
-func ExampleKernel_DoGettimeofday() {
+func ExampleDoGettimeofday() {
 	k, err := kernel.Boot(kernel.Config{Virtual: true, CPUs: 1, HZ: 250, Quiet: true})
 	if err != nil {
 		panic(err)
@@ -284,10 +305,11 @@ func ExampleKernel_DoGettimeofday() {
 	if err := k.Run(ctx, 10*time.Millisecond+1500); err != nil {
 		panic(err)
 	}
-	fmt.Println(k.DoGettimeofday())    // microseconds
-	fmt.Println(k.KtimeGetRealTs64())  // nanoseconds
-	fmt.Println(k.CurrentKernelTime()) // the last jiffy: 2 ticks of 4 ms
-	fmt.Println(kernel.Mktime64(2000, 1, 1, 0, 0, 0))
+	c := k.IdleCtx(0)                             // any context will do
+	fmt.Println(timekeeping.DoGettimeofday(c))    // microseconds
+	fmt.Println(timekeeping.KtimeGetRealTs64(c))  // nanoseconds
+	fmt.Println(timekeeping.CurrentKernelTime(c)) // the last jiffy: 2 ticks of 4 ms
+	fmt.Println(timekeeping.Mktime64(2000, 1, 1, 0, 0, 0))
 	// Output:
 	// {946684800 10001}
 	// {946684800 10001500}

@@ -1,12 +1,32 @@
-package kernel
+// Package timekeeping holds the time-of-day accessors of LDD3 chapter 7 and
+// their current replacements: the wall clock as a timespec64 or timeval
+// (fine and coarse), the cycle counter, and the calendar conversion
+// mktime64.
+//
+// Kernel counterparts: kernel/time/timekeeping.c (ktime_get_real_ts64,
+// ktime_get_coarse_real_ts64), kernel/time/time.c (mktime64),
+// include/linux/timekeeping.h, arch/x86/include/asm/tsc.h (get_cycles),
+// and the LDD3-era names later kernels removed (do_gettimeofday,
+// current_kernel_time, mktime), each documented with its last kernel
+// version.
+//
+// The clock readers take the caller's execution context first, like every
+// kdefer kernel API, and read the clocks of its kernel through the
+// kernel's exported queries (Kernel.Now, Kernel.KtimeGetRealNs,
+// Kernel.Jiffies, Kernel.TickNsec…). They never sleep and may be called
+// from any context: process, softirq or hardirq (a test driving a virtual
+// kernel between Run calls can use Kernel.IdleCtx).
+//
+// Deliberate differences: CLOCK_REALTIME is the kernel's boot-time wall
+// clock plus CLOCK_MONOTONIC (no settimeofday, no NTP slewing), 2000-01-01
+// in virtual time; the TSC is the monotonic clock at 1 GHz; see each
+// function.
+package timekeeping
 
-import "github.com/kdefer/kdefer/jiffies"
-
-// Time-of-day accessors: the wall clock as a timespec64 or timeval, the
-// cycle counter, and the calendar conversion mktime64. Kernel counterparts:
-// kernel/time/timekeeping.c, kernel/time/time.c, include/linux/timekeeping.h
-// and arch/x86/include/asm/tsc.h, plus the LDD3-era names that later
-// kernels removed.
+import (
+	"github.com/kdefer/kdefer/jiffies"
+	"github.com/kdefer/kdefer/kernel"
+)
 
 const nsecPerSec = 1000000000
 
@@ -28,23 +48,23 @@ func nsToTimespec64(ns int64) jiffies.Timespec64 {
 // which on x86 is rdtsc(), or 0 on a CPU without a TSC. kdefer's TSC is
 // always present, runs at exactly 1 GHz, is synchronized across CPUs and
 // starts at 0 at boot: it reads CLOCK_MONOTONIC in nanoseconds, the same
-// value as [Kernel.Now], so one cycle is one nanosecond. In virtual time it
-// therefore advances only with the virtual clock (a busy loop that does not
-// Spin sees it stand still).
-func (k *Kernel) GetCycles() uint64 {
-	return uint64(k.Now())
+// value as [kernel.Kernel.Now], so one cycle is one nanosecond. In virtual
+// time it therefore advances only with the virtual clock (a busy loop that
+// does not Spin sees it stand still).
+func GetCycles(c *kernel.Ctx) uint64 {
+	return uint64(c.Kernel().Now())
 }
 
 // KtimeGetRealTs64 returns CLOCK_REALTIME as seconds and nanoseconds since
 // the Unix epoch, at full (nanosecond) resolution.
 //
 // Kernel counterpart: ktime_get_real_ts64() (the replacement for
-// getnstimeofday). It is [Kernel.KtimeGetRealNs] split like
+// getnstimeofday). It is [kernel.Kernel.KtimeGetRealNs] split like
 // ns_to_timespec64: Nsec is always in [0, 1e9), also for a realtime base
 // before 1970. As with KtimeGetRealNs, the wall clock is fixed at boot and
 // does not follow settimeofday or NTP.
-func (k *Kernel) KtimeGetRealTs64() jiffies.Timespec64 {
-	return nsToTimespec64(k.KtimeGetRealNs())
+func KtimeGetRealTs64(c *kernel.Ctx) jiffies.Timespec64 {
+	return nsToTimespec64(c.Kernel().KtimeGetRealNs())
 }
 
 // KtimeGetCoarseRealTs64 returns CLOCK_REALTIME_COARSE: the wall clock as of
@@ -55,37 +75,38 @@ func (k *Kernel) KtimeGetRealTs64() jiffies.Timespec64 {
 // tick (jiffies is derived from the clock), so the "last tick" is the last
 // jiffies boundary: the value is the boot-time wall clock plus
 // (jiffies - INITIAL_JIFFIES) * TICK_NSEC. It is never ahead of
-// [Kernel.KtimeGetRealTs64] and trails it by less than one TICK_NSEC; two
+// [KtimeGetRealTs64] and trails it by less than one TICK_NSEC; two
 // reads within the same jiffy return the same value. (The kernel's coarse
 // clock can lag more when ticks are stopped on an idle NOHZ CPU; kdefer's
 // never does.)
-func (k *Kernel) KtimeGetCoarseRealTs64() jiffies.Timespec64 {
+func KtimeGetCoarseRealTs64(c *kernel.Ctx) jiffies.Timespec64 {
+	k := c.Kernel()
 	ticks := int64(k.Jiffies() - k.InitialJiffies())
 	return nsToTimespec64(k.RealtimeOffset() + ticks*k.TickNsec())
 }
 
 // CurrentKernelTime returns the wall clock with the resolution of one jiffy:
-// the same value as [Kernel.KtimeGetCoarseRealTs64].
+// the same value as [KtimeGetCoarseRealTs64].
 //
 // Kernel counterpart: current_kernel_time(), the LDD3 name. It returned a
 // struct timespec; its last version (include/linux/timekeeping32.h) was a
 // wrapper around ktime_get_coarse_real_ts64, and it was removed in the Linux
 // 5.x y2038 cleanup along with the rest of timekeeping32.h. New code uses
 // ktime_get_coarse_real_ts64.
-func (k *Kernel) CurrentKernelTime() jiffies.Timespec64 {
-	return k.KtimeGetCoarseRealTs64()
+func CurrentKernelTime(c *kernel.Ctx) jiffies.Timespec64 {
+	return KtimeGetCoarseRealTs64(c)
 }
 
 // DoGettimeofday returns the wall clock as seconds and microseconds since
-// the Unix epoch: [Kernel.KtimeGetRealTs64] with the nanoseconds divided by
+// the Unix epoch: [KtimeGetRealTs64] with the nanoseconds divided by
 // 1000 (rounded down).
 //
 // Kernel counterpart: do_gettimeofday(struct timeval *), removed in Linux
 // 5.0. Its last version read ktime_get_real_ts64 and stored tv_nsec / 1000
 // as tv_usec, which is also what the gettimeofday system call still does.
 // New code uses ktime_get_real_ts64.
-func (k *Kernel) DoGettimeofday() jiffies.Timeval {
-	ts := k.KtimeGetRealTs64()
+func DoGettimeofday(c *kernel.Ctx) jiffies.Timeval {
+	ts := KtimeGetRealTs64(c)
 	return jiffies.Timeval{Sec: ts.Sec, Usec: ts.Nsec / 1000}
 }
 
