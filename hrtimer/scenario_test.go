@@ -211,7 +211,7 @@ func (s *hrScenario) fire(c *kernel.Ctx, t *hrtimer.HRTimer) hrtimer.HRTimerRest
 		switch a[0] {
 		case "spin":
 			ns, _ := parseDur(a[1])
-			k.Spin(ns)
+			kernel.Spin(c, ns)
 			s.printf("  %s: busy for %s, now %s\n", tm.name, dur(ns), dur(k.Now()))
 		case "forward":
 			iv, _ := parseDur(a[1])

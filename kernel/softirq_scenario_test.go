@@ -180,7 +180,7 @@ func (s *softirqScenario) open(d *datadriven.Cmd) (string, error) {
 		s.printf("%s #%d on cpu%d in %s: preempt_count=%#x, at %dus (jiffy %d)\n",
 			kernel.SoftirqName(nr), sc.runs, c.CPU(), c.Current().Comm(), c.PreemptCount(),
 			now/1000, k.Jiffies()-k.InitialJiffies())
-		k.Spin(int64(sc.spin))
+		kernel.Spin(c, int64(sc.spin))
 		if sc.runs == 1 {
 			for _, v := range sc.raise {
 				kernel.RaiseSoftirq(c, v)
