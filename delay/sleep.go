@@ -51,7 +51,7 @@ func ScheduleTimeout(c *kernel.Ctx, timeout int64) int64 {
 		}
 		return timeout
 	}
-	if c.Kernel().ShuttingDown() {
+	if c.Dying() {
 		// Nothing sleeps any more: report the time as elapsed so that
 		// loops such as msleep's end and the task can exit.
 		kernel.SetCurrentState(c, kernel.TaskRunning)
@@ -191,7 +191,7 @@ func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state uint32) {
 		if hrtimer.ScheduleHrtimeoutRange(c, &exp, delta, hrtimer.ModeAbs) == 0 {
 			break
 		}
-		if k.ShuttingDown() {
+		if c.Dying() {
 			return // nothing sleeps or fires any more (as Msleep)
 		}
 		if c.InTask() && kernel.SignalPendingState(c, state) {

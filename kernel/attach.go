@@ -63,7 +63,9 @@ func (k *Kernel) Attach(ctx context.Context, comm string) (*Ctx, error) {
 	t.state.Store(TaskRunning)
 	t.parentCtx = ctx
 	t.ctxp.Store(t.freshContext())
-	if ctx.Done() != nil {
+	if ctx.Done() != nil && !k.virtual {
+		// In virtual time the driver polls the context instead (see
+		// attachedMaySleep), since only it may touch the scheduler.
 		t.stopCtx = context.AfterFunc(ctx, func() { k.SendSignal(t, SIGKILL) })
 	}
 	if k.dying.Load() {
@@ -118,6 +120,7 @@ func Detach(c *Ctx) error {
 // refused.
 func (k *Kernel) attachedMaySleep(c *Ctx) bool {
 	t := c.task
+	k.pollParentCtx(t)
 	switch {
 	case t.detached.Load():
 		k.attachedMisuse(c, "used after Detach")
@@ -127,6 +130,14 @@ func (k *Kernel) attachedMaySleep(c *Ctx) bool {
 		return false
 	}
 	return true
+}
+
+// pollParentCtx sends SIGKILL to an attached task whose parent context is
+// done (in real time context.AfterFunc does it at once).
+func (k *Kernel) pollParentCtx(t *Task) {
+	if p := t.parentCtx; p != nil && k.virtual && t.sigPending.Load()&sigBit(SIGKILL) == 0 && p.Err() != nil {
+		k.SendSignal(t, SIGKILL)
+	}
 }
 
 func (k *Kernel) attachedMisuse(c *Ctx, what string) {

@@ -264,6 +264,9 @@ func (k *Kernel) report(c *Ctx, kind string, level printk.Level, lines []string)
 // once per second of jiffies, as ___might_sleep does, and returns false:
 // the caller must then not sleep. It returns true when sleeping is allowed.
 func MightSleep(c *Ctx) bool {
+	if c.task.attached && !c.k.attachedMaySleep(c) {
+		return false
+	}
 	if c.preempt == 0 && !c.irqsOff && !c.task.idle {
 		return true
 	}

@@ -43,6 +43,13 @@ func (c *Ctx) CPU() int { return c.cpu.id }
 // Jiffies returns the current jiffies value.
 func (c *Ctx) Jiffies() uint64 { return c.k.Jiffies() }
 
+// Dying reports whether the caller may no longer sleep: the kernel is
+// shutting down, or (virtual time) a sleep of this attached task was found
+// to be a deadlock. Sleeping primitives then return at once, and their
+// loops end: they test it where the kernel tests for a fatal signal or a
+// stop request.
+func (c *Ctx) Dying() bool { return c.k.dying.Load() || c.task.noSleep.Load() }
+
 // Deadline implements context.Context; kernel contexts have no deadline.
 func (c *Ctx) Deadline() (time.Time, bool) { return time.Time{}, false }
 

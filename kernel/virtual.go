@@ -287,6 +287,10 @@ func (k *Kernel) driveUntilRunning(t *Task) {
 			t.state.Store(TaskRunning)
 			return
 		}
+		k.pollParentCtx(t)
+		if t.state.Load() == TaskRunning {
+			return
+		}
 		if !k.virtStep() && t.state.Load() != TaskRunning {
 			k.reportVirtualDeadlock(t)
 			t.noSleep.Store(true)

@@ -48,7 +48,7 @@ type timerBase struct {
 	sentinel   bool        // the migrating placeholder, never locked
 	runCtx     *kernel.Ctx // the softirq context running callbacks, nil otherwise
 	expireFn   func(*Timer)
-	waiters    int         // timer_delete_sync callers waiting for a running callback
+	waiters    int // timer_delete_sync callers waiting for a running callback
 }
 
 var sysKey = kernel.NewLocalKey("timer")

@@ -121,13 +121,12 @@ func (x *Completion) wait(c *kernel.Ctx, timeout int64, state uint32) int64 {
 			return failRet(state)
 		}
 		w := &swaiter{task: c.Current()}
-		k := c.Kernel()
 		for {
 			if kernel.SignalPendingState(c, state) {
 				timeout = errRestartSys
 				break
 			}
-			if k.ShuttingDown() {
+			if c.Dying() {
 				timeout = failRet(state)
 				break
 			}

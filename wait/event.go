@@ -69,7 +69,6 @@ func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusiv
 		}
 		return cond()
 	}
-	k := c.Kernel()
 	for {
 		intr := PrepareToWaitEvent(c, q, &e, state)
 		if met() {
@@ -80,7 +79,7 @@ func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusiv
 			kernel.SetCurrentState(c, kernel.TaskRunning)
 			return intr
 		}
-		if k.ShuttingDown() {
+		if c.Dying() {
 			// No task sleeps any more: give up as failRet documents.
 			FinishWait(c, q, &e)
 			return failRet(state)

@@ -120,3 +120,13 @@ func RunAs(t testing.TB, k *kernel.Kernel, comm string, fn func(c *kernel.Ctx)) 
 		t.Fatalf("task %s did not finish", comm)
 	}
 }
+
+// Contains reports whether a log record contains s.
+func Contains(k *kernel.Kernel, s string) bool {
+	for _, l := range Lines(k) {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
