@@ -36,14 +36,38 @@
 //     its next event — tickless, it never ticks HZ times a second — then
 //     takes the local timer interrupt.
 //   - Virtual time (Config.Virtual): one run token passes between the task
-//     goroutines so that exactly one runs at a time, in FIFO order of
-//     wakeups; when every task is blocked, the driver (the goroutine in
-//     Kernel.Run) moves the clock straight to the next event. The same
+//     goroutines and the CPUs' idle goroutines (which take the CPUs'
+//     interrupts, as in real time) so that exactly one runs at a time, in
+//     FIFO order of wakeups; when every task is blocked, the driver (the
+//     goroutine in Kernel.Run or RunTask, or an attached goroutine) moves the
+//     clock straight to the next event. A busy-wait (Spin, udelay, mdelay)
+//     parks its context until the clock reaches its end while everything
+//     else runs, so a task can wait for a callback that spins. The same
 //     configuration gives the same log, byte for byte, and an hour of
 //     simulated time takes milliseconds.
 //
+// # One way to block
+//
+// Every wait a task can be in goes through the kernel: Schedule with a task
+// state (sleeps, wait queues, completions, mutexes) and WaitVarEvent for
+// "until this other context finishes" (timer_delete_sync, hrtimer_cancel,
+// and flush_work, tasklet_kill or kthread_stop above). So the scheduler
+// always knows who is runnable: virtual time needs no special cases, a task
+// listing shows D for a task in a *_sync wait, and a SchedNotifier sees
+// every sleep of a flagged task (the hook of concurrency-managed
+// workqueues).
+//
+// # Go programs as tasks
+//
+// Kernel.Attach makes any goroutine a user task with its own pid and comm,
+// so plain Go code can use timers, completions and the other APIs with a
+// process context of its own, and Detach ends it.
+//
 // # Deliberate differences from Linux
 //
+//   - A CPU busy in interrupt context (a timer callback in mdelay, say) takes
+//     no further local timer interrupts until it is done: its hard hrtimers
+//     wait too, where the kernel would run them nested in the softirq.
 //   - A CPU is not owned by one task at a time: tasks run in parallel and
 //     their CPU number selects per-CPU queues. The per-CPU guarantees that
 //     matter are kept: softirqs on one CPU never run concurrently, a context
