@@ -45,6 +45,13 @@ type CPU struct {
 	// vbusy (virtual time, token holder only): the CPU's idle goroutine
 	// was woken for an interrupt and has not gone back to sleep.
 	vbusy bool
+	// repollKick (virtual time, token holder only): a softirq was raised
+	// on this CPU from outside since ksoftirqd last polled.
+	repollKick bool
+	// polled, progress (holder of softirqMu only): the running softirq
+	// handler only re-polled (SoftirqRepoll); some handler of the current
+	// ksoftirqd pass did more.
+	polled, progress bool
 }
 
 func newCPU(k *Kernel, id int) *CPU {

@@ -77,7 +77,7 @@ func RaiseSoftirqIrqoff(c *Ctx, nr int) {
 	}
 	c.cpu.pending.Or(1 << uint(nr))
 	if !c.InInterrupt() {
-		c.cpu.wakeupSoftirqd()
+		c.cpu.raiseWakeup()
 	}
 }
 
@@ -95,7 +95,7 @@ func RaiseSoftirq(c *Ctx, nr int) {
 func (k *Kernel) RaiseSoftirqOn(cpu, nr int) {
 	c := k.cpus[cpu]
 	c.pending.Or(1 << uint(nr))
-	c.wakeupSoftirqd()
+	c.raiseWakeup()
 }
 
 // LocalSoftirqPending is local_softirq_pending() for the caller's CPU.
@@ -185,7 +185,11 @@ func (cpu *CPU) handleSoftirqs(cur *Task, base uint32) (deferred bool) {
 			}
 			h := *hp
 			before := sc.preempt
+			cpu.polled = false
 			k.runHandler(sc, func() { h(sc) })
+			if !cpu.polled {
+				cpu.progress = true
+			}
 			if sc.preempt != before {
 				k.Printk(sc, printk.LevelErr, "huh, entered softirq %d %s %p with preempt_count %08x, exited with %08x?\n",
 					nr, SoftirqName(nr), h, before, sc.preempt)
@@ -214,6 +218,19 @@ func (cpu *CPU) wakeupSoftirqd() {
 	}
 }
 
+// raiseWakeup is wakeup_softirqd() for a softirq raised from outside the
+// softirq machinery. In virtual time it also makes a busy re-polling
+// ksoftirqd poll again (see repollVirtual).
+func (cpu *CPU) raiseWakeup() {
+	if cpu.k.virtual {
+		cpu.repollKick = true
+		if t := cpu.ksoftirqd; t != nil && t.spinParked && t.repolling {
+			cpu.k.virt.wake(t)
+		}
+	}
+	cpu.wakeupSoftirqd()
+}
+
 // ksoftirqdFn is the body of ksoftirqd/N (smpboot thread run_ksoftirqd).
 func (cpu *CPU) ksoftirqdFn(c *Ctx) int {
 	k := c.k
@@ -229,10 +246,52 @@ func (cpu *CPU) ksoftirqdFn(c *Ctx) int {
 		}
 		c.task.state.Store(TaskRunning)
 		k.lockMutex(c, &cpu.softirqMu)
+		cpu.progress = false
 		cpu.handleSoftirqs(c.task, 0)
+		progress := cpu.progress
 		k.unlockMutex(&cpu.softirqMu)
 		CondResched(c)
+		if k.virtual && !progress && cpu.pending.Load() != 0 {
+			cpu.repollVirtual(c)
+		}
 	}
+}
+
+// SoftirqRepoll tells the kernel that the softirq handler running in c made
+// no progress and raised its vector again only to look once more: the
+// tasklet softirq does so for a tasklet that is disabled or running on
+// another CPU (the kernel's busy re-polling). In real time it changes
+// nothing: ksoftirqd spins, as in the kernel. In virtual time, when every
+// handler of a ksoftirqd pass only polled, ksoftirqd leaves its CPU until
+// something can have changed (see repollVirtual) instead of spinning with
+// the clock stopped.
+func SoftirqRepoll(c *Ctx) {
+	if c.InServingSoftirq() {
+		c.cpu.polled = true
+	}
+}
+
+// repollVirtual is ksoftirqd's busy re-polling in virtual time: a softirq
+// that keeps raising itself without doing anything (a tasklet that is
+// disabled, or running on another CPU, is put back on its list and the
+// softirq raised again) would make ksoftirqd loop with the clock stopped.
+// The kernel's ksoftirqd spins there, consuming its CPU; kdefer's leaves the
+// CPU until something can have changed — the next event, or a new raise on
+// this CPU — so that time moves on and the other contexts run.
+func (cpu *CPU) repollVirtual(c *Ctx) {
+	k := c.k
+	if len(k.virt.runq) != 0 {
+		return
+	}
+	if cpu.repollKick {
+		cpu.repollKick = false // raised again meanwhile: poll now
+		return
+	}
+	t := c.task
+	t.repolling = true
+	k.virt.spinPark(t, k.virtNextEvent())
+	t.repolling = false
+	cpu.repollKick = false
 }
 
 // SoftirqCount returns how many times vector nr ran on cpu

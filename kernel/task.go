@@ -165,6 +165,7 @@ type Task struct {
 	spinParked bool
 	spinGen    uint64
 	spinUntil  int64
+	repolling  bool // ksoftirqd parked in its busy re-polling
 
 	// WaitVarEvent: the variable waited on and the hashed bucket's
 	// link (guarded by the bucket's lock); vwSpin marks a busy waiter.
