@@ -217,9 +217,9 @@ type Runner struct {
 	done  chan struct{}
 
 	// ctx is the run's context, made by Start from its ctx: done when
-	// that is, or when Stop is called. Stop cancels it directly, so that
-	// a stop requested from inside the kernel (the log path) takes effect
-	// before the driver's next step.
+	// that is, or when Stop is called. Stop cancels it directly (not
+	// through a goroutine), so that a stop requested from inside the
+	// kernel (the log path) is seen at the driver's next step.
 	ctx     context.Context
 	stopMu  sync.Mutex
 	cancel  context.CancelCauseFunc // nil before Start
@@ -292,7 +292,9 @@ func (r *Runner) Done() <-chan struct{} { return r.done }
 // first (insmod is not interruptible). Only the first call's cause is
 // kept; nil means ErrStopped. Stop does not wait: call Wait. It may be
 // called before Start, from any goroutine, and from the kernel's log
-// path.
+// path. In virtual time the driver sees the stop at its next step: once
+// the running tasks have blocked and the next event (a timer, a wake-up)
+// has been handled (kernel.Run checks its context between events).
 func (r *Runner) Stop(cause error) {
 	if cause == nil {
 		cause = ErrStopped
