@@ -1,0 +1,190 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kdefer/kdefer/cmd/kdefer/internal/runner"
+	"github.com/kdefer/kdefer/jiffies"
+	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/procfs"
+)
+
+// virtualDefaultFor is how long a virtual-time run without --for and
+// without --exec lasts: a virtual kernel runs as fast as the host allows,
+// so "until Ctrl-C" would flood the terminal with a periodic timer's log.
+const virtualDefaultFor = 10 * time.Second
+
+const runLong = `Boots a kernel, loads MODULE (insmod, with its name=value parameters parsed
+as the kernel's parse_args does), streams the kernel log as dmesg -w does,
+and unloads the module (rmmod) when --for has passed, when --exec's program
+has exited, or when kdefer is interrupted.
+
+Flags may come before or after the module's parameters; after "--" every
+word goes to the module. MODULE may be a short name (sed1 for sed1_drv) or
+spelled with dashes for underscores (1-2-timer); 'kdefer modules' lists the
+modules, their parameters and their programs.
+
+How long: the module stays loaded for --for of kernel time, or with --for 0
+(no limit) until kdefer is interrupted. With --exec "APP ARGS" the demo's
+program (e.g. "userapp_sed1 /dev/sed1_drv hello") runs as a user task once
+the module is loaded, printing to stdout and stderr, and the module stays
+until the program has exited and --for has passed. Without --for: no limit,
+except in virtual time without --exec: 10s. In virtual time --for 0 also
+ends when the kernel has nothing left to do (no runnable task, no pending
+timer), since its clock could never move again.
+
+Time: by default the kernel runs on the host's monotonic clock. With
+--virtual its clock moves only when every task is blocked, jumping to the
+next event: a run takes milliseconds and the same flags and --seed give the
+same log, byte for byte (pass --cpus to compare runs across machines).
+
+Signals: Ctrl-C (SIGINT), SIGTERM and SIGHUP all end the run the same way,
+with or without --exec: the program gets the same signal, a module init
+that is running finishes (init is not interruptible), the module is
+unloaded, and kdefer exits with 128+signal. A second signal quits at once,
+without waiting, and says whether the module was still loaded.
+
+Exit status:
+  0              the run ended by itself and --exec's program (if any) exited 0
+  1              the kernel did not boot or shut down, insmod or rmmod failed,
+                 or the output could not be written (the run then stops)
+  2              usage error
+  N              --exec's program exited with status N
+  129, 130, 143  interrupted by SIGHUP, SIGINT or SIGTERM; the module was unloaded`
+
+const runExample = `  kdefer run timer_simple --for 2s
+  kdefer run delays_sleeps --virtual
+  kdefer run sed1 make_it_fail=1 --exec "userapp_sed1 /dev/sed1_drv hello"
+  kdefer run 1-2-timer periodic=N --for 3s
+  kdefer run testmod count=5 --virtual --for 2s --proc`
+
+// runFlags are `kdefer run`'s flags, parsed into their types.
+type runFlags struct {
+	forD     durationFlag
+	exec     execFlag
+	virtual  bool
+	hz       hzFlag
+	cpus     cpusFlag
+	seed     int64
+	proc     bool
+	noStamps bool
+}
+
+// newRunCmd is `kdefer run MODULE [param=value ...]`.
+func newRunCmd(e *env) *cobra.Command {
+	o := &runFlags{hz: hzFlag{jiffies.DefaultHZ}, seed: 1}
+	c := &cobra.Command{
+		Use:     "run MODULE [param=value ...] [flags]",
+		Short:   "Boot a kernel, load MODULE, stream the kernel log, unload",
+		Long:    runLong,
+		Example: runExample,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usage(c, errors.New("missing MODULE"))
+			}
+			for _, p := range args[1:] {
+				if strings.HasPrefix(p, "=") {
+					return usage(c, fmt.Errorf("bad module parameter %q: want name=value", p))
+				}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error { return o.run(c, e, args) },
+	}
+	f := c.Flags()
+	f.Var(&o.forD, "for", "unload after `DURATION` of kernel time (500ms, 2s, 1m30s; 0: no limit); default 0, or 10s with --virtual")
+	f.Var(&o.exec, "exec", "run the demo's userspace program `\"APP ARGS\"` once MODULE is loaded; see 'kdefer modules'")
+	f.BoolVar(&o.virtual, "virtual", false, "virtual time: deterministic, as fast as the host allows")
+	f.Var(&o.hz, "hz", "tick rate (CONFIG_HZ): 100, 250, 300 or 1000")
+	f.Var(&o.cpus, "cpus", "number of logical CPUs, 1..64 (default: the host's cores)")
+	f.Int64Var(&o.seed, "seed", 1, "seed `N` of virtual time's choices: the same seed, the same log")
+	f.BoolVar(&o.proc, "proc", false, "print /proc/softirqs, /proc/interrupts, /proc/timer_list and the timer wheel before unloading")
+	f.BoolVar(&o.noStamps, "no-timestamps", false, "print the log without its [seconds.micros] stamps")
+	return c
+}
+
+func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
+	cfg := runner.Config{
+		Module:  args[0],
+		Params:  args[1:],
+		HZ:      o.hz.hz,
+		CPUs:    o.cpus.n,
+		Virtual: o.virtual,
+		Seed:    o.seed,
+		For:     o.forD.d,
+		Exec:    o.exec.argv,
+		Log:     e.stdout, NoTimestamps: o.noStamps,
+		Stdout: e.stdout, Stderr: e.stderr,
+	}
+	if !c.Flags().Changed("for") && o.virtual && o.exec.argv == nil {
+		cfg.For = virtualDefaultFor
+	}
+	if o.proc {
+		cfg.BeforeUnload = printProc
+	}
+	r, err := runner.New(cfg)
+	switch {
+	case errors.Is(err, runner.ErrUnknownModule):
+		return &usageErr{cmd: c, err: fmt.Errorf("no module %q", args[0]), hint: "see 'kdefer modules'"}
+	case errors.Is(err, runner.ErrUnknownApp):
+		return &usageErr{cmd: c, err: fmt.Errorf("--exec: no program %q", o.exec.argv[0]), hint: "see 'kdefer modules'"}
+	case err != nil:
+		return usage(c, err)
+	}
+	e.relay.setActive(r)
+	// An interrupt (ctx done) stops the run; main's cause names the signal.
+	res, err := r.Run(c.Context())
+	return runStatus(e, res, err)
+}
+
+// runStatus prints a run's errors and returns its exit status: an error
+// (1) before an interrupt (128+signal) before the program's status.
+func runStatus(e *env, res runner.Result, err error) error {
+	if err != nil {
+		for _, err := range flatten(err) {
+			switch {
+			case errors.Is(err, runner.ErrOutput):
+				// execute reports the failed write once, for every command.
+			case errors.Is(err, runner.ErrLoad), errors.Is(err, runner.ErrUnload):
+				fmt.Fprintln(e.stderr, err) // kmod's own "insmod: ERROR: …" line
+			default:
+				fmt.Fprintf(e.stderr, "kdefer: %s\n", strings.TrimPrefix(err.Error(), "runner: "))
+			}
+		}
+		return exitStatus(exitFailure)
+	}
+	var in *runner.Interrupted
+	switch {
+	case errors.As(res.Stopped, &in):
+		return exitStatus(128 + int(in.Sig))
+	case res.Stopped != nil: // a context cancelled without a signal: as SIGINT
+		return exitStatus(128 + int(kernel.SIGINT))
+	}
+	if res.AppStatus != 0 {
+		return exitStatus(res.AppStatus)
+	}
+	return nil
+}
+
+// flatten returns the errors that errors.Join joined in err, or err.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && !errors.Is(err, runner.ErrLoad) && !errors.Is(err, runner.ErrUnload) {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// printProc is --proc: the /proc views, printed before rmmod so that the
+// module's timers still show.
+func printProc(k *kernel.Kernel, out io.Writer) {
+	fmt.Fprint(out, "\n$ cat /proc/softirqs\n"+procfs.Softirqs(k)+
+		"\n$ cat /proc/interrupts\n"+procfs.Interrupts(k)+
+		"\n$ cat /proc/timer_list\n"+procfs.TimerList(k)+
+		"\n# timer wheel\n"+procfs.TimerWheel(k)+"\n")
+}
