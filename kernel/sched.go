@@ -185,7 +185,9 @@ func Schedule(c *Ctx) {
 		t.state.Store(TaskRunning)
 		return
 	}
+	traceSwitchOut(c, state)
 	k.sched.block(t)
+	traceSwitchIn(c)
 }
 
 // CondResched is cond_resched(): a voluntary preemption point. Like the
@@ -212,6 +214,7 @@ func (k *Kernel) WakeUpState(p *Task, state uint32) int {
 			return 0
 		}
 		if p.state.CompareAndSwap(s, TaskRunning) {
+			k.traceWakeup(p)
 			k.sched.wake(p)
 			return 1
 		}
@@ -309,6 +312,7 @@ func (k *Kernel) startTask(t *Task) {
 func (k *Kernel) taskMain(t *Task) {
 	defer k.wg.Done()
 	k.sched.firstRun(t)
+	traceSwitchIn(&t.pctx)
 	t.mu.Lock()
 	t.started = true
 	fn, noRun := t.fn, t.noRun
@@ -332,6 +336,7 @@ func (k *Kernel) taskMain(t *Task) {
 			}
 		}
 		t.state.Store(TaskDead)
+		traceSwitchOut(&t.pctx, exitState(t))
 		k.removeTask(t)
 		close(t.exited)
 		k.sched.exit(t)

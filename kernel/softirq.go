@@ -75,6 +75,7 @@ func RaiseSoftirqIrqoff(c *Ctx, nr int) {
 		c.k.warnOnce(c, "raise_softirq-bad-vector", "raise_softirq: bad vector %d\n", nr)
 		return
 	}
+	traceSoftirqRaise(c, nr)
 	c.cpu.pending.Or(1 << uint(nr))
 	if !c.InInterrupt() {
 		c.cpu.wakeupSoftirqd()
@@ -94,6 +95,7 @@ func RaiseSoftirq(c *Ctx, nr int) {
 // stand-in for the IPIs the kernel sends to raise work on another CPU.
 func (k *Kernel) RaiseSoftirqOn(cpu, nr int) {
 	c := k.cpus[cpu]
+	k.traceSoftirqOn(cpu, nr)
 	c.pending.Or(1 << uint(nr))
 	c.wakeupSoftirqd()
 }
@@ -185,7 +187,9 @@ func (cpu *CPU) handleSoftirqs(cur *Task, base uint32) (deferred bool) {
 			}
 			h := *hp
 			before := sc.preempt
+			traceSoftirqEntry(sc, nr)
 			k.runHandler(sc, func() { h(sc) })
+			traceSoftirqExit(sc, nr)
 			if sc.preempt != before {
 				k.Printk(sc, printk.LevelErr, "huh, entered softirq %d %s %p with preempt_count %08x, exited with %08x?\n",
 					nr, SoftirqName(nr), h, before, sc.preempt)
