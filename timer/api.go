@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // Func is a timer callback. It runs in TIMER_SOFTIRQ context on the CPU the
@@ -50,6 +51,7 @@ type timerBase struct {
 	expireFn   func(*Timer)
 	cond       sync.Cond // signalled when a callback finished (timer_delete_sync waiters)
 	waiters    int
+	tr         *trace.Tracer // the kernel's, for the tracepoints
 }
 
 var sysKey = kernel.NewLocalKey("timer")
@@ -62,7 +64,7 @@ func newSystem(k *kernel.Kernel) any {
 	j := k.Jiffies()
 	for cpu := 0; cpu < k.NumCPUs(); cpu++ {
 		for i, name := range baseNames {
-			b := &timerBase{sys: s, cpu: cpu, name: name, deferrable: i == baseDef}
+			b := &timerBase{sys: s, cpu: cpu, name: name, deferrable: i == baseDef, tr: k.Tracer()}
 			b.w.reset(k.HZ(), j)
 			b.cond.L = &b.mu
 			b.expireFn = b.expire
@@ -186,6 +188,7 @@ func Setup(c *kernel.Ctx, t *Timer, fn Func, flags uint32) {
 	t.pinned = flags&FlagPinned != 0
 	t.irqsafe = flags&FlagIRQSafe != 0
 	t.odebug = odebugInit
+	traceInit(c, t)
 }
 
 func odebugReport(c *kernel.Ctx, msg, state string, t *Timer) {
@@ -308,10 +311,10 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 				return 1
 			}
 		}
-		return migrateTimer(k, t, b, target, expires, now)
+		return migrateTimer(c, t, b, target, expires, now)
 	}
 	before := b.w.nextExpiry
-	ret := b.w.mod(t, expires, mode == modPendingOnly, mode == modReduce, now)
+	ret := b.mod(c, t, expires, mode == modPendingOnly, mode == modReduce, now)
 	if !b.deferrable && t.pending() && jiffies.TimeBefore(b.w.nextExpiry, before) {
 		cpuOf := b.cpu
 		b.mu.Unlock()
@@ -324,8 +327,9 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 
 // migrateTimer moves t from base b (locked) to target, the calling CPU's
 // base, as __mod_timer does when the timer's callback is not running.
-func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint64, now uint64) int {
+func migrateTimer(c *kernel.Ctx, t *Timer, b, target *timerBase, expires uint64, now uint64) int {
 	// modTimer has already returned for a re-arm that changes nothing.
+	b.traceCancel(c, t)
 	ret := b.w.detach(t, true)
 	t.base.Store(&b.sys.migrating)
 	b.mu.Unlock()
@@ -334,9 +338,10 @@ func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint
 	target.w.forward(now)
 	t.expires = expires
 	kick := target.w.add(t)
+	target.traceStart(c, t)
 	target.mu.Unlock()
 	if kick && !target.deferrable {
-		k.KickCPU(target.cpu)
+		c.Kernel().KickCPU(target.cpu)
 	}
 	return ret
 }
@@ -444,6 +449,7 @@ func Delete(t *Timer) int {
 	}
 	ret := 0
 	if t.pprev != nil {
+		b.traceCancelNoCtx(t)
 		ret = b.w.detach(t, true)
 	}
 	b.mu.Unlock()
@@ -460,6 +466,7 @@ func TryDeleteSync(t *Timer) int {
 	}
 	ret := -1
 	if b.w.runningTimer != t {
+		b.traceCancelNoCtx(t)
 		ret = b.w.detach(t, true)
 	}
 	b.mu.Unlock()
@@ -495,6 +502,7 @@ func Shutdown(t *Timer) int {
 	if b == nil {
 		return 0
 	}
+	b.traceCancelNoCtx(t)
 	ret := b.w.detach(t, true)
 	b.mu.Unlock()
 	return ret
@@ -523,6 +531,7 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 			// only one goroutine runs.
 			if c == b.runCtx || (c.InHardirq() && c.CPU() == b.cpu && !t.irqsafe) || b.sys.k.Virtual() {
 				// The kernel would spin here forever.
+				b.traceCancel(c, t)
 				ret := b.w.detach(t, true)
 				b.mu.Unlock()
 				kernel.Warn(c, "timer_delete_sync() would deadlock: %s is waiting for its own running callback\n", name)
@@ -537,6 +546,7 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 		if shutdown {
 			t.function = nil
 		}
+		b.traceCancel(c, t)
 		ret := b.w.detach(t, true)
 		b.mu.Unlock()
 		return ret
@@ -549,13 +559,19 @@ func (b *timerBase) expire(t *Timer) {
 	fn := t.function
 	irqsafe := t.irqsafe
 	c := b.runCtx
+	baseclk := b.w.clk - 1 // the expiring bucket's clock: run advanced clk past it
+	b.traceExpiring(c, t)
 	b.mu.Unlock()
 	if fn != nil {
 		if irqsafe {
 			c.LocalIRQDisable()
 		}
 		before := c.PreemptCount()
+		if b.tr.On(trace.TimerExpireEntry) {
+			emitExpireEntry(c, t, fn, baseclk)
+		}
 		kernel.CallHandler(c, func() { fn(c, t) })
+		b.traceExpireExit(c, t)
 		if after := c.PreemptCount(); after != before {
 			// call_timer_fn: WARN_ONCE, then restore the count.
 			kernel.WarnOnce(c, true, "timer: %s preempt leak: %08x -> %08x\n", funcName(fn), before, after)
