@@ -19,9 +19,10 @@ func BenchmarkTracepoint(b *testing.B) {
 	b.Run("disabled", func(b *testing.B) {
 		_, c := virtKernel(b, 1)
 		b.ReportAllocs()
-		for b.Loop() {
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
 			if c.Kernel().Tracer().On(trace.SoftirqRaise) {
-				kernel.Trace(c, trace.SoftirqRaise, trace.Args{1})
+				kernel.Trace(c, trace.SoftirqRaise, &trace.Args{1})
 			}
 		}
 	})
@@ -29,9 +30,10 @@ func BenchmarkTracepoint(b *testing.B) {
 		k, c := virtKernel(b, 1)
 		k.Tracer().EnableEvent(trace.SoftirqRaise)
 		b.ReportAllocs()
-		for b.Loop() {
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
 			if c.Kernel().Tracer().On(trace.SoftirqRaise) {
-				kernel.Trace(c, trace.SoftirqRaise, trace.Args{1})
+				kernel.Trace(c, trace.SoftirqRaise, &trace.Args{1})
 			}
 		}
 	})
@@ -43,9 +45,10 @@ func BenchmarkTracepoint(b *testing.B) {
 		defer k.Shutdown(context.Background())
 		c := k.IdleCtx(0)
 		b.ReportAllocs()
-		for b.Loop() {
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
 			if c.Kernel().Tracer().On(trace.SoftirqRaise) {
-				kernel.Trace(c, trace.SoftirqRaise, trace.Args{1})
+				kernel.Trace(c, trace.SoftirqRaise, &trace.Args{1})
 			}
 		}
 	})
@@ -70,7 +73,8 @@ func BenchmarkArmCancelTraced(b *testing.B) {
 			timer.Setup(c, &t, noop, 0)
 			tj := uint64(k.HZ()) * 30
 			b.ReportAllocs()
-			for b.Loop() {
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
 				timer.Mod(c, &t, c.Jiffies()+tj)
 				timer.Delete(&t)
 			}

@@ -19,13 +19,13 @@ import (
 // it, in the starting context.
 func traceSetup(c *kernel.Ctx, t *HRTimer) {
 	if c.Kernel().Tracer().On(trace.HrtimerSetup) {
-		kernel.Trace(c, trace.HrtimerSetup, trace.Args{trace.Addr(t), uint64(uint32(t.setupClock)), uint64(t.setupMode)})
+		kernel.Trace(c, trace.HrtimerSetup, &trace.Args{trace.Addr(t), uint64(uint32(t.setupClock)), uint64(t.setupMode)})
 	}
 }
 
 //go:noinline
 func emitStart(c *kernel.Ctx, t *HRTimer, mode Mode) {
-	kernel.Trace(c, trace.HrtimerStart, trace.Args{trace.Addr(t), trace.FuncPC(t.function), uint64(t.expires), uint64(t.softexpires), uint64(mode)})
+	kernel.Trace(c, trace.HrtimerStart, &trace.Args{trace.Addr(t), trace.FuncPC(t.function), uint64(t.expires), uint64(t.softexpires), uint64(mode)})
 }
 
 // traceRestart records the hrtimer_start of a timer whose callback
@@ -47,7 +47,7 @@ func (cb *cpuBase) traceCancel(c *kernel.Ctx, t *HRTimer) {
 //go:noinline
 func emitCancel(c *kernel.Ctx, t *HRTimer) {
 	if t.state.Load()&StateEnqueued != 0 {
-		kernel.Trace(c, trace.HrtimerCancel, trace.Args{trace.Addr(t)})
+		kernel.Trace(c, trace.HrtimerCancel, &trace.Args{trace.Addr(t)})
 	}
 }
 
@@ -63,7 +63,7 @@ func (cb *cpuBase) traceCancelNoCtx(t *HRTimer) {
 //go:noinline
 func (cb *cpuBase) emitCancelNoCtx(t *HRTimer) {
 	if t.state.Load()&StateEnqueued != 0 {
-		cb.tr.Emit(trace.Header{CPU: cb.cpu, PID: -1}, trace.HrtimerCancel, trace.Args{trace.Addr(t)})
+		cb.tr.Emit(&trace.Header{CPU: cb.cpu, PID: -1}, trace.HrtimerCancel, &trace.Args{trace.Addr(t)})
 	}
 }
 
@@ -72,7 +72,7 @@ func (cb *cpuBase) emitCancelNoCtx(t *HRTimer) {
 //
 //go:noinline
 func emitExpireEntry(c *kernel.Ctx, b *clockBase, t *HRTimer, fn func(*kernel.Ctx, *HRTimer) HRTimerRestart) {
-	kernel.Trace(c, trace.HrtimerExpireEntry, trace.Args{trace.Addr(t), uint64(b.getTime()), trace.FuncPC(fn)})
+	kernel.Trace(c, trace.HrtimerExpireEntry, &trace.Args{trace.Addr(t), uint64(b.getTime()), trace.FuncPC(fn)})
 }
 
 func (cb *cpuBase) traceExpireExit(c *kernel.Ctx, t *HRTimer) {
@@ -83,5 +83,5 @@ func (cb *cpuBase) traceExpireExit(c *kernel.Ctx, t *HRTimer) {
 
 //go:noinline
 func emitExpireExit(c *kernel.Ctx, t *HRTimer) {
-	kernel.Trace(c, trace.HrtimerExpireExit, trace.Args{trace.Addr(t)})
+	kernel.Trace(c, trace.HrtimerExpireExit, &trace.Args{trace.Addr(t)})
 }

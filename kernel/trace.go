@@ -18,12 +18,13 @@ func (k *Kernel) Tracer() *trace.Tracer { return k.tr }
 // disabled tracepoint costs one load:
 //
 //	if tr := c.Kernel().Tracer(); tr.On(trace.TimerStart) {
-//		kernel.Trace(c, trace.TimerStart, trace.Args{…})
+//		kernel.Trace(c, trace.TimerStart, &trace.Args{…})
 //	}
 //
 // It allocates nothing.
-func Trace(c *Ctx, e trace.Event, a trace.Args) {
-	c.k.tr.Emit(traceHeader(c), e, a)
+func Trace(c *Ctx, e trace.Event, a *trace.Args) {
+	h := traceHeader(c)
+	c.k.tr.Emit(&h, e, a)
 }
 
 // traceHeader is tracing_gen_ctx(): the common fields of a record taken
@@ -71,13 +72,13 @@ func traceSoftirqExit(c *Ctx, nr int) {
 }
 
 //go:noinline
-func emitSoftirqRaise(c *Ctx, nr int) { Trace(c, trace.SoftirqRaise, trace.Args{uint64(nr)}) }
+func emitSoftirqRaise(c *Ctx, nr int) { Trace(c, trace.SoftirqRaise, &trace.Args{uint64(nr)}) }
 
 //go:noinline
-func emitSoftirqEntry(c *Ctx, nr int) { Trace(c, trace.SoftirqEntry, trace.Args{uint64(nr)}) }
+func emitSoftirqEntry(c *Ctx, nr int) { Trace(c, trace.SoftirqEntry, &trace.Args{uint64(nr)}) }
 
 //go:noinline
-func emitSoftirqExit(c *Ctx, nr int) { Trace(c, trace.SoftirqExit, trace.Args{uint64(nr)}) }
+func emitSoftirqExit(c *Ctx, nr int) { Trace(c, trace.SoftirqExit, &trace.Args{uint64(nr)}) }
 
 // traceSoftirqOn records softirq_raise for a raise with no context
 // (RaiseSoftirqOn).
@@ -89,7 +90,7 @@ func (k *Kernel) traceSoftirqOn(cpu, nr int) {
 
 //go:noinline
 func (k *Kernel) emitSoftirqOn(cpu, nr int) {
-	k.tr.Emit(trace.Header{CPU: cpu, PID: -1}, trace.SoftirqRaise, trace.Args{uint64(nr)})
+	k.tr.Emit(&trace.Header{CPU: cpu, PID: -1}, trace.SoftirqRaise, &trace.Args{uint64(nr)})
 }
 
 // emitIRQEntry and emitIRQExit record irq_handler_entry and
@@ -98,12 +99,12 @@ func (k *Kernel) emitSoftirqOn(cpu, nr int) {
 //
 //go:noinline
 func emitIRQEntry(c *Ctx, irq int, a *irqAction) {
-	Trace(c, trace.IRQHandlerEntry, trace.Args{uint64(irq), c.k.tr.Intern(a.name)})
+	Trace(c, trace.IRQHandlerEntry, &trace.Args{uint64(irq), c.k.tr.Intern(a.name)})
 }
 
 //go:noinline
 func emitIRQExit(c *Ctx, irq int, ret IRQReturn) {
-	Trace(c, trace.IRQHandlerExit, trace.Args{uint64(irq), uint64(ret)})
+	Trace(c, trace.IRQHandlerExit, &trace.Args{uint64(irq), uint64(ret)})
 }
 
 // traceWakeup records sched_wakeup for p, just set running. The waker is
@@ -119,8 +120,8 @@ func (k *Kernel) traceWakeup(p *Task) {
 func (k *Kernel) emitWakeup(p *Task) {
 	cpu := p.cpu
 	lo, hi := trace.PackComm(p.Comm())
-	k.tr.Emit(trace.Header{CPU: cpu, PID: 0, Comm: k.cpus[cpu].idle.Comm()}, trace.SchedWakeup,
-		trace.Args{lo, hi, uint64(p.pid), taskPrio, uint64(cpu)})
+	k.tr.Emit(&trace.Header{CPU: cpu, PID: 0, Comm: k.cpus[cpu].idle.Comm()}, trace.SchedWakeup,
+		&trace.Args{lo, hi, uint64(p.pid), taskPrio, uint64(cpu)})
 }
 
 // traceSwitchOut records sched_switch for c's task leaving its CPU in
@@ -135,7 +136,7 @@ func traceSwitchOut(c *Ctx, state uint32) {
 //go:noinline
 func emitSwitchOut(c *Ctx, state uint32) {
 	lo, hi := trace.PackComm(c.cpu.idle.Comm())
-	Trace(c, trace.SchedSwitch, trace.Args{taskPrio, trace.SwitchState(false, state), lo, hi, 0, taskPrio})
+	Trace(c, trace.SchedSwitch, &trace.Args{taskPrio, trace.SwitchState(false, state), lo, hi, 0, taskPrio})
 }
 
 // traceSwitchIn records sched_switch for c's task running again: prev is
@@ -152,8 +153,8 @@ func emitSwitchIn(c *Ctx) {
 	t := c.task
 	lo, hi := trace.PackComm(t.Comm())
 	idle := c.cpu.idle
-	c.k.tr.Emit(trace.Header{CPU: c.cpu.id, PID: 0, Comm: idle.Comm(), Preempt: 1}, trace.SchedSwitch,
-		trace.Args{taskPrio, 0, lo, hi, uint64(t.pid), taskPrio})
+	c.k.tr.Emit(&trace.Header{CPU: c.cpu.id, PID: 0, Comm: idle.Comm(), Preempt: 1}, trace.SchedSwitch,
+		&trace.Args{taskPrio, 0, lo, hi, uint64(t.pid), taskPrio})
 }
 
 // exitState is the exit_state a task's last switch reports: EXIT_DEAD for

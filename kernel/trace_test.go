@@ -218,8 +218,8 @@ func TestKthreadExitReportsExitDead(t *testing.T) {
 func TestTraceRecordsNothingForADisabledEvent(t *testing.T) {
 	k := boot(t, kernel.Config{CPUs: 1, Quiet: true, TraceEvents: "softirq_entry"})
 	c := k.IdleCtx(0)
-	kernel.Trace(c, trace.SoftirqRaise, trace.Args{1})
-	kernel.Trace(c, trace.SoftirqEntry, trace.Args{1})
+	kernel.Trace(c, trace.SoftirqRaise, &trace.Args{1})
+	kernel.Trace(c, trace.SoftirqEntry, &trace.Args{1})
 	if got := fields(traceLines(t, k)); !slices.Equal(got, []string{"<idle>-0 [000] vec=1 [action=TIMER]"}) {
 		t.Errorf("records = %q, want only the enabled softirq_entry", got)
 	}

@@ -20,7 +20,7 @@ import (
 // out of line.
 func traceInit(c *kernel.Ctx, t *Timer) {
 	if c != nil && c.Kernel().Tracer().On(trace.TimerInit) {
-		kernel.Trace(c, trace.TimerInit, trace.Args{trace.Addr(t)})
+		kernel.Trace(c, trace.TimerInit, &trace.Args{trace.Addr(t)})
 	}
 }
 
@@ -37,7 +37,7 @@ func emitStart(c *kernel.Ctx, t *Timer) {
 	idx := t.wheelIdx()
 	// The kernel keeps the owning CPU in the flags' low bits.
 	flags := t.flags&^flagCPUMask | uint32(b.cpu)
-	kernel.Trace(c, trace.TimerStart, trace.Args{trace.Addr(t), trace.FuncPC(t.function), t.expires,
+	kernel.Trace(c, trace.TimerStart, &trace.Args{trace.Addr(t), trace.FuncPC(t.function), t.expires,
 		b.w.bucketExpiry(idx), c.Kernel().Jiffies(), uint64(flags)})
 }
 
@@ -68,7 +68,7 @@ func (b *timerBase) traceCancelNoCtx(t *Timer) {
 //go:noinline
 func (b *timerBase) emitCancelNoCtx(t *Timer) {
 	if t.pending() {
-		b.tr.Emit(trace.Header{CPU: b.cpu, PID: -1}, trace.TimerCancel, trace.Args{trace.Addr(t)})
+		b.tr.Emit(&trace.Header{CPU: b.cpu, PID: -1}, trace.TimerCancel, &trace.Args{trace.Addr(t)})
 	}
 }
 
@@ -82,7 +82,7 @@ func (b *timerBase) traceExpiring(c *kernel.Ctx, t *Timer) {
 
 //go:noinline
 func emitCancel(c *kernel.Ctx, t *Timer) {
-	kernel.Trace(c, trace.TimerCancel, trace.Args{trace.Addr(t)})
+	kernel.Trace(c, trace.TimerCancel, &trace.Args{trace.Addr(t)})
 }
 
 // emitExpireEntry records timer_expire_entry; fn is t's function and
@@ -91,7 +91,7 @@ func emitCancel(c *kernel.Ctx, t *Timer) {
 //
 //go:noinline
 func emitExpireEntry(c *kernel.Ctx, t *Timer, fn Func, baseclk uint64) {
-	kernel.Trace(c, trace.TimerExpireEntry, trace.Args{trace.Addr(t), c.Kernel().Jiffies(), trace.FuncPC(fn), baseclk})
+	kernel.Trace(c, trace.TimerExpireEntry, &trace.Args{trace.Addr(t), c.Kernel().Jiffies(), trace.FuncPC(fn), baseclk})
 }
 
 func (b *timerBase) traceExpireExit(c *kernel.Ctx, t *Timer) {
@@ -102,7 +102,7 @@ func (b *timerBase) traceExpireExit(c *kernel.Ctx, t *Timer) {
 
 //go:noinline
 func emitExpireExit(c *kernel.Ctx, t *Timer) {
-	kernel.Trace(c, trace.TimerExpireExit, trace.Args{trace.Addr(t)})
+	kernel.Trace(c, trace.TimerExpireExit, &trace.Args{trace.Addr(t)})
 }
 
 // mod is the wheel's mod (the locked part of __mod_timer) with the

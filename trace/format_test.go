@@ -145,10 +145,10 @@ func TestWriteReportPrintsCPUsAndDroppedEvents(t *testing.T) {
 	tr.Enable("irq:softirq_raise")
 	for i := range 3 {
 		clk.ns.Store(int64(i+1) * 1_000_000_000)
-		tr.Emit(trace.Header{CPU: 1, PID: 0, Comm: "swapper/1"}, trace.SoftirqRaise, trace.Args{uint64(i)})
+		tr.Emit(&trace.Header{CPU: 1, PID: 0, Comm: "swapper/1"}, trace.SoftirqRaise, &trace.Args{uint64(i)})
 	}
 	clk.ns.Store(2_500_000_000)
-	tr.Emit(trace.Header{CPU: 0, PID: 5, Comm: "insmod"}, trace.SoftirqRaise, trace.Args{9})
+	tr.Emit(&trace.Header{CPU: 0, PID: 5, Comm: "insmod"}, trace.SoftirqRaise, &trace.Args{9})
 	var b bytes.Buffer
 	if err := tr.Report(&b); err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestEqualTimestampsKeepEmissionOrderAcrossCPUs(t *testing.T) {
 	tr, _ := newTracer(t, 3, 8)
 	tr.EnableEvent(trace.SoftirqRaise)
 	for _, cpu := range []int{2, 0, 1, 0} {
-		tr.Emit(trace.Header{CPU: cpu, PID: 1}, trace.SoftirqRaise, trace.Args{uint64(cpu)})
+		tr.Emit(&trace.Header{CPU: cpu, PID: 1}, trace.SoftirqRaise, &trace.Args{uint64(cpu)})
 	}
 	recs, _ := tr.Snapshot()
 	var cpus []uint16

@@ -30,7 +30,7 @@ func newTracer(t *testing.T, cpus, size int) (*trace.Tracer, *clock) {
 	return tr, c
 }
 
-func hdr(cpu int) trace.Header { return trace.Header{CPU: cpu, PID: 42, Comm: "insmod"} }
+func hdr(cpu int) *trace.Header { return &trace.Header{CPU: cpu, PID: 42, Comm: "insmod"} }
 
 func TestNewRejectsBadOptions(t *testing.T) {
 	for _, o := range []trace.Options{
@@ -70,10 +70,10 @@ func TestEveryEventStartsDisabled(t *testing.T) {
 func TestDisabledEventRecordsNothing(t *testing.T) {
 	tr, _ := newTracer(t, 1, 8)
 	tr.EnableEvent(trace.TimerStart)
-	tr.Emit(hdr(0), trace.TimerCancel, trace.Args{1})
-	tr.Emit(hdr(0), trace.TimerStart, trace.Args{2})
+	tr.Emit(hdr(0), trace.TimerCancel, &trace.Args{1})
+	tr.Emit(hdr(0), trace.TimerStart, &trace.Args{2})
 	tr.DisableEvent(trace.TimerStart)
-	tr.Emit(hdr(0), trace.TimerStart, trace.Args{3})
+	tr.Emit(hdr(0), trace.TimerStart, &trace.Args{3})
 	recs, _ := tr.Snapshot()
 	if len(recs) != 1 || recs[0].Event != trace.TimerStart || recs[0].Args[0] != 2 {
 		t.Fatalf("records = %+v, want only the enabled timer_start", recs)
@@ -83,8 +83,8 @@ func TestDisabledEventRecordsNothing(t *testing.T) {
 func TestRecordsOnAnOutOfRangeCPUAreDropped(t *testing.T) {
 	tr, _ := newTracer(t, 2, 8)
 	tr.EnableEvent(trace.SoftirqRaise)
-	tr.Emit(hdr(2), trace.SoftirqRaise, trace.Args{1})
-	tr.Emit(hdr(-1), trace.SoftirqRaise, trace.Args{1})
+	tr.Emit(hdr(2), trace.SoftirqRaise, &trace.Args{1})
+	tr.Emit(hdr(-1), trace.SoftirqRaise, &trace.Args{1})
 	if recs, _ := tr.Snapshot(); len(recs) != 0 {
 		t.Fatalf("records = %+v, want none", recs)
 	}
@@ -95,9 +95,9 @@ func TestRingOverwritesTheOldestAndCountsTheLost(t *testing.T) {
 	tr.EnableEvent(trace.SoftirqRaise)
 	for i := range 10 {
 		clk.ns.Store(int64(i))
-		tr.Emit(hdr(0), trace.SoftirqRaise, trace.Args{uint64(i)})
+		tr.Emit(hdr(0), trace.SoftirqRaise, &trace.Args{uint64(i)})
 	}
-	tr.Emit(hdr(1), trace.SoftirqRaise, trace.Args{100})
+	tr.Emit(hdr(1), trace.SoftirqRaise, &trace.Args{100})
 	recs, lost := tr.Snapshot()
 	var got []uint64
 	for _, r := range recs {
@@ -125,7 +125,7 @@ func TestReadConsumesAndReportsTheLostOnce(t *testing.T) {
 	tr, _ := newTracer(t, 1, 4)
 	tr.EnableEvent(trace.SoftirqRaise)
 	for i := range 6 {
-		tr.Emit(hdr(0), trace.SoftirqRaise, trace.Args{uint64(i)})
+		tr.Emit(hdr(0), trace.SoftirqRaise, &trace.Args{uint64(i)})
 	}
 	dst := make([]trace.Record, 3)
 	n, lost := tr.Read(0, dst)
@@ -148,13 +148,13 @@ func TestClearEmptiesTheRingsAndKeepsTheEnables(t *testing.T) {
 	tr, _ := newTracer(t, 1, 2)
 	tr.EnableEvent(trace.SoftirqRaise)
 	for range 5 {
-		tr.Emit(hdr(0), trace.SoftirqRaise, trace.Args{})
+		tr.Emit(hdr(0), trace.SoftirqRaise, &trace.Args{})
 	}
 	tr.Clear()
 	if recs, lost := tr.Snapshot(); len(recs) != 0 || lost[0] != 0 {
 		t.Fatalf("after Clear: %d records, lost %v", len(recs), lost)
 	}
-	tr.Emit(hdr(0), trace.SoftirqRaise, trace.Args{})
+	tr.Emit(hdr(0), trace.SoftirqRaise, &trace.Args{})
 	if recs, _ := tr.Snapshot(); len(recs) != 1 {
 		t.Fatalf("after Clear and one emit: %d records, want 1", len(recs))
 	}
@@ -307,7 +307,7 @@ func TestEmitAllocatesNothing(t *testing.T) {
 	lo, hi := trace.PackComm("ksoftirqd/1")
 	a := trace.Args{lo, hi, 17, 120, 1}
 	h := trace.Header{CPU: 1, PID: 17, Comm: "ksoftirqd/1", Flags: trace.FlagSoftirq, Preempt: 1}
-	if n := testing.AllocsPerRun(1000, func() { tr.Emit(h, trace.SchedWakeup, a) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { tr.Emit(&h, trace.SchedWakeup, &a) }); n != 0 {
 		t.Errorf("Emit allocates %.1f times per call, want 0", n)
 	}
 	id := tr.Intern("eth0")
@@ -346,7 +346,7 @@ func TestConcurrentEmittersAndReaderLoseNothingUncounted(t *testing.T) {
 		wg.Go(func() {
 			for i := range perCPU {
 				clk.ns.Add(1)
-				tr.Emit(trace.Header{CPU: cpu, PID: cpu + 1, Comm: "w"}, trace.SoftirqRaise, trace.Args{uint64(i)})
+				tr.Emit(&trace.Header{CPU: cpu, PID: cpu + 1, Comm: "w"}, trace.SoftirqRaise, &trace.Args{uint64(i)})
 			}
 		})
 	}

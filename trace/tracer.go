@@ -14,8 +14,10 @@ import (
 // gives none.
 const DefaultBufferRecords = 4096
 
-// maskWords is the number of 64-bit words of the enable mask.
-const maskWords = (int(NumEvents) + 63) / 64
+// The enable mask is one 64-bit word, so that testing an event is one
+// load: this fails to compile once there are more than 64 events (make the
+// mask an array indexed by e>>6 then).
+var _ [64 - NumEvents]struct{}
 
 // Options configure a Tracer.
 type Options struct {
@@ -37,7 +39,7 @@ type Options struct {
 // and reading may happen concurrently from any goroutine.
 type Tracer struct {
 	// mask has bit e set when event e is enabled; Tracer.On reads it.
-	mask [maskWords]atomic.Uint64
+	mask atomic.Uint64
 
 	clock func() int64
 	seq   atomic.Uint64
@@ -97,10 +99,10 @@ var ErrBadOptions = errors.New("trace: bad options")
 // only this (the kernel's static-key branch):
 //
 //	if tr.On(trace.TimerStart) {
-//		tr.Emit(h, trace.TimerStart, args)
+//		tr.Emit(&h, trace.TimerStart, &args)
 //	}
 func (t *Tracer) On(e Event) bool {
-	return t.mask[e>>6].Load()&(1<<(e&63)) != 0
+	return t.mask.Load()>>e&1 != 0
 }
 
 // NumCPUs returns the number of per-CPU rings.
@@ -112,9 +114,9 @@ func (t *Tracer) BufferRecords() int { return t.size }
 // Emit records event e with the common fields of h and the arguments a on
 // h.CPU's ring, unless e is disabled or h.CPU has no ring. It takes that
 // ring's lock, stamps the record with the clock and the next sequence
-// number, and allocates nothing. When the ring is full the oldest record
-// is overwritten and counted lost.
-func (t *Tracer) Emit(h Header, e Event, a Args) {
+// number, and allocates nothing: h and a are read, not kept. When the
+// ring is full the oldest record is overwritten and counted lost.
+func (t *Tracer) Emit(h *Header, e Event, a *Args) {
 	if e >= NumEvents || !t.On(e) || uint(h.CPU) >= uint(len(t.cpus)) {
 		return
 	}
@@ -140,7 +142,7 @@ func (t *Tracer) Emit(h Header, e Event, a Args) {
 	r.Preempt = h.Preempt
 	n := copy(r.Comm[:len(r.Comm)-1], h.Comm)
 	clear(r.Comm[n:])
-	r.Args = a
+	r.Args = *a
 	b.mu.Unlock()
 }
 
@@ -192,11 +194,10 @@ func (t *Tracer) setEvents(evs []Event, on bool) {
 		if e >= NumEvents {
 			continue
 		}
-		bit := uint64(1) << (e & 63)
 		if on {
-			t.mask[e>>6].Or(bit)
+			t.mask.Or(1 << e)
 		} else {
-			t.mask[e>>6].And(^bit)
+			t.mask.And(^(uint64(1) << e))
 		}
 	}
 }
