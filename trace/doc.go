@@ -54,7 +54,8 @@
 //     the waker is not known where kdefer wakes tasks.
 //   - Calls that take no context (timer_delete, timer_shutdown,
 //     hrtimer_try_to_cancel, raising a softirq on another CPU) record
-//     comm <...> and pid -1, on the CPU of the object concerned.
+//     comm <...> and pid -1, on the CPU of the object concerned;
+//     timer_setup with a nil context records no timer_init.
 //   - hrtimer_setup is recorded at the timer's first start after setup, in
 //     that context: hrtimer.Setup takes no context to record in.
 //   - Pointers print as stable tokens in the kernel's hashed-%p shape, not
