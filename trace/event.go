@@ -274,6 +274,8 @@ func Lookup(name string) (Event, bool) {
 //	timer_start         one event, by name
 //	timer:timer_start   one event, by system and name
 //	timer               every event of a system
+//	hrtimer             a family: the events named hrtimer_* (also
+//	                    softirq, irq_handler, timer_expire…)
 //	timer: or timer:*   the same
 //	*:hrtimer_*         shell globs in either part (path.Match)
 //	all, * or *:*       every event
@@ -302,7 +304,7 @@ func Match(pattern string) ([]Event, error) {
 		d := &events[i]
 		var ok bool
 		if sysPat == "" {
-			ok = match(evPat, d.system) || match(evPat, d.name)
+			ok = match(evPat, d.system) || match(evPat, d.name) || match(evPat+"_*", d.name)
 		} else {
 			ok = match(sysPat, d.system) && match(evPat, d.name)
 		}
