@@ -314,7 +314,9 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 		return migrateTimer(c, t, b, target, expires, now)
 	}
 	before := b.w.nextExpiry
-	ret := b.mod(c, t, expires, mode == modPendingOnly, mode == modReduce, now)
+	pre := b.tracePre(t)
+	ret := b.w.mod(t, expires, mode == modPendingOnly, mode == modReduce, now)
+	b.tracePost(c, t, pre)
 	if !b.deferrable && t.pending() && jiffies.TimeBefore(b.w.nextExpiry, before) {
 		cpuOf := b.cpu
 		b.mu.Unlock()

@@ -105,26 +105,45 @@ func emitExpireExit(c *kernel.Ctx, t *Timer) {
 	kernel.Trace(c, trace.TimerExpireExit, &trace.Args{trace.Addr(t)})
 }
 
-// mod is the wheel's mod (the locked part of __mod_timer) with the
-// tracepoints it fires when tracing: timer_cancel when a pending timer
-// leaves its bucket, timer_start when the timer is queued.
-func (b *timerBase) mod(c *kernel.Ctx, t *Timer, expires uint64, pendingOnly, reduce bool, now uint64) int {
-	if b.tr.On(trace.TimerStart) || b.tr.On(trace.TimerCancel) {
-		return b.modTraced(c, t, expires, pendingOnly, reduce, now)
+// modEvents are the events the wheel's mod may fire (trace.Set of them).
+const modEvents = 1<<trace.TimerStart | 1<<trace.TimerCancel
+
+// tracePre and tracePost bracket the wheel's mod (the locked part of
+// __mod_timer) to fire what it fires: timer_cancel when a pending timer
+// leaves its bucket, timer_start when the timer is queued. tracePre
+// notes t's bucket and whether it is pending (-1 while both events are
+// off); tracePost records what changed. Both are tested in line.
+func (b *timerBase) tracePre(t *Timer) int {
+	if b.tr.OnAny(modEvents) {
+		return modState(t)
 	}
-	return b.w.mod(t, expires, pendingOnly, reduce, now)
+	return -1
 }
 
-func (b *timerBase) modTraced(c *kernel.Ctx, t *Timer, expires uint64, pendingOnly, reduce bool, now uint64) int {
-	wasPending, idx := t.pending(), t.wheelIdx()
-	ret := b.w.mod(t, expires, pendingOnly, reduce, now)
+//go:noinline
+func modState(t *Timer) int {
+	if !t.pending() {
+		return 0
+	}
+	return 1<<16 | int(t.wheelIdx())
+}
+
+func (b *timerBase) tracePost(c *kernel.Ctx, t *Timer, pre int) {
+	if pre >= 0 {
+		b.emitMod(c, t, pre)
+	}
+}
+
+//go:noinline
+func (b *timerBase) emitMod(c *kernel.Ctx, t *Timer, pre int) {
+	wasPending, idx := pre>>16 != 0, uint(pre&0xffff)
 	// The wheel queued t if it is pending in another bucket than before
 	// (a pending timer whose bucket does not change is left in place).
-	if t.pending() && (!wasPending || t.wheelIdx() != idx) {
-		if wasPending && b.tr.On(trace.TimerCancel) {
-			emitCancel(c, t)
-		}
-		b.traceStart(c, t)
+	if !t.pending() || (wasPending && t.wheelIdx() == idx) {
+		return
 	}
-	return ret
+	if wasPending && b.tr.On(trace.TimerCancel) {
+		emitCancel(c, t)
+	}
+	b.traceStart(c, t)
 }

@@ -105,6 +105,21 @@ func (t *Tracer) On(e Event) bool {
 	return t.mask.Load()>>e&1 != 0
 }
 
+// Set returns the enable-mask bits of events, for OnAny.
+func Set(events ...Event) uint64 {
+	var m uint64
+	for _, e := range events {
+		if e < NumEvents {
+			m |= 1 << e
+		}
+	}
+	return m
+}
+
+// OnAny reports whether any event of set (see Set) is enabled: one load,
+// for a call site that fires one of several events.
+func (t *Tracer) OnAny(set uint64) bool { return t.mask.Load()&set != 0 }
+
 // NumCPUs returns the number of per-CPU rings.
 func (t *Tracer) NumCPUs() int { return len(t.cpus) }
 
