@@ -401,3 +401,22 @@ func TestConcurrentEmittersAndReaderLoseNothingUncounted(t *testing.T) {
 		}
 	}
 }
+
+func TestOnAnyTestsASetOfEvents(t *testing.T) {
+	tr, _ := newTracer(t, 1, 2)
+	set := trace.Set(trace.TimerStart, trace.TimerCancel)
+	if tr.OnAny(set) {
+		t.Error("OnAny true with every event off")
+	}
+	tr.EnableEvent(trace.SchedSwitch)
+	if tr.OnAny(set) {
+		t.Error("OnAny true with only another event on")
+	}
+	tr.EnableEvent(trace.TimerCancel)
+	if !tr.OnAny(set) {
+		t.Error("OnAny false with timer_cancel on")
+	}
+	if trace.Set(trace.NumEvents) != 0 {
+		t.Error("Set of an out-of-range event is not empty")
+	}
+}
