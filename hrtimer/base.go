@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // stateKey finds a kernel's hrtimer state (Kernel.Local).
@@ -35,6 +36,7 @@ type hrtimerState struct {
 type cpuBase struct {
 	st  *hrtimerState
 	cpu int
+	tr  *trace.Tracer // the kernel's, for the tracepoints
 
 	lock sync.Mutex
 	// waiters counts Cancel callers waiting for a running callback (the
@@ -97,6 +99,7 @@ func newState(k *kernel.Kernel) any {
 		cb := &st.cpus[i]
 		cb.st = st
 		cb.cpu = i
+		cb.tr = k.Tracer()
 		cb.expiresNext = kernel.NoEvent
 		for j := range cb.clock {
 			b := &cb.clock[j]
@@ -370,16 +373,22 @@ func (cb *cpuBase) runQueues(c *kernel.Ctx, now int64, soft bool) {
 func (cb *cpuBase) runTimer(c *kernel.Ctx, b *clockBase, t *HRTimer, soft bool) {
 	b.running = t
 	b.runningCtx = c
+	cb.traceCancel(c, t)
 	b.remove(t, StateInactive)
 	fn := t.function
 	gen := t.setupGen
 	cb.lock.Unlock()
+	if cb.tr.On(trace.HrtimerExpireEntry) {
+		emitExpireEntry(c, b, t, fn)
+	}
 	restart := cb.call(c, b, t, fn, soft)
+	cb.traceExpireExit(c, t)
 	cb.lock.Lock()
 	// Not if the callback re-queued it itself, nor if it set the timer up
 	// afresh (it then waits for its next start).
 	if restart != NoRestart && t.state.Load()&StateEnqueued == 0 && t.base.Load() == b && t.setupGen == gen {
 		b.enqueue(t)
+		cb.traceRestart(c, t)
 	}
 	b.running = nil
 	b.runningCtx = nil

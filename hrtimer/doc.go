@@ -79,5 +79,11 @@
 //     modelled; /proc/timer_list prints zeros for it.
 //   - ScheduleHrtimeoutRange checks might_sleep() and, in atomic context,
 //     returns without sleeping after the BUG report.
-//   - Tracepoints (hrtimer_start, hrtimer_expire_entry, …) are not emitted.
+//   - Tracepoints: hrtimer_start, hrtimer_cancel, hrtimer_expire_entry and
+//     hrtimer_expire_exit fire where hrtimer.c fires them (see package
+//     trace and kernel.Kernel.Tracer). hrtimer_setup is recorded at the
+//     timer's first start after Setup, in the starting context, since
+//     Setup has none; TryToCancel records its hrtimer_cancel without a
+//     task. hrtimer_expire_entry's now is the base's clock read as the
+//     callback starts, not at the interrupt's entry.
 package hrtimer

@@ -105,6 +105,7 @@ const (
 const (
 	warnBadClock = 1 << iota
 	warnNilFunc
+	traceSetupPending // hrtimer_setup is recorded at the first start
 )
 
 // HRTimer is a high-resolution timer, the kernel's struct hrtimer. Embed it
@@ -153,7 +154,9 @@ type HRTimer struct {
 	initialized bool   // Setup was called
 	setupGen    uint32 // bumped by every Setup: a callback that set its timer up again is not restarted
 	clockArg    ClockID
-	setupWarn   atomic.Uint32 // warnBadClock | warnNilFunc, reported at start
+	setupWarn   atomic.Uint32 // warnBadClock | warnNilFunc | traceSetupPending, reported at start
+	setupClock  ClockID       // the clock and mode given to Setup, for hrtimer_setup
+	setupMode   Mode
 
 	// sleeper is the hrtimer_sleeper this timer belongs to (container_of
 	// for hrtimerWakeup), nil for plain timers.
@@ -183,6 +186,7 @@ func Setup(t *HRTimer, fn func(c *kernel.Ctx, t *HRTimer) HRTimerRestart, clock 
 	if t.base.Load() != nil {
 		if b := lockBase(t); b != nil {
 			if t.state.Load() != StateInactive {
+				b.cpu.traceCancelNoCtx(t)
 				b.remove(t, StateInactive)
 			}
 			if b.running == t {
@@ -195,7 +199,8 @@ func Setup(t *HRTimer, fn func(c *kernel.Ctx, t *HRTimer) HRTimerRestart, clock 
 	if clock == ClockRealtime && mode&ModeRel != 0 {
 		clock = ClockMonotonic
 	}
-	var warn uint32
+	warn := uint32(traceSetupPending)
+	t.setupClock, t.setupMode = clock, mode
 	idx, ok := clockToBase(clock)
 	if !ok {
 		warn |= warnBadClock

@@ -2,6 +2,7 @@ package hrtimer
 
 import (
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // Start is hrtimer_start(): StartRangeNs with no slack. The timer fires at
@@ -60,6 +61,9 @@ func StartRangeNs(c *kernel.Ctx, t *HRTimer, tim, deltaNs int64, mode Mode) {
 			// kernel; kdefer adds the explanation.
 			kernel.WarnOnce(c, true, "hrtimer_setup: NULL callback function\n")
 		}
+		if w&traceSetupPending != 0 {
+			traceSetup(c, t)
+		}
 	}
 	// WARN_ON_ONCE(!(mode & HRTIMER_MODE_SOFT) ^ !timer->is_soft)
 	if (mode&ModeSoft != 0) != t.isSoft && !st.warnedSoftMode.Swap(true) {
@@ -80,6 +84,7 @@ func StartRangeNs(c *kernel.Ctx, t *HRTimer, tim, deltaNs int64, mode Mode) {
 		}
 		// remove_hrtimer(restart=true): the state stays ENQUEUED through
 		// the re-enqueue so that lockless readers never see a gap.
+		b.cpu.traceCancel(c, t)
 		b.remove(t, t.state.Load())
 		if mode&ModeRel != 0 {
 			tim = addSafe(tim, b.getTime())
@@ -100,6 +105,9 @@ func StartRangeNs(c *kernel.Ctx, t *HRTimer, tim, deltaNs int64, mode Mode) {
 		}
 		cb := nb.cpu
 		kick := nb.enqueue(t) && cb.needsKick(nb, t)
+		if cb.tr.On(trace.HrtimerStart) {
+			emitStart(c, t, mode)
+		}
 		cb.lock.Unlock()
 		if kick {
 			k.KickCPU(cb.cpu)
@@ -121,6 +129,7 @@ func TryToCancel(t *HRTimer) int {
 	ret := -1
 	if b.running != t {
 		ret = 0
+		b.cpu.traceCancelNoCtx(t)
 		if b.remove(t, StateInactive) {
 			ret = 1
 		}
@@ -151,6 +160,7 @@ func Cancel(c *kernel.Ctx, t *HRTimer) int {
 		cb := b.cpu
 		if b.running != t {
 			ret := 0
+			cb.traceCancel(c, t)
 			if b.remove(t, StateInactive) {
 				ret = 1
 			}

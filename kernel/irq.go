@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/trace"
 	"hash/fnv"
 	"reflect"
 	"runtime"
@@ -161,7 +162,13 @@ func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 	for _, a := range acts {
 		a := a
 		k.runHandler(hc, func() {
+			if k.tr.On(trace.IRQHandlerEntry) {
+				emitIRQEntry(hc, irq, a)
+			}
 			r := a.handler(hc, irq, a.devID)
+			if k.tr.On(trace.IRQHandlerExit) {
+				emitIRQExit(hc, irq, r)
+			}
 			ret |= r
 			if r != IRQNone {
 				handled = true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // Version is kdefer's version, printed in the boot banner.
@@ -56,6 +57,15 @@ type Config struct {
 	LPJ uint64
 	// Quiet suppresses the boot banner.
 	Quiet bool
+	// TraceBufferRecords is each CPU's trace ring capacity in records,
+	// rounded up to a power of two (0: trace.DefaultBufferRecords). The
+	// rings are allocated when the first event is enabled.
+	TraceBufferRecords int
+	// TraceEvents enables events from boot on, as the kernel's
+	// trace_event= boot parameter does: comma-separated patterns such as
+	// "timer,sched:sched_wakeup" (see trace.Match). Empty: every event is
+	// off; enable them later with Tracer().Enable.
+	TraceEvents string
 }
 
 // Kernel is a booted userspace kernel: its CPUs, tasks, clock, softirqs,
@@ -87,6 +97,7 @@ type Kernel struct {
 	kthreadd *Task
 
 	log *printk.Ring
+	tr  *trace.Tracer
 
 	softirqVec  [NRSoftirqs]atomic.Pointer[func(c *Ctx)]
 	maxSoftTime uint64
@@ -180,6 +191,14 @@ func Boot(cfg Config) (*Kernel, error) {
 		k.realBase = time.Now().UnixNano()
 	}
 	k.bootMono = time.Now()
+	tr, err := trace.New(trace.Options{CPUs: cfg.CPUs, BufferRecords: cfg.TraceBufferRecords, Clock: k.Now})
+	if err != nil {
+		return nil, fmt.Errorf("kernel: boot: %w", err)
+	}
+	k.tr = tr
+	if err := tr.Enable(cfg.TraceEvents); err != nil {
+		return nil, fmt.Errorf("kernel: boot: trace_event=%s: %w", cfg.TraceEvents, err)
+	}
 	if cfg.Virtual {
 		k.virt = newVirtSched(k)
 		k.sched = k.virt

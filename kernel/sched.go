@@ -121,7 +121,9 @@ func (k *Kernel) blockTask(c *Ctx, state uint32) {
 	if SignalPendingState(c, state) {
 		t.state.Store(TaskRunning)
 	} else {
+		traceSwitchOut(c, state)
 		k.sched.block(t)
+		traceSwitchIn(c)
 	}
 	if n != nil {
 		n.Running(t)
@@ -175,6 +177,7 @@ func (k *Kernel) WakeUpState(p *Task, state uint32) int {
 			return 0
 		}
 		if p.state.CompareAndSwap(s, TaskRunning) {
+			k.traceWakeup(p)
 			k.sched.wake(p)
 			return 1
 		}
@@ -272,6 +275,7 @@ func (k *Kernel) startTask(t *Task) {
 func (k *Kernel) taskMain(t *Task) {
 	defer k.wg.Done()
 	k.sched.firstRun(t)
+	traceSwitchIn(&t.pctx)
 	t.mu.Lock()
 	t.started = true
 	fn, noRun := t.fn, t.noRun
@@ -295,6 +299,7 @@ func (k *Kernel) taskMain(t *Task) {
 			}
 		}
 		t.state.Store(TaskDead)
+		traceSwitchOut(&t.pctx, exitState(t))
 		k.removeTask(t)
 		close(t.exited)
 		k.sched.exit(t)

@@ -75,6 +75,7 @@ func RaiseSoftirqIrqoff(c *Ctx, nr int) {
 		c.k.warnOnce(c, "raise_softirq-bad-vector", "raise_softirq: bad vector %d\n", nr)
 		return
 	}
+	traceSoftirqRaise(c, nr)
 	c.cpu.pending.Or(1 << uint(nr))
 	if !c.InInterrupt() {
 		c.cpu.raiseWakeup()
@@ -94,6 +95,7 @@ func RaiseSoftirq(c *Ctx, nr int) {
 // stand-in for the IPIs the kernel sends to raise work on another CPU.
 func (k *Kernel) RaiseSoftirqOn(cpu, nr int) {
 	c := k.cpus[cpu]
+	k.traceSoftirqOn(cpu, nr)
 	c.pending.Or(1 << uint(nr))
 	c.raiseWakeup()
 }
@@ -186,7 +188,9 @@ func (cpu *CPU) handleSoftirqs(cur *Task, base uint32) (deferred bool) {
 			h := *hp
 			before := sc.preempt
 			cpu.polled = false
+			traceSoftirqEntry(sc, nr)
 			k.runHandler(sc, func() { h(sc) })
+			traceSoftirqExit(sc, nr)
 			if !cpu.polled {
 				cpu.progress = true
 			}

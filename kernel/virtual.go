@@ -247,6 +247,12 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 		if p := k.panicked.Swap(nil); p != nil {
 			panic(p)
 		}
+		// Checked again before the clock moves: a stop requested while
+		// the tasks ran (from inside one, say) takes effect at once, and
+		// nothing is left half-done (woken for the next event) on return.
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
 		if stop != nil && stop() {
 			return nil
 		}

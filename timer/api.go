@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // Func is a timer callback. It runs in TIMER_SOFTIRQ context on the CPU the
@@ -48,7 +49,8 @@ type timerBase struct {
 	sentinel   bool        // the migrating placeholder, never locked
 	runCtx     *kernel.Ctx // the softirq context running callbacks, nil otherwise
 	expireFn   func(*Timer)
-	waiters    int // timer_delete_sync callers waiting for a running callback
+	waiters    int           // timer_delete_sync callers waiting for a running callback
+	tr         *trace.Tracer // the kernel's, for the tracepoints
 }
 
 var sysKey = kernel.NewLocalKey("timer")
@@ -61,7 +63,7 @@ func newSystem(k *kernel.Kernel) any {
 	j := k.Jiffies()
 	for cpu := 0; cpu < k.NumCPUs(); cpu++ {
 		for i, name := range baseNames {
-			b := &timerBase{sys: s, cpu: cpu, name: name, deferrable: i == baseDef}
+			b := &timerBase{sys: s, cpu: cpu, name: name, deferrable: i == baseDef, tr: k.Tracer()}
 			b.w.reset(k.HZ(), j)
 			b.expireFn = b.expire
 			s.bases = append(s.bases, b)
@@ -184,6 +186,7 @@ func Setup(c *kernel.Ctx, t *Timer, fn Func, flags uint32) {
 	t.pinned = flags&FlagPinned != 0
 	t.irqsafe = flags&FlagIRQSafe != 0
 	t.odebug = odebugInit
+	traceInit(c, t)
 }
 
 func odebugReport(c *kernel.Ctx, msg, state string, t *Timer) {
@@ -306,10 +309,12 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 				return 1
 			}
 		}
-		return migrateTimer(k, t, b, target, expires, now)
+		return migrateTimer(c, t, b, target, expires, now)
 	}
 	before := b.w.nextExpiry
+	pre := b.tracePre(t)
 	ret := b.w.mod(t, expires, mode == modPendingOnly, mode == modReduce, now)
+	b.tracePost(c, t, pre)
 	if !b.deferrable && t.pending() && jiffies.TimeBefore(b.w.nextExpiry, before) {
 		cpuOf := b.cpu
 		b.mu.Unlock()
@@ -322,8 +327,9 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 
 // migrateTimer moves t from base b (locked) to target, the calling CPU's
 // base, as __mod_timer does when the timer's callback is not running.
-func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint64, now uint64) int {
+func migrateTimer(c *kernel.Ctx, t *Timer, b, target *timerBase, expires uint64, now uint64) int {
 	// modTimer has already returned for a re-arm that changes nothing.
+	b.traceCancel(c, t)
 	ret := b.w.detach(t, true)
 	t.base.Store(&b.sys.migrating)
 	b.mu.Unlock()
@@ -332,9 +338,10 @@ func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint
 	target.w.forward(now)
 	t.expires = expires
 	kick := target.w.add(t)
+	target.traceStart(c, t)
 	target.mu.Unlock()
 	if kick && !target.deferrable {
-		k.KickCPU(target.cpu)
+		c.Kernel().KickCPU(target.cpu)
 	}
 	return ret
 }
@@ -442,6 +449,7 @@ func Delete(t *Timer) int {
 	}
 	ret := 0
 	if t.pprev != nil {
+		b.traceCancelNoCtx(t)
 		ret = b.w.detach(t, true)
 	}
 	b.mu.Unlock()
@@ -458,6 +466,7 @@ func TryDeleteSync(t *Timer) int {
 	}
 	ret := -1
 	if b.w.runningTimer != t {
+		b.traceCancelNoCtx(t)
 		ret = b.w.detach(t, true)
 	}
 	b.mu.Unlock()
@@ -501,6 +510,7 @@ func Shutdown(t *Timer) int {
 	if b == nil {
 		return 0
 	}
+	b.traceCancelNoCtx(t)
 	ret := b.w.detach(t, true)
 	b.mu.Unlock()
 	return ret
@@ -528,6 +538,7 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 			// run beside it, so it can wait).
 			if c == b.runCtx || (c.InHardirq() && c.CPU() == b.cpu && !t.irqsafe) {
 				// The kernel would spin here forever.
+				b.traceCancel(c, t)
 				ret := b.w.detach(t, true)
 				b.mu.Unlock()
 				kernel.Warn(c, "timer_delete_sync() would deadlock: %s is waiting for its own running callback\n", name)
@@ -547,6 +558,7 @@ func deleteSync(c *kernel.Ctx, t *Timer, shutdown bool) int {
 		if shutdown {
 			t.function = nil
 		}
+		b.traceCancel(c, t)
 		ret := b.w.detach(t, true)
 		b.mu.Unlock()
 		return ret
@@ -559,13 +571,19 @@ func (b *timerBase) expire(t *Timer) {
 	fn := t.function
 	irqsafe := t.irqsafe
 	c := b.runCtx
+	baseclk := b.w.clk - 1 // the expiring bucket's clock: run advanced clk past it
+	b.traceExpiring(c, t)
 	b.mu.Unlock()
 	if fn != nil {
 		if irqsafe {
 			c.LocalIRQDisable()
 		}
 		before := c.PreemptCount()
+		if b.tr.On(trace.TimerExpireEntry) {
+			emitExpireEntry(c, t, fn, baseclk)
+		}
 		kernel.CallHandler(c, func() { fn(c, t) })
+		b.traceExpireExit(c, t)
 		if after := c.PreemptCount(); after != before {
 			// call_timer_fn: WARN_ONCE, then restore the count.
 			kernel.WarnOnce(c, true, "timer: %s preempt leak: %08x -> %08x\n", funcName(fn), before, after)

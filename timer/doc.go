@@ -60,6 +60,16 @@
 // clamped to WHEEL_TIMEOUT_MAX and fire then. A timer whose expiry has
 // already passed fires at the next timer softirq.
 //
+// # Tracepoints
+//
+// The timer events of include/trace/events/timer.h fire where timer.c
+// fires them (see package trace and kernel.Kernel.Tracer): timer_init in
+// Setup (not when Setup is given a nil context), timer_start at every
+// enqueue, timer_cancel whenever a pending timer leaves its bucket
+// (Delete and the other deletes, a re-arm that moves it, expiry), and
+// timer_expire_entry/exit around the callback. Delete, TryDeleteSync and
+// Shutdown take no context: their timer_cancel has no task.
+//
 // # Expiry
 //
 // Expiry (run) jumps the wheel clock straight to the next pending bucket,

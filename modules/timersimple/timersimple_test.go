@@ -198,3 +198,25 @@ func TestParameters(t *testing.T) {
 		t.Errorf("Params = %q, want %q", strings.Join(got, "|"), want)
 	}
 }
+
+// TestTraceReportMatchesGolden records every tracepoint of a timer_simple
+// run in virtual time and compares `trace-cmd report`'s text with the
+// golden file. Two runs in fresh kernels give the same bytes: the report
+// depends on nothing but the virtual run (pointer tokens are numbered by
+// first appearance, not taken from addresses).
+func TestTraceReportMatchesGolden(t *testing.T) {
+	report := func() string {
+		k, ld := demotest.Boot(t, kernel.Config{Virtual: true, CPUs: 2, HZ: 250, Quiet: true, TraceEvents: "all"}, timersimple.Info)
+		run(t, k, ld, 2*time.Second)
+		var b strings.Builder
+		if err := k.Tracer().Report(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	first, second := report(), report()
+	if first != second {
+		t.Fatalf("two virtual runs report differently:\n--- first:\n%s\n--- second:\n%s", first, second)
+	}
+	golden.Check(t, "testdata/trace_hz250.golden", first)
+}
