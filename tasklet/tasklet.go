@@ -9,6 +9,7 @@ import (
 
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // Tasklet state bits (TASKLET_STATE_* of include/linux/interrupt.h).
@@ -247,13 +248,26 @@ func (s *system) call(c *kernel.Ctx, t *Tasklet) {
 	cur := &s.cur[c.CPU()]
 	prev := cur.Swap(t) // HI_SOFTIRQ and TASKLET_SOFTIRQ do not nest, but be exact
 	defer cur.Store(prev)
+	tr := c.Kernel().Tracer()
 	switch {
 	case t.callback != nil:
 		cb := t.callback
+		if tr.On(trace.TaskletEntry) {
+			kernel.Trace(c, trace.TaskletEntry, &trace.Args{trace.Addr(t), trace.FuncPC(cb)})
+		}
 		kernel.CallHandler(c, func() { cb(c, t) })
+		if tr.On(trace.TaskletExit) {
+			kernel.Trace(c, trace.TaskletExit, &trace.Args{trace.Addr(t), trace.FuncPC(cb)})
+		}
 	case t.fn != nil:
 		fn, data := t.fn, t.data
+		if tr.On(trace.TaskletEntry) {
+			kernel.Trace(c, trace.TaskletEntry, &trace.Args{trace.Addr(t), trace.FuncPC(fn)})
+		}
 		kernel.CallHandler(c, func() { fn(c, data) })
+		if tr.On(trace.TaskletExit) {
+			kernel.Trace(c, trace.TaskletExit, &trace.Args{trace.Addr(t), trace.FuncPC(fn)})
+		}
 	}
 }
 

@@ -370,3 +370,23 @@ func TestTaskletStressNeverConcurrentNeverWhileDisabledAlwaysAfterSchedule(t *te
 }
 
 var offsetOfTl = unsafe.Offsetof(device{}.tl)
+
+// TestTaskletTracepointsBracketTheCallback: irq:tasklet_entry and
+// irq:tasklet_exit in the v6.3+ format.
+func TestTaskletTracepointsBracketTheCallback(t *testing.T) {
+	k := ktest.Boot(t, kernel.Config{Virtual: true, CPUs: 1, Quiet: true, TraceEvents: "irq:tasklet_entry,irq:tasklet_exit"})
+	tl := tasklet.Declare(namedCallback)
+	ktest.InTask(t, k, func(c *kernel.Ctx) { tasklet.Schedule(c, tl) })
+	ktest.Run(t, k, 0)
+	var b strings.Builder
+	if err := k.Tracer().Report(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	entry, exit := strings.Index(out, "tasklet_entry:"), strings.Index(out, "tasklet_exit:")
+	if entry < 0 || exit < entry || strings.Count(out, " tasklet=") != 2 || strings.Count(out, " function=namedCallback\n") != 2 {
+		t.Fatalf("report:\n%s", out)
+	}
+}
+
+func namedCallback(*kernel.Ctx, *tasklet.Tasklet) {}

@@ -44,6 +44,8 @@ const (
 	SoftirqExit     // irq:softirq_exit (handle_softirqs)
 	IRQHandlerEntry // irq:irq_handler_entry (__handle_irq_event_percpu)
 	IRQHandlerExit  // irq:irq_handler_exit (__handle_irq_event_percpu)
+	TaskletEntry    // irq:tasklet_entry (tasklet_action_common, v6.3+)
+	TaskletExit     // irq:tasklet_exit (tasklet_action_common, v6.3+)
 
 	// include/trace/events/sched.h.
 
@@ -164,6 +166,9 @@ var events = [NumEvents]eventDef{
 			return []any{int32(r.Args[0]), ret}
 		}},
 
+	TaskletEntry: taskletClass("tasklet_entry"),
+	TaskletExit:  taskletClass("tasklet_exit"),
+
 	SchedWakeup: {system: "sched", name: "sched_wakeup",
 		fields: []Field{{"comm", "char[16]"}, {"pid", "pid_t"}, {"prio", "int"}, {"target_cpu", "int"}},
 		format: "comm=%s pid=%d prio=%d target_cpu=%03d",
@@ -190,6 +195,15 @@ var events = [NumEvents]eventDef{
 }
 
 func ptr0(r *Record) []any { return []any{Ptr(r.Args[0])} }
+
+// taskletClass is DECLARE_EVENT_CLASS(tasklet) (v6.3+): the tasklet and
+// the callback (or old-style function) it runs.
+func taskletClass(name string) eventDef {
+	return eventDef{system: "irq", name: name,
+		fields: []Field{{"tasklet", "void *"}, {"func", "void *"}},
+		format: "tasklet=%ps function=%ps",
+		values: func(r *Record) []any { return []any{Ptr(r.Args[0]), Sym(r.Args[1])} }}
+}
 
 func softirqClass(name string) eventDef {
 	return eventDef{system: "irq", name: name,

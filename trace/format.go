@@ -272,6 +272,12 @@ func (f *Formatter) printf(dst []byte, format string, args []any) []byte {
 			a := next()
 			if i+1 < len(format) && (format[i+1] == 's' || format[i+1] == 'S') {
 				i++
+				if p, ok := a.(Ptr); ok {
+					// %ps of a data object (a tasklet): no symbol of
+					// kdefer's names it, so it prints as its token.
+					s = f.Pointer(p)
+					break
+				}
 				s = f.Symbol(Sym(toUint(a)))
 				break
 			}
