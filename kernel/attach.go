@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/kdefer/kdefer/printk"
 )
@@ -111,6 +112,7 @@ func Detach(c *Ctx) error {
 	t.state.Store(TaskDead)
 	k.removeTask(t)
 	close(t.exited)
+	k.wakeVar(unsafe.Pointer(t)) // WaitTaskExit
 	k.releaseDriver()
 	return nil
 }

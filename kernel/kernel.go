@@ -133,6 +133,12 @@ type Kernel struct {
 
 	vars [1 << varTableBits]varBucket // WaitVarEvent's hashed wait queues
 	drv  driverRole                   // the driver of a virtual kernel
+
+	// External operations (virtual time): calls for the driver to run,
+	// and the number of open holds.
+	ext   chan func()
+	extMu sync.Mutex
+	holds int
 }
 
 // ClockEvents is a source of per-CPU timed events (the timer wheel, the
@@ -176,6 +182,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		irqs:     make(map[int]*irqDesc),
 		down:     make(chan struct{}),
 		halted:   make(chan struct{}),
+		ext:      make(chan func(), 256),
 		log:      printk.NewRing(cfg.LogCapacity),
 	}
 	k.maxSoftTime = k.hz.MsecsToJiffies(2) // MAX_SOFTIRQ_TIME

@@ -5,6 +5,7 @@ import (
 	"github.com/kdefer/kdefer/printk"
 	"runtime"
 	"time"
+	"unsafe"
 )
 
 // scheduler is the shell that turns the kernel's task states into goroutine
@@ -302,6 +303,7 @@ func (k *Kernel) taskMain(t *Task) {
 		traceSwitchOut(&t.pctx, exitState(t))
 		k.removeTask(t)
 		close(t.exited)
+		k.wakeVar(unsafe.Pointer(t)) // WaitTaskExit
 		k.sched.exit(t)
 	}()
 	if !noRun {

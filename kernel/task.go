@@ -240,6 +240,24 @@ func (t *Task) SetPrivate(v any) {
 	t.mu.Unlock()
 }
 
+// HasExited reports whether the task has exited (its function returned,
+// or it was detached).
+func (t *Task) HasExited() bool {
+	select {
+	case <-t.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitTaskExit waits until t has exited, through the kernel's wait
+// primitive: a task sleeps in TASK_UNINTERRUPTIBLE (kthread_stop's
+// wait_for_completion(&kthread->exited)), an atomic context busy-waits. It
+// reports false if the wait was given up (see WaitVarEvent). Go code that is
+// not a kernel context can use the Exited channel instead.
+func WaitTaskExit(c *Ctx, t *Task) bool { return WaitVarEvent(c, t, t.HasExited) }
+
 // Exited returns a channel closed when the task has exited.
 func (t *Task) Exited() <-chan struct{} { return t.exited }
 

@@ -256,6 +256,13 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 		if stop != nil && stop() {
 			return nil
 		}
+		// Calls from outside (Inject, Hold.Release) run between steps;
+		// while a hold is open the clock waits for it.
+		if ran, err := k.runExternal(ctx, true); err != nil {
+			return err
+		} else if ran {
+			continue
+		}
 		next := k.virtNextEvent()
 		if next > target || next == NoEvent {
 			if now := k.Now(); target != NoEvent && target > now {
@@ -273,6 +280,9 @@ func (k *Kernel) virtStep() bool {
 	k.virt.runRunnable()
 	if p := k.panicked.Swap(nil); p != nil {
 		panic(p)
+	}
+	if ran, _ := k.runExternal(nil, true); ran {
+		return true
 	}
 	next := k.virtNextEvent()
 	if next == NoEvent {

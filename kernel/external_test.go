@@ -1,0 +1,98 @@
+package kernel_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/kdefer/kdefer/internal/ktest"
+	"github.com/kdefer/kdefer/kernel"
+)
+
+// TestHeldExternalOperationTakesNoVirtualTime: a task waits for an
+// operation outside the kernel (a host process, say) while a periodic
+// event keeps the kernel busy; the clock does not move until the hold is
+// released from another goroutine, and the release wakes the task.
+func TestHeldExternalOperationTakesNoVirtualTime(t *testing.T) {
+	k := boot(t, kernel.Config{CPUs: 1, HZ: 1000})
+	var done int
+	var woke int64 = -1
+	h := k.HoldExternal()
+	waiter, _ := k.Spawn("waiter", func(c *kernel.Ctx) int {
+		kernel.WaitVarEvent(c, &done, func() bool { return done == 1 })
+		woke = c.Kernel().Now()
+		return 0
+	})
+	var tickerEnd int64
+	k.Spawn("ticker", func(c *kernel.Ctx) int { // keeps events coming
+		for range 10 {
+			kernel.Spin(c, int64(time.Millisecond))
+		}
+		tickerEnd = c.Kernel().Now()
+		return 0
+	})
+	go func() {
+		time.Sleep(5 * time.Millisecond) // real time passes outside the kernel
+		h.Release(func() {
+			done = 1
+			kernel.WakeUpVar(k.IdleCtx(0), &done)
+		})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := k.Run(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	<-waiter.Exited()
+	if woke != 0 {
+		t.Fatalf("woke at %d ns of virtual time, want 0: the hold took virtual time", woke)
+	}
+	if tickerEnd != 10*int64(time.Millisecond) {
+		t.Fatalf("the ticker ended at %d ns, want 10 ms", tickerEnd)
+	}
+}
+
+// TestInjectRunsOnTheDriverBetweenSteps: Inject from a foreign goroutine
+// spawns a task in a virtual kernel; it runs on the driver at the next
+// Run, not on the injecting goroutine.
+func TestInjectRunsOnTheDriverBetweenSteps(t *testing.T) {
+	k := boot(t, kernel.Config{CPUs: 1})
+	ran := make(chan struct{})
+	var spawned *kernel.Task
+	go func() {
+		k.Inject(func() {
+			spawned, _ = k.Spawn("injected", func(*kernel.Ctx) int { return 3 })
+		})
+		close(ran)
+	}()
+	<-ran
+	if spawned != nil {
+		t.Fatal("Inject ran on the injecting goroutine in virtual time")
+	}
+	run(t, k, time.Millisecond)
+	if spawned == nil || !spawned.HasExited() || spawned.ExitCode() != 3 {
+		t.Fatalf("injected task: %v", spawned)
+	}
+}
+
+// TestWaitTaskExitSleepsUntilTheTaskExits, in both time modes.
+func TestWaitTaskExitSleepsUntilTheTaskExits(t *testing.T) {
+	for _, virtual := range []bool{true, false} {
+		k := ktest.Boot(t, kernel.Config{CPUs: 2, HZ: 1000, Virtual: virtual, Quiet: true})
+		var slow *kernel.Task
+		slow, _ = k.Spawn("slow", func(c *kernel.Ctx) int {
+			kernel.Spin(c, 3*int64(time.Millisecond))
+			return 0
+		})
+		var after bool
+		ktest.InTask(t, k, func(c *kernel.Ctx) {
+			if !kernel.WaitTaskExit(c, slow) {
+				t.Error("WaitTaskExit gave up")
+			}
+			after = slow.HasExited()
+		})
+		if !after {
+			t.Fatalf("virtual=%v: returned before the task exited", virtual)
+		}
+	}
+}
