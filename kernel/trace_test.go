@@ -71,7 +71,7 @@ func TestConfigTraceEventsEnablesAtBootAndSizesTheRings(t *testing.T) {
 	for _, e := range k.Tracer().Enabled() {
 		names = append(names, e.Name())
 	}
-	want := []string{"softirq_raise", "softirq_entry", "softirq_exit", "irq_handler_entry", "irq_handler_exit", "sched_wakeup"}
+	want := []string{"softirq_raise", "softirq_entry", "softirq_exit", "irq_handler_entry", "irq_handler_exit", "tasklet_entry", "tasklet_exit", "sched_wakeup"}
 	if !slices.Equal(names, want) {
 		t.Errorf("enabled %v, want %v", names, want)
 	}
