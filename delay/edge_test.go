@@ -65,7 +65,7 @@ func TestMsleepZeroUnderASpinlockIsSilent(t *testing.T) {
 // other return from schedule_timeout.
 func TestMaxScheduleTimeoutInAtomicContextLeavesTheTaskRunning(t *testing.T) {
 	k := bootK(t, 1000)
-	var st uint32
+	var st kernel.TaskState
 	inTask(t, k, func(c *kernel.Ctx) {
 		var l kernel.SpinLock
 		l.Lock(c)
@@ -75,7 +75,7 @@ func TestMaxScheduleTimeoutInAtomicContextLeavesTheTaskRunning(t *testing.T) {
 		l.Unlock(c)
 	})
 	if st != kernel.TaskRunning {
-		t.Errorf("state %s after schedule_timeout(MAX) in atomic context", kernel.StateName(st))
+		t.Errorf("state %s after schedule_timeout(MAX) in atomic context", st.String())
 	}
 }
 

@@ -38,7 +38,7 @@ func ScheduleTimeout(c *kernel.Ctx, timeout int64) int64 {
 		return timeout
 	}
 	if timeout < 0 {
-		c.Kernel().Printk(c, printk.LevelErr, "schedule_timeout: wrong timeout value %x\n", uint64(timeout))
+		kernel.Printk(c, printk.LevelErr, "schedule_timeout: wrong timeout value %x\n", uint64(timeout))
 		kernel.DumpStack(c)
 		if c.InTask() { // the kernel's __set_current_state is silent anywhere
 			kernel.SetCurrentState(c, kernel.TaskRunning)
@@ -107,14 +107,14 @@ func ScheduleTimeoutIdle(c *kernel.Ctx, timeout int64) int64 {
 	return scheduleTimeoutState(c, kernel.TaskIdle, timeout)
 }
 
-func scheduleTimeoutState(c *kernel.Ctx, state uint32, timeout int64) int64 {
+func scheduleTimeoutState(c *kernel.Ctx, state kernel.TaskState, timeout int64) int64 {
 	// schedule_timeout rejects a negative timeout before anything sleeps
 	// (or is interrupted).
 	if c.InTask() && timeout >= 0 {
 		kernel.SetCurrentState(c, state)
 		// A signal already pending ends an interruptible sleep at once,
 		// as schedule() does for signal_pending_state().
-		if kernel.SignalPendingState(c, state) {
+		if c.SignalPendingState(state) {
 			kernel.SetCurrentState(c, kernel.TaskRunning)
 			return timeout
 		}
@@ -153,7 +153,7 @@ func MsleepInterruptible(c *kernel.Ctx, msecs uint32) uint32 {
 	if !kernel.MightSleep(c) {
 		return msecs
 	}
-	for timeout > 0 && !kernel.SignalPending(c) {
+	for timeout > 0 && !c.SignalPending() {
 		timeout = ScheduleTimeoutInterruptible(c, timeout)
 	}
 	return k.HZ().JiffiesToMsecs(uint64(timeout))
@@ -172,7 +172,7 @@ func Ssleep(c *kernel.Ctx, seconds uint32) { Msleep(c, seconds*1000) }
 // cannot sleep: the kernel's loop then spins until the hrtimer fires.
 // kdefer spins (kernel.Spin) until min has passed, which in virtual time
 // moves the clock instead of looping forever.
-func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state uint32) {
+func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state kernel.TaskState) {
 	k := c.Kernel()
 	if !kernel.MightSleep(c) {
 		return
@@ -194,7 +194,7 @@ func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state uint32) {
 		if c.Dying() {
 			return // nothing sleeps or fires any more (as Msleep)
 		}
-		if c.InTask() && kernel.SignalPendingState(c, state) {
+		if c.InTask() && c.SignalPendingState(state) {
 			if d := exp - k.KtimeGet(); d > 0 {
 				kernel.Spin(c, d)
 			}

@@ -10,7 +10,7 @@ import (
 )
 
 // stateKey finds a kernel's hrtimer state (Kernel.Local).
-var stateKey = kernel.NewLocalKey("hrtimer")
+var stateKey kernel.LocalKey
 
 // hrtimerState is the per-kernel part of kernel/time/hrtimer.c: the
 // per-CPU hrtimer_bases, the clock-event hook and the HRTIMER_SOFTIRQ
@@ -83,7 +83,7 @@ type clockBase struct {
 // getState returns k's hrtimer state, creating it (and registering the
 // clock-event hook and the HRTIMER_SOFTIRQ handler) on first use.
 func getState(k *kernel.Kernel) *hrtimerState {
-	return k.Local(stateKey, newState).(*hrtimerState)
+	return k.Local(&stateKey, newState).(*hrtimerState)
 }
 
 func newState(k *kernel.Kernel) any {

@@ -25,7 +25,7 @@ func TestCancelWaiterIsUninterruptibleWhileALongCallbackRunsInVirtualTime(t *tes
 		cbEnd = c.Kernel().Now()
 		return hrtimer.NoRestart
 	}, hrtimer.ClockMonotonic, hrtimer.ModeRelSoft)
-	var seen []uint32
+	var seen []kernel.TaskState
 	var waiter *kernel.Task
 	var obs hrtimer.HRTimer
 	hrtimer.Setup(&obs, func(c *kernel.Ctx, o *hrtimer.HRTimer) hrtimer.HRTimerRestart {

@@ -130,10 +130,10 @@ func TestScheduleHrtimeoutRangeSpecialCases(t *testing.T) {
 		})
 		atomic = measure(func() int {
 			exp := int64(1 * ms)
-			c.PreemptDisable()
+			kernel.PreemptDisable(c)
 			kernel.SetCurrentState(c, kernel.TaskUninterruptible)
 			r := hrtimer.ScheduleHrtimeoutRange(c, &exp, 0, hrtimer.ModeRel)
-			c.PreemptEnable()
+			kernel.PreemptEnable(c)
 			return r
 		})
 		return 0

@@ -3,11 +3,11 @@ package hrtimer
 import (
 	"fmt"
 	"reflect"
-	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // Pointer tokens printed for %p in /proc/timer_list. The kernel prints
@@ -36,11 +36,7 @@ func funcName(t *HRTimer) string {
 	if pc == reflect.ValueOf(hrtimerDummyTimeout).Pointer() {
 		return "hrtimer_dummy_timeout"
 	}
-	f := runtime.FuncForPC(pc)
-	if f == nil {
-		return fmt.Sprintf("0x%x", pc)
-	}
-	return kernel.ShortFuncName(f.Name(), false)
+	return trace.SymbolName(uint64(pc))
 }
 
 type timerSnap struct {

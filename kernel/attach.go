@@ -97,7 +97,7 @@ func Detach(c *Ctx) error {
 		t.stopCtx()
 	}
 	if c.preempt != 0 || c.irqsOff {
-		k.Printk(c, printk.LevelErr, "BUG: %s detached in atomic context (preempt_count %08x, irqs_disabled %d)\n", t, c.preempt, b2i(c.irqsOff))
+		Printk(c, printk.LevelErr, "BUG: %s detached in atomic context (preempt_count %08x, irqs_disabled %d)\n", t, c.preempt, b2i(c.irqsOff))
 		c.preempt, c.irqsOff = 0, false
 		if c.bhHeld {
 			c.bhHeld = false

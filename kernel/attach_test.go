@@ -42,7 +42,7 @@ func TestAttachedGoroutineIsAUserTaskThatCanSleep(t *testing.T) {
 			t.Fatal(err)
 		}
 		if k.FindTask(me.PID()) != nil || me.State() != kernel.TaskDead {
-			t.Fatalf("virtual=%v: still listed after Detach (state %s)", virtual, kernel.StateName(me.State()))
+			t.Fatalf("virtual=%v: still listed after Detach (state %s)", virtual, me.State().String())
 		}
 		select {
 		case <-me.Exited():
@@ -79,7 +79,7 @@ func TestAttachedTaskIsSeenSleepingUninterruptibleInRealTime(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		tk := k.FindTask(p)
-		if tk != nil && kernel.StateLetter(tk.State()) == 'D' {
+		if tk != nil && tk.State().Letter() == 'D' {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -159,7 +159,7 @@ func TestAttachAfterShutdownFailsAndShutdownWakesAttachedTasks(t *testing.T) {
 	if r := <-ret; r != -512 {
 		t.Fatalf("killable wait returned %d, want -ERESTARTSYS (-512)", r)
 	}
-	if !kernel.FatalSignalPending(c) {
+	if !c.FatalSignalPending() {
 		t.Fatal("no SIGKILL pending after Shutdown")
 	}
 	if _, err := k.Attach(context.Background(), "late"); !errors.Is(err, kernel.ErrShutdown) {

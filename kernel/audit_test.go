@@ -104,7 +104,7 @@ func TestIRQCornerCases(t *testing.T) {
 		t.Fatal("mismatched request_irq succeeded")
 	}
 	if err := k.RequestIRQ(6, func(c *kernel.Ctx, irq int, dev any) kernel.IRQReturn {
-		c.LocalIRQEnable()
+		kernel.LocalIRQEnable(c)
 		return kernel.IRQHandled
 	}, 0, "enabler", nil); err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestIRQCornerCases(t *testing.T) {
 		k.GenerateIRQ(0, 6)
 	}
 	k.GenerateIRQ(0, 7) // nobody there
-	if name := k.FreeIRQ(k.IdleCtx(0), 100000, nil); name != "" {
+	if name := kernel.FreeIRQ(k.IdleCtx(0), 100000, nil); name != "" {
 		t.Errorf("free_irq(100000) = %q", name)
 	}
 	lines := logText(k)
@@ -143,7 +143,7 @@ func TestIRQCornerCases(t *testing.T) {
 // compares preempt counts only.
 func TestSoftirqThatDisablesInterruptsIsNotAPreemptLeak(t *testing.T) {
 	k := boot(t, kernel.Config{CPUs: 1})
-	k.OpenSoftirq(kernel.NetRXSoftirq, func(c *kernel.Ctx) { c.LocalIRQDisable() })
+	k.OpenSoftirq(kernel.NetRXSoftirq, func(c *kernel.Ctx) { kernel.LocalIRQDisable(c) })
 	runTaskFn(t, k, func(c *kernel.Ctx) {
 		kernel.LocalBHDisable(c)
 		kernel.RaiseSoftirq(c, kernel.NetRXSoftirq)
@@ -220,7 +220,7 @@ func TestMisuseIsReportedNotFatal(t *testing.T) {
 		t.Errorf("RunTask of a Goexit task = %d, %v; want -EFAULT, nil", code, err)
 	}
 	if err := k.RequestIRQ(4, func(c *kernel.Ctx, irq int, dev any) kernel.IRQReturn {
-		c.Kernel().FreeIRQ(c, irq, dev)
+		kernel.FreeIRQ(c, irq, dev)
 		return kernel.IRQHandled
 	}, 0, "selffree", "dev"); err != nil {
 		t.Fatal(err)

@@ -153,7 +153,7 @@ func stackLines() []string {
 	for {
 		f, more := frames.Next()
 		if f.Function != "" && !strings.HasPrefix(f.Function, "runtime.") && !strings.HasPrefix(f.Function, "testing.") {
-			out = append(out, fmt.Sprintf(" %s (%s:%d)", ShortFuncName(f.Function, true), shortFile(f.File), f.Line))
+			out = append(out, fmt.Sprintf(" %s (%s:%d)", shortFuncName(f.Function, true), shortFile(f.File), f.Line))
 		}
 		if !more {
 			break
@@ -162,9 +162,9 @@ func stackLines() []string {
 	return out
 }
 
-// ShortFuncName turns a Go function name into what the kernel's %ps prints:
+// shortFuncName turns a Go function name into what the kernel's %ps prints:
 // the bare function name ("ding"), or package-qualified when qualified is set.
-func ShortFuncName(name string, qualified bool) string {
+func shortFuncName(name string, qualified bool) string {
 	name = strings.TrimSuffix(name, "-fm")
 	if i := strings.LastIndex(name, "/"); i >= 0 {
 		name = name[i+1:]
@@ -202,7 +202,7 @@ func isDigits(s string) bool {
 
 func (k *Kernel) emitLines(c *Ctx, level printk.Level, lines []string) {
 	for _, l := range lines {
-		k.Printk(c, level, "%s\n", l)
+		Printk(c, level, "%s\n", l)
 	}
 }
 
@@ -338,23 +338,6 @@ func WarnOnce(c *Ctx, cond bool, format string, args ...any) bool {
 	return cond
 }
 
-// ODebugReport is lib/debugobjects.c's debug_print_object: the WARN
-//
-//	ODEBUG: msg state (active state 0) object: object object type: objType hint: hint
-//
-// for an object used in a state that does not allow it (msg is the
-// operation: init, activate, deactivate, destroy, free, assert_init).
-// As in the kernel only the first five reports of a kernel are printed,
-// for all object types together; it reports whether this one was.
-func ODebugReport(c *Ctx, msg, state, object, objType, hint string) bool {
-	if c.k.odebugReports.Add(1) > 5 {
-		return false
-	}
-	c.k.warn(c, 1, "ODEBUG: %s %s (active state 0) object: %s object type: %s hint: %s\n",
-		msg, state, object, objType, hint)
-	return true
-}
-
 func (k *Kernel) warnOnce(c *Ctx, key any, format string, args ...any) {
 	if _, loaded := k.onceWarnings.LoadOrStore(key, true); loaded {
 		return
@@ -370,7 +353,7 @@ func (k *Kernel) warn(c *Ctx, _ int, format string, args ...any) {
 		lines = append(lines, strings.Split(msg, "\n")...)
 	}
 	lines = append(lines,
-		fmt.Sprintf("WARNING: CPU: %d PID: %d at %s:%d %s", c.cpu.id, c.task.pid, file, line, ShortFuncName(fn, false)),
+		fmt.Sprintf("WARNING: CPU: %d PID: %d at %s:%d %s", c.cpu.id, c.task.pid, file, line, shortFuncName(fn, false)),
 		k.modulesLinkedIn(),
 	)
 	lines = append(lines, k.dumpStackLines(c)...)

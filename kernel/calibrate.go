@@ -17,16 +17,16 @@ func (k *Kernel) calibrateDelay() {
 	if k.cfg.LPJ != 0 {
 		k.lpj = k.cfg.LPJ
 		if !k.cfg.Quiet {
-			k.Printk(c, printk.LevelInfo, "Calibrating delay loop (skipped) preset value.. ")
+			Printk(c, printk.LevelInfo, "Calibrating delay loop (skipped) preset value.. ")
 		}
 	} else {
 		k.lpj = uint64(k.tickNs)
 		if !k.cfg.Quiet {
-			k.Printk(c, printk.LevelInfo, "Calibrating delay using timer specific routine.. ")
+			Printk(c, printk.LevelInfo, "Calibrating delay using timer specific routine.. ")
 		}
 	}
 	if !k.cfg.Quiet {
 		hz := uint64(k.hz)
-		k.PrCont(c, "%d.%02d BogoMIPS (lpj=%d)\n", k.lpj/(500000/hz), (k.lpj/(5000/hz))%100, k.lpj)
+		PrCont(c, "%d.%02d BogoMIPS (lpj=%d)\n", k.lpj/(500000/hz), (k.lpj/(5000/hz))%100, k.lpj)
 	}
 }

@@ -2,14 +2,15 @@ package kernel
 
 import (
 	"fmt"
-	"github.com/kdefer/kdefer/printk"
-	"github.com/kdefer/kdefer/trace"
 	"hash/fnv"
 	"reflect"
 	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // IRQReturn is irqreturn_t.
@@ -72,7 +73,7 @@ func (k *Kernel) RequestIRQ(irq int, handler IRQHandler, flags uint32, name stri
 	for _, a := range d.actions {
 		if a.flags&IRQFShared == 0 || flags&IRQFShared == 0 {
 			// __setup_irq's mismatch path (pr_fmt "genirq: ").
-			k.Printk(k.IdleCtx(0), printk.LevelErr, "genirq: Flags mismatch irq %d. %08x (%s) vs. %08x (%s)\n", irq, flags, name, a.flags, a.name)
+			Printk(k.IdleCtx(0), printk.LevelErr, "genirq: Flags mismatch irq %d. %08x (%s) vs. %08x (%s)\n", irq, flags, name, a.flags, a.name)
 			return fmt.Errorf("kernel: request_irq(%d, %q): line held by %q: %w", irq, name, a.name, EBUSY)
 		}
 	}
@@ -89,7 +90,8 @@ func (k *Kernel) RequestIRQ(irq int, handler IRQHandler, flags uint32, name stri
 // FreeIRQ is free_irq(): it removes the handler registered with devID from
 // line irq and returns its name. Freeing a handler that is not there warns
 // ("Trying to free already-free IRQ %d") and returns "".
-func (k *Kernel) FreeIRQ(c *Ctx, irq int, devID any) string {
+func FreeIRQ(c *Ctx, irq int, devID any) string {
+	k := c.k
 	if irq < 0 || irq >= NRIRQs {
 		return "" // no descriptor: free_irq returns quietly
 	}
@@ -225,7 +227,7 @@ func (k *Kernel) IRQLines() []IRQLine {
 // handlerName is %ps of an interrupt handler.
 func handlerName(h IRQHandler) string {
 	if f := runtime.FuncForPC(reflect.ValueOf(h).Pointer()); f != nil {
-		return ShortFuncName(f.Name(), false)
+		return shortFuncName(f.Name(), false)
 	}
 	return "?"
 }
@@ -272,7 +274,7 @@ func (k *Kernel) noteInterrupt(c *Ctx, irq int, d *irqDesc, acts []*irqAction, r
 	d.mu.Unlock()
 	if stuck {
 		k.reportBadIRQ(c, fmt.Sprintf("irq %d: nobody cared (try booting with the \"irqpoll\" option)", irq), acts)
-		k.Printk(c, printk.LevelEmerg, "Disabling IRQ #%d\n", irq)
+		Printk(c, printk.LevelEmerg, "Disabling IRQ #%d\n", irq)
 	}
 }
 

@@ -123,7 +123,6 @@ type Kernel struct {
 	warnings      atomic.Uint64
 	oopses        atomic.Uint64
 	onceWarnings  sync.Map
-	odebugReports atomic.Int32 // debug_print_object's static limit
 	badIRQReports atomic.Int32 // report_bad_irq's static count
 
 	moduleLister atomic.Pointer[func() []string]
@@ -269,8 +268,8 @@ func (k *Kernel) banner() {
 	if k.virtual {
 		mode = "virtual"
 	}
-	k.Printk(c, printk.LevelNotice, "kdefer version %s (%s) HZ=%d clock=%s\n", Version, runtime.Version(), k.hz, mode)
-	k.Printk(c, printk.LevelInfo, "smp: Brought up 1 node, %d CPU%s\n", len(k.cpus), plural(len(k.cpus)))
+	Printk(c, printk.LevelNotice, "kdefer version %s (%s) HZ=%d clock=%s\n", Version, runtime.Version(), k.hz, mode)
+	Printk(c, printk.LevelInfo, "smp: Brought up 1 node, %d CPU%s\n", len(k.cpus), plural(len(k.cpus)))
 }
 
 func plural(n int) string {
@@ -433,11 +432,12 @@ func (k *Kernel) OnTaskExit(fn func(*Task)) {
 	k.exitHooks.Store(&hs)
 }
 
-// LocalKey identifies a per-kernel value of a higher layer (see Local).
-type LocalKey struct{ name string }
-
-// NewLocalKey returns a key for Local; name is for debugging.
-func NewLocalKey(name string) *LocalKey { return &LocalKey{name: name} }
+// LocalKey identifies a per-kernel value of a higher layer (see Local): a
+// package declares one variable of this type and passes its address.
+//
+//	var sysKey kernel.LocalKey
+//	func sysOf(k *kernel.Kernel) *system { return k.Local(&sysKey, newSystem).(*system) }
+type LocalKey struct{ _ byte } // not zero-sized: every key has its own address
 
 type localEntry struct {
 	key *LocalKey
@@ -656,7 +656,7 @@ func (k *Kernel) StopUnstarted(t *Task) bool {
 	}
 	t.noRun = true
 	t.mu.Unlock()
-	k.WakeUpState(t, ^uint32(0))
+	k.WakeUpState(t, ^TaskState(0))
 	return true
 }
 

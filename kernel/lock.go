@@ -17,23 +17,23 @@ type SpinLock struct {
 
 // Lock is spin_lock().
 func (l *SpinLock) Lock(c *Ctx) {
-	c.PreemptDisable()
+	PreemptDisable(c)
 	l.mu.Lock()
 }
 
 // Unlock is spin_unlock().
 func (l *SpinLock) Unlock(c *Ctx) {
 	l.mu.Unlock()
-	c.PreemptEnable()
+	PreemptEnable(c)
 }
 
 // TryLock is spin_trylock(): it reports whether the lock was taken.
 func (l *SpinLock) TryLock(c *Ctx) bool {
-	c.PreemptDisable()
+	PreemptDisable(c)
 	if l.mu.TryLock() {
 		return true
 	}
-	c.PreemptEnable()
+	PreemptEnable(c)
 	return false
 }
 
@@ -51,19 +51,19 @@ func (l *SpinLock) UnlockBH(c *Ctx) {
 
 // LockIRQ is spin_lock_irq().
 func (l *SpinLock) LockIRQ(c *Ctx) {
-	c.LocalIRQDisable()
+	LocalIRQDisable(c)
 	l.Lock(c)
 }
 
 // UnlockIRQ is spin_unlock_irq().
 func (l *SpinLock) UnlockIRQ(c *Ctx) {
 	l.Unlock(c)
-	c.LocalIRQEnable()
+	LocalIRQEnable(c)
 }
 
 // LockIRQSave is spin_lock_irqsave(): it returns the saved interrupt state.
 func (l *SpinLock) LockIRQSave(c *Ctx) (flags uint64) {
-	flags = c.LocalIRQSave()
+	flags = LocalIRQSave(c)
 	l.Lock(c)
 	return flags
 }
@@ -71,7 +71,7 @@ func (l *SpinLock) LockIRQSave(c *Ctx) (flags uint64) {
 // UnlockIRQRestore is spin_unlock_irqrestore().
 func (l *SpinLock) UnlockIRQRestore(c *Ctx, flags uint64) {
 	l.Unlock(c)
-	c.LocalIRQRestore(flags)
+	LocalIRQRestore(c, flags)
 }
 
 // Mutex is struct mutex: a sleeping lock. Lock may sleep, so it is only

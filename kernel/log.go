@@ -10,15 +10,15 @@ import (
 // Printk is printk(level, format, …) from context c: the message goes into
 // the ring buffer stamped with the time since boot, c's CPU and pid. A
 // message without a trailing newline stays open for PrCont.
-func (k *Kernel) Printk(c *Ctx, level printk.Level, format string, args ...any) {
+func Printk(c *Ctx, level printk.Level, format string, args ...any) {
 	text := fmt.Sprintf(format, args...)
-	k.log.Emit(k.Now(), level, c.cpu.id, c.task.pid, text)
+	c.k.log.Emit(c.k.Now(), level, c.cpu.id, c.task.pid, text)
 }
 
 // PrCont is pr_cont(): it continues the caller's open line.
-func (k *Kernel) PrCont(c *Ctx, format string, args ...any) {
+func PrCont(c *Ctx, format string, args ...any) {
 	text := fmt.Sprintf(format, args...)
-	k.log.Cont(k.Now(), c.cpu.id, c.task.pid, text)
+	c.k.log.Cont(c.k.Now(), c.cpu.id, c.task.pid, text)
 }
 
 // Logger prints like the pr_*() family of a source file that defines
@@ -47,7 +47,7 @@ func callerFunc(skip int) string {
 	if f == nil {
 		return "?"
 	}
-	return ShortFuncName(f.Name(), false)
+	return shortFuncName(f.Name(), false)
 }
 
 func (l Logger) prefix(skip int) string {
@@ -101,5 +101,5 @@ func (l Logger) Debug(c *Ctx, format string, args ...any) {
 
 // Cont is pr_cont: it continues the open line, without a prefix.
 func (l Logger) Cont(c *Ctx, format string, args ...any) {
-	c.k.PrCont(c, format, args...)
+	PrCont(c, format, args...)
 }

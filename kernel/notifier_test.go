@@ -14,11 +14,11 @@ type recorder struct {
 }
 
 func (r recorder) Sleeping(t *kernel.Task) {
-	*r.log = append(*r.log, fmt.Sprintf("sleeping %s %s @%dms", t.Comm(), kernel.StateName(t.State()), r.k.Now()/1e6))
+	*r.log = append(*r.log, fmt.Sprintf("sleeping %s %s @%dms", t.Comm(), t.State().String(), r.k.Now()/1e6))
 }
 
 func (r recorder) Running(t *kernel.Task) {
-	*r.log = append(*r.log, fmt.Sprintf("running %s %s @%dms", t.Comm(), kernel.StateName(t.State()), r.k.Now()/1e6))
+	*r.log = append(*r.log, fmt.Sprintf("running %s %s @%dms", t.Comm(), t.State().String(), r.k.Now()/1e6))
 }
 
 // TestSchedNotifierSeesEverySleepOfAFlaggedTaskAndNothingElse: a flagged

@@ -75,10 +75,10 @@ func (c *Ctx) InterruptContextLevel() int {
 
 // PreemptDisable is preempt_disable(): it raises the preempt count, making
 // the context atomic (sleeping in it is a bug).
-func (c *Ctx) PreemptDisable() { c.preempt += PreemptOffset }
+func PreemptDisable(c *Ctx) { c.preempt += PreemptOffset }
 
 // PreemptEnable is preempt_enable().
-func (c *Ctx) PreemptEnable() {
+func PreemptEnable(c *Ctx) {
 	if c.preempt&PreemptMask == 0 {
 		c.k.warn(c, 1, "preempt_enable: preempt count underflow\n")
 		return
@@ -89,14 +89,14 @@ func (c *Ctx) PreemptEnable() {
 // LocalIRQDisable is local_irq_disable(). kdefer records the state for
 // irqs_disabled() and might_sleep(); it does not hold off simulated
 // hardirqs, which run on their own goroutine (see the package doc).
-func (c *Ctx) LocalIRQDisable() { c.irqsOff = true }
+func LocalIRQDisable(c *Ctx) { c.irqsOff = true }
 
 // LocalIRQEnable is local_irq_enable().
-func (c *Ctx) LocalIRQEnable() { c.irqsOff = false }
+func LocalIRQEnable(c *Ctx) { c.irqsOff = false }
 
 // LocalIRQSave is local_irq_save(): it disables interrupts and returns the
 // previous state for LocalIRQRestore.
-func (c *Ctx) LocalIRQSave() (flags uint64) {
+func LocalIRQSave(c *Ctx) (flags uint64) {
 	if c.irqsOff {
 		flags = 1
 	}
@@ -105,9 +105,9 @@ func (c *Ctx) LocalIRQSave() (flags uint64) {
 }
 
 // LocalIRQRestore is local_irq_restore(flags).
-func (c *Ctx) LocalIRQRestore(flags uint64) { c.irqsOff = flags != 0 }
+func LocalIRQRestore(c *Ctx, flags uint64) { c.irqsOff = flags != 0 }
 
 // SetPreemptCount overwrites the context's preempt count. It exists for
 // the kernel's own repair paths (a callback that leaked a preempt count is
 // reported and the count restored, as call_timer_fn does).
-func (c *Ctx) SetPreemptCount(v uint32) { c.preempt = v }
+func SetPreemptCount(c *Ctx, v uint32) { c.preempt = v }

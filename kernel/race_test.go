@@ -32,11 +32,11 @@ func TestSignalSentDuringFlushSignalsLeavesPendingAndContextInStep(t *testing.T)
 			kernel.FlushSignals(c) // races with the SIGUSR1 below
 			done <- struct{}{}
 			<-step
-			if kernel.SignalPending(c) != (c.Err() != nil) {
+			if c.SignalPending() != (c.Err() != nil) {
 				mismatches++
 			}
 			kernel.FlushSignals(c)
-			if c.Err() != nil || kernel.SignalPending(c) {
+			if c.Err() != nil || c.SignalPending() {
 				mismatches++
 				return 1
 			}

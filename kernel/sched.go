@@ -2,10 +2,11 @@ package kernel
 
 import (
 	"fmt"
-	"github.com/kdefer/kdefer/printk"
 	"runtime"
 	"time"
 	"unsafe"
+
+	"github.com/kdefer/kdefer/printk"
 )
 
 // scheduler is the shell that turns the kernel's task states into goroutine
@@ -71,7 +72,7 @@ func (realSched) exit(*Task)  {}
 // the state it will sleep in at its next Schedule. Call it before testing
 // the wakeup condition, as in the kernel, so that a wakeup that arrives in
 // between sets the task back to TASK_RUNNING and Schedule returns at once.
-func SetCurrentState(c *Ctx, state uint32) {
+func SetCurrentState(c *Ctx, state TaskState) {
 	if !c.InTask() {
 		c.k.warn(c, 1, "set_current_state() called from %s context\n", contextName(c))
 		return
@@ -113,13 +114,13 @@ func Schedule(c *Ctx) {
 // (sched_submit_work), then — unless a signal its state allows is pending
 // (__schedule's signal_pending_state) — the sleep until a wakeup, then the
 // notifier's running call (sched_update_worker).
-func (k *Kernel) blockTask(c *Ctx, state uint32) {
+func (k *Kernel) blockTask(c *Ctx, state TaskState) {
 	t := c.task
 	n := t.notifier
 	if n != nil {
 		n.Sleeping(t)
 	}
-	if SignalPendingState(c, state) {
+	if c.SignalPendingState(state) {
 		t.state.Store(TaskRunning)
 	} else {
 		traceSwitchOut(c, state)
@@ -171,7 +172,7 @@ func (k *Kernel) WakeUpProcess(p *Task) int { return k.WakeUpState(p, TaskNormal
 
 // WakeUpState is wake_up_state(p, state) (try_to_wake_up): p is woken only
 // if its state has one of the bits in state. It returns 1 if p was woken.
-func (k *Kernel) WakeUpState(p *Task, state uint32) int {
+func (k *Kernel) WakeUpState(p *Task, state TaskState) int {
 	for {
 		s := p.state.Load()
 		if s&state == 0 || s&(TaskDead|ExitDead) != 0 {
@@ -288,7 +289,7 @@ func (k *Kernel) taskMain(t *Task) {
 		// t.Fatal does in a test): the task still exits properly and
 		// hands the run token on.
 		if !normal {
-			k.Printk(&t.pctx, printk.LevelErr, "%s[%d]: task function exited its goroutine (runtime.Goexit)\n", t.Comm(), t.pid)
+			Printk(&t.pctx, printk.LevelErr, "%s[%d]: task function exited its goroutine (runtime.Goexit)\n", t.Comm(), t.pid)
 			code = -int(EFAULT)
 		}
 		t.mu.Lock()

@@ -48,7 +48,7 @@ func TestWakeUpStateOnlyWakesMatchingStates(t *testing.T) {
 	})
 	k.Spawn("waker", func(c *kernel.Ctx) int {
 		res = append(res, k.WakeUpState(d, kernel.TaskInterruptible))
-		res = append(res, int(kernel.StateLetter(d.State())))
+		res = append(res, int(d.State().Letter()))
 		res = append(res, k.WakeUpState(d, kernel.TaskUninterruptible))
 		return 0
 	})
@@ -89,11 +89,11 @@ func TestKthreadsIgnoreSignalsUnlessAllowed(t *testing.T) {
 	kt, _ := k.CreateTask(kernel.TaskOpts{Comm: "kt", Kthread: true, CPU: -1}, func(c *kernel.Ctx) int {
 		kernel.SetCurrentState(c, kernel.TaskInterruptible)
 		kernel.Schedule(c)
-		events = append(events, fmt.Sprintf("kt woke pending=%v err=%v", kernel.SignalPending(c), c.Err()))
+		events = append(events, fmt.Sprintf("kt woke pending=%v err=%v", c.SignalPending(), c.Err()))
 		kernel.AllowSignal(c, kernel.SIGUSR1)
 		kernel.SetCurrentState(c, kernel.TaskInterruptible)
 		kernel.Schedule(c)
-		events = append(events, fmt.Sprintf("kt woke pending=%v signal=%v", kernel.SignalPending(c), errors.Is(context.Cause(c), kernel.ErrSignal)))
+		events = append(events, fmt.Sprintf("kt woke pending=%v signal=%v", c.SignalPending(), errors.Is(context.Cause(c), kernel.ErrSignal)))
 		return 0
 	})
 	k.WakeUpProcess(kt)
@@ -117,7 +117,7 @@ func TestSignalPendingStateFollowsTheKernelRules(t *testing.T) {
 	k := boot(t, kernel.Config{Quiet: true})
 	type row struct {
 		sig   kernel.Signal
-		state uint32
+		state kernel.TaskState
 		want  bool
 	}
 	rows := []row{
@@ -133,10 +133,10 @@ func TestSignalPendingStateFollowsTheKernelRules(t *testing.T) {
 		ready := make(chan struct{})
 		u, _ := k.Spawn("user", func(c *kernel.Ctx) int {
 			<-ready
-			got = kernel.SignalPendingState(c, r.state)
+			got = c.SignalPendingState(r.state)
 			kernel.FlushSignals(c)
-			if kernel.SignalPending(c) || c.Err() != nil {
-				t.Errorf("after FlushSignals: pending=%v err=%v", kernel.SignalPending(c), c.Err())
+			if c.SignalPending() || c.Err() != nil {
+				t.Errorf("after FlushSignals: pending=%v err=%v", c.SignalPending(), c.Err())
 			}
 			return 0
 		})
@@ -144,7 +144,7 @@ func TestSignalPendingStateFollowsTheKernelRules(t *testing.T) {
 		close(ready)
 		run(t, k, 0)
 		if got != r.want {
-			t.Errorf("signal %d state %s: signal_pending_state = %v, want %v", r.sig, kernel.StateName(r.state), got, r.want)
+			t.Errorf("signal %d state %s: signal_pending_state = %v, want %v", r.sig, r.state.String(), got, r.want)
 		}
 	}
 }
@@ -281,7 +281,7 @@ func TestScheduleDoesNotSleepWithAnAllowedSignalPending(t *testing.T) {
 	u, _ := k.Spawn("u", func(c *kernel.Ctx) int {
 		kernel.SetCurrentState(c, kernel.TaskInterruptible)
 		kernel.Schedule(c) // SIGUSR1 is pending: must not sleep
-		states = append(states, kernel.StateName(c.Current().State()))
+		states = append(states, c.Current().State().String())
 		return 0
 	})
 	k.SendSignal(u, kernel.SIGUSR1)
@@ -299,7 +299,7 @@ func TestSignalNumbersRunFromOneToSixtyFour(t *testing.T) {
 	u, _ := k.CreateTask(kernel.TaskOpts{Comm: "user", CPU: -1}, func(c *kernel.Ctx) int {
 		kernel.SetCurrentState(c, kernel.TaskInterruptible)
 		kernel.Schedule(c)
-		pending = append(pending, kernel.SignalPending(c), kernel.FatalSignalPending(c))
+		pending = append(pending, c.SignalPending(), c.FatalSignalPending())
 		return 0
 	})
 	k.WakeUpProcess(u)

@@ -85,9 +85,9 @@ func RaiseSoftirqIrqoff(c *Ctx, nr int) {
 // RaiseSoftirq is raise_softirq(nr): raise_softirq_irqoff with interrupts
 // saved and disabled around it.
 func RaiseSoftirq(c *Ctx, nr int) {
-	flags := c.LocalIRQSave()
+	flags := LocalIRQSave(c)
 	RaiseSoftirqIrqoff(c, nr)
-	c.LocalIRQRestore(flags)
+	LocalIRQRestore(c, flags)
 }
 
 // RaiseSoftirqOn marks nr pending on cpu from any context and makes sure it
@@ -101,7 +101,7 @@ func (k *Kernel) RaiseSoftirqOn(cpu, nr int) {
 }
 
 // LocalSoftirqPending is local_softirq_pending() for the caller's CPU.
-func LocalSoftirqPending(c *Ctx) uint32 { return c.cpu.pending.Load() }
+func (c *Ctx) LocalSoftirqPending() uint32 { return c.cpu.pending.Load() }
 
 // LocalBHDisable is local_bh_disable(): it adds SOFTIRQ_DISABLE_OFFSET to
 // the preempt count. Softirqs raised meanwhile on this CPU stay pending
@@ -195,7 +195,7 @@ func (cpu *CPU) handleSoftirqs(cur *Task, base uint32) (deferred bool) {
 				cpu.progress = true
 			}
 			if sc.preempt != before {
-				k.Printk(sc, printk.LevelErr, "huh, entered softirq %d %s %p with preempt_count %08x, exited with %08x?\n",
+				Printk(sc, printk.LevelErr, "huh, entered softirq %d %s %p with preempt_count %08x, exited with %08x?\n",
 					nr, SoftirqName(nr), h, before, sc.preempt)
 				sc.preempt = before
 				sc.irqsOff = false

@@ -255,7 +255,7 @@ func (s *softirqScenario) task(d *datadriven.Cmd) (string, error) {
 				kernel.RaiseSoftirq(c, st.nr)
 				what = fmt.Sprintf("raise_softirq(%s)", kernel.SoftirqName(st.nr))
 			}
-			s.printf("%s: %s -> preempt_count=%#x pending=%#x\n", name, what, c.PreemptCount(), kernel.LocalSoftirqPending(c))
+			s.printf("%s: %s -> preempt_count=%#x pending=%#x\n", name, what, c.PreemptCount(), c.LocalSoftirqPending())
 		}
 		return 0
 	})

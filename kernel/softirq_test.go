@@ -202,7 +202,7 @@ func TestRequestIRQRejectsBusyLineAndBadArguments(t *testing.T) {
 		t.Fatalf("shared second: %v", err)
 	}
 	c := k.IdleCtx(0)
-	if name := k.FreeIRQ(c, 9, d1); name != "s1" {
+	if name := kernel.FreeIRQ(c, 9, d1); name != "s1" {
 		t.Errorf("FreeIRQ = %q, want s1", name)
 	}
 }

@@ -9,22 +9,26 @@ import (
 	"unsafe"
 )
 
+// TaskState is a task's state (task_struct::__state): a bit set of the
+// TASK_* bits of include/linux/sched.h, or TASK_RUNNING (0).
+type TaskState uint32
+
 // Task states (include/linux/sched.h). A task's state is a bit set; the
 // composite states are the kernel's.
 const (
-	TaskRunning         uint32 = 0x0000 // TASK_RUNNING
-	TaskInterruptible   uint32 = 0x0001 // TASK_INTERRUPTIBLE
-	TaskUninterruptible uint32 = 0x0002 // TASK_UNINTERRUPTIBLE
-	TaskStopped         uint32 = 0x0004 // __TASK_STOPPED
-	TaskTraced          uint32 = 0x0008 // __TASK_TRACED
-	ExitDead            uint32 = 0x0010 // EXIT_DEAD
-	ExitZombie          uint32 = 0x0020 // EXIT_ZOMBIE
-	TaskParked          uint32 = 0x0040 // TASK_PARKED
-	TaskDead            uint32 = 0x0080 // TASK_DEAD
-	TaskWakekill        uint32 = 0x0100 // TASK_WAKEKILL
-	TaskWaking          uint32 = 0x0200 // TASK_WAKING
-	TaskNoload          uint32 = 0x0400 // TASK_NOLOAD
-	TaskNew             uint32 = 0x0800 // TASK_NEW
+	TaskRunning         TaskState = 0x0000 // TASK_RUNNING
+	TaskInterruptible   TaskState = 0x0001 // TASK_INTERRUPTIBLE
+	TaskUninterruptible TaskState = 0x0002 // TASK_UNINTERRUPTIBLE
+	TaskStopped         TaskState = 0x0004 // __TASK_STOPPED
+	TaskTraced          TaskState = 0x0008 // __TASK_TRACED
+	ExitDead            TaskState = 0x0010 // EXIT_DEAD
+	ExitZombie          TaskState = 0x0020 // EXIT_ZOMBIE
+	TaskParked          TaskState = 0x0040 // TASK_PARKED
+	TaskDead            TaskState = 0x0080 // TASK_DEAD
+	TaskWakekill        TaskState = 0x0100 // TASK_WAKEKILL
+	TaskWaking          TaskState = 0x0200 // TASK_WAKING
+	TaskNoload          TaskState = 0x0400 // TASK_NOLOAD
+	TaskNew             TaskState = 0x0800 // TASK_NEW
 
 	TaskKillable = TaskWakekill | TaskUninterruptible // TASK_KILLABLE
 	TaskIdle     = TaskUninterruptible | TaskNoload   // TASK_IDLE
@@ -34,8 +38,8 @@ const (
 // TaskCommLen is TASK_COMM_LEN: a comm holds at most TaskCommLen-1 bytes.
 const TaskCommLen = 16
 
-// StateLetter returns the letter ps shows for a task state: R S D T t X Z P I.
-func StateLetter(state uint32) byte {
+// Letter returns the letter ps shows for the state: R S D T t X Z P I.
+func (state TaskState) Letter() byte {
 	switch {
 	case state == TaskRunning:
 		return 'R'
@@ -59,8 +63,9 @@ func StateLetter(state uint32) byte {
 	return '?'
 }
 
-// StateName returns the kernel's name of a state, e.g. "TASK_INTERRUPTIBLE".
-func StateName(state uint32) string {
+// String returns the kernel's name of the state, e.g. "TASK_INTERRUPTIBLE",
+// or its value in hex for a combination without a name.
+func (state TaskState) String() string {
 	switch state {
 	case TaskRunning:
 		return "TASK_RUNNING"
@@ -79,7 +84,16 @@ func StateName(state uint32) string {
 	case TaskNew | TaskUninterruptible:
 		return "TASK_NEW"
 	}
-	return fmt.Sprintf("0x%04x", state)
+	return fmt.Sprintf("0x%04x", uint32(state))
+}
+
+// stateWord is the task's state word: an atomic TaskState.
+type stateWord struct{ v atomic.Uint32 }
+
+func (w *stateWord) Load() TaskState   { return TaskState(w.v.Load()) }
+func (w *stateWord) Store(s TaskState) { w.v.Store(uint32(s)) }
+func (w *stateWord) CompareAndSwap(old, new TaskState) bool {
+	return w.v.CompareAndSwap(uint32(old), uint32(new))
 }
 
 // Signal is a signal number (x86-64 Linux values).
@@ -137,7 +151,7 @@ type Task struct {
 	cpu     int
 	parent  *Task
 
-	state atomic.Uint32
+	state stateWord
 	baton chan struct{} // wakeup token (real time) / run token (virtual time)
 	ctxp  atomic.Pointer[taskContext]
 
@@ -216,7 +230,7 @@ func (t *Task) CPU() int { return t.cpu }
 func (t *Task) Parent() *Task { return t.parent }
 
 // State returns the task's current state bits (READ_ONCE(p->__state)).
-func (t *Task) State() uint32 { return t.state.Load() }
+func (t *Task) State() TaskState { return t.state.Load() }
 
 // Kernel returns the kernel the task belongs to.
 func (t *Task) Kernel() *Kernel { return t.k }
@@ -312,7 +326,7 @@ func (t *Task) markDying() {
 // asked to stop (Task.Cancel(ErrKthreadStop)). Unlike context.Cause(c) it
 // stays true when a signal cancelled the context first and across
 // FlushSignals.
-func KthreadShouldStop(c *Ctx) bool {
+func (c *Ctx) KthreadShouldStop() bool {
 	t := c.task
 	return t != nil && t.kthread && t.stopReq.Load()
 }
@@ -381,10 +395,10 @@ func FlushSignals(c *Ctx) {
 
 // SignalPending is signal_pending(current): a signal is pending, or
 // (TIF_NOTIFY_SIGNAL) kthread_stop asked the kernel thread to stop.
-func SignalPending(c *Ctx) bool { return c.task.sigPending.Load() != 0 || c.task.stopReq.Load() }
+func (c *Ctx) SignalPending() bool { return c.task.sigPending.Load() != 0 || c.task.stopReq.Load() }
 
 // FatalSignalPending is fatal_signal_pending(current): SIGKILL is pending.
-func FatalSignalPending(c *Ctx) bool { return c.task.sigPending.Load()&sigBit(SIGKILL) != 0 }
+func (c *Ctx) FatalSignalPending() bool { return c.task.sigPending.Load()&sigBit(SIGKILL) != 0 }
 
 // nSig is _NSIG: signals are numbered 1 to 64 (valid_signal).
 const nSig = 64
@@ -394,14 +408,14 @@ func sigBit(sig Signal) uint64 { return 1 << uint(sig-1) }
 
 // SignalPendingState is signal_pending_state(state, current): would a
 // sleep in state be interrupted by the pending signals?
-func SignalPendingState(c *Ctx, state uint32) bool {
+func (c *Ctx) SignalPendingState(state TaskState) bool {
 	if state&(TaskInterruptible|TaskWakekill) == 0 {
 		return false
 	}
-	if !SignalPending(c) {
+	if !c.SignalPending() {
 		return false
 	}
-	return state&TaskInterruptible != 0 || FatalSignalPending(c)
+	return state&TaskInterruptible != 0 || c.FatalSignalPending()
 }
 
 // freshContext returns a new, uncancelled context for t; an attached

@@ -127,16 +127,16 @@ func (k *Kernel) emitWakeup(p *Task) {
 // traceSwitchOut records sched_switch for c's task leaving its CPU in
 // state (blocking, or exiting): prev is the task, next the CPU's idle
 // task.
-func traceSwitchOut(c *Ctx, state uint32) {
+func traceSwitchOut(c *Ctx, state TaskState) {
 	if c.k.tr.On(trace.SchedSwitch) {
 		emitSwitchOut(c, state)
 	}
 }
 
 //go:noinline
-func emitSwitchOut(c *Ctx, state uint32) {
+func emitSwitchOut(c *Ctx, state TaskState) {
 	lo, hi := trace.PackComm(c.cpu.idle.Comm())
-	Trace(c, trace.SchedSwitch, &trace.Args{taskPrio, trace.SwitchState(false, state), lo, hi, 0, taskPrio})
+	Trace(c, trace.SchedSwitch, &trace.Args{taskPrio, trace.SwitchState(false, uint32(state)), lo, hi, 0, taskPrio})
 }
 
 // traceSwitchIn records sched_switch for c's task running again: prev is
@@ -160,7 +160,7 @@ func emitSwitchIn(c *Ctx) {
 // exitState is the exit_state a task's last switch reports: EXIT_DEAD for
 // a kernel thread (kthreadd reaps its children at once), EXIT_ZOMBIE for
 // a user task until its parent reaps it.
-func exitState(t *Task) uint32 {
+func exitState(t *Task) TaskState {
 	if t.kthread {
 		return ExitDead
 	}

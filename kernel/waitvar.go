@@ -212,7 +212,7 @@ func (k *Kernel) sleepOnVar(c *Ctx, key unsafe.Pointer, cond func() bool) bool {
 // report it after 120 s).
 func (k *Kernel) reportVirtualDeadlock(t *Task) {
 	k.warnings.Add(1)
-	k.Printk(&t.pctx, printk.LevelErr, "INFO: task %s:%d blocked in virtual time with nothing left that can wake it (deadlock)\n", t.Comm(), t.pid)
+	Printk(&t.pctx, printk.LevelErr, "INFO: task %s:%d blocked in virtual time with nothing left that can wake it (deadlock)\n", t.Comm(), t.pid)
 }
 
 // lockMutex takes one of the kernel's per-CPU locks (the softirq and

@@ -26,19 +26,19 @@ func TestWaitVarEventSleepsUninterruptibleUntilWakeUpVar(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, k, time.Millisecond)
-	if s := waiter.State(); s != kernel.TaskUninterruptible || kernel.StateLetter(s) != 'D' {
-		t.Fatalf("waiter state %s, want TASK_UNINTERRUPTIBLE (D)", kernel.StateName(s))
+	if s := waiter.State(); s != kernel.TaskUninterruptible || s.Letter() != 'D' {
+		t.Fatalf("waiter state %s, want TASK_UNINTERRUPTIBLE (D)", s.String())
 	}
 	k.SendSignal(waiter, kernel.SIGINT)
 	run(t, k, time.Millisecond)
 	if s := waiter.State(); s != kernel.TaskUninterruptible {
-		t.Fatalf("a signal ended the wait: state %s", kernel.StateName(s))
+		t.Fatalf("a signal ended the wait: state %s", s.String())
 	}
 	c := k.IdleCtx(0)
 	kernel.WakeUpVar(c, &flag) // condition still false: goes back to sleep
 	run(t, k, time.Millisecond)
 	if s := waiter.State(); s != kernel.TaskUninterruptible {
-		t.Fatalf("woken with the condition false: state %s", kernel.StateName(s))
+		t.Fatalf("woken with the condition false: state %s", s.String())
 	}
 	flag = 1
 	kernel.WakeUpVar(c, &flag)
@@ -46,7 +46,7 @@ func TestWaitVarEventSleepsUninterruptibleUntilWakeUpVar(t *testing.T) {
 	select {
 	case <-waiter.Exited():
 	default:
-		t.Fatalf("waiter did not return after WakeUpVar: state %s", kernel.StateName(waiter.State()))
+		t.Fatalf("waiter did not return after WakeUpVar: state %s", waiter.State().String())
 	}
 	if woke != 3*int64(time.Millisecond) {
 		t.Fatalf("woke at %d ns, want 3 ms", woke)

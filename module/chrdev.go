@@ -86,13 +86,12 @@ func (st *kstate) findDynamicMajorLocked() (uint32, bool) {
 // dynamic major. It logs the kernel's CHRDEV messages itself; the caller
 // must not hold st.mu.
 func (st *kstate) registerRegion(c *kernel.Ctx, major, baseminor, minorct uint32, name string) (*chrdevRegion, error) {
-	k := c.Kernel()
 	if major >= ChrdevMajorMax {
-		k.Printk(c, printk.LevelErr, "CHRDEV \"%s\" major requested (%d) is greater than the maximum (%d)\n", name, major, ChrdevMajorMax-1)
+		kernel.Printk(c, printk.LevelErr, "CHRDEV \"%s\" major requested (%d) is greater than the maximum (%d)\n", name, major, ChrdevMajorMax-1)
 		return nil, kernel.EINVAL
 	}
 	if uint64(minorct) > uint64(MinorMask)+1-uint64(baseminor) {
-		k.Printk(c, printk.LevelErr, "CHRDEV \"%s\" minor range requested (%d-%d) is out of range of maximum range (%d-%d) for a single major\n",
+		kernel.Printk(c, printk.LevelErr, "CHRDEV \"%s\" minor range requested (%d-%d) is out of range of maximum range (%d-%d) for a single major\n",
 			name, baseminor, uint64(baseminor)+uint64(minorct)-1, 0, MinorMask)
 		return nil, kernel.EINVAL
 	}
@@ -101,7 +100,7 @@ func (st *kstate) registerRegion(c *kernel.Ctx, major, baseminor, minorct uint32
 		m, ok := st.findDynamicMajorLocked()
 		if !ok {
 			st.mu.Unlock()
-			k.Printk(c, printk.LevelErr, "CHRDEV \"%s\" dynamic allocation region is full\n", name)
+			kernel.Printk(c, printk.LevelErr, "CHRDEV \"%s\" dynamic allocation region is full\n", name)
 			return nil, kernel.EBUSY
 		}
 		major = m

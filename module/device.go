@@ -72,7 +72,7 @@ func DevPrintk(c *kernel.Ctx, level printk.Level, dev *Device, format string, ar
 	if dev != nil {
 		prefix = dev.driver + " " + dev.name + ": "
 	}
-	c.Kernel().Printk(c, level, "%s", prefix+text)
+	kernel.Printk(c, level, "%s", prefix+text)
 }
 
 // DevEmerg is dev_emerg.

@@ -273,7 +273,7 @@ func (ld *ModLoader) Insmod(c *kernel.Ctx, name string, args ...string) error {
 	}
 	st.mu.Unlock()
 	if firstOOT {
-		ld.k.Printk(c, printk.LevelWarning, "%s: loading out-of-tree module taints kernel.\n", name)
+		kernel.Printk(c, printk.LevelWarning, "%s: loading out-of-tree module taints kernel.\n", name)
 	}
 	if dup {
 		return &Error{Op: "insmod", Module: name, Err: kernel.EEXIST}
@@ -494,10 +494,10 @@ type kstate struct {
 	fds       map[*kernel.Task]map[int]*Fd
 }
 
-var stateKey = kernel.NewLocalKey("module")
+var stateKey kernel.LocalKey
 
 func stateOf(k *kernel.Kernel) *kstate {
-	return k.Local(stateKey, newKstate).(*kstate)
+	return k.Local(&stateKey, newKstate).(*kstate)
 }
 
 func newKstate(k *kernel.Kernel) any {

@@ -124,7 +124,7 @@ func MiscRegister(c *kernel.Ctx, m *MiscDevice) error {
 	for _, o := range st.misc {
 		if o.Name == m.Name {
 			st.mu.Unlock()
-			c.Kernel().Printk(c, printk.LevelWarning, "sysfs: cannot create duplicate filename '/devices/virtual/misc/%s'\n", m.Name)
+			kernel.Printk(c, printk.LevelWarning, "sysfs: cannot create duplicate filename '/devices/virtual/misc/%s'\n", m.Name)
 			kernel.DumpStack(c)
 			return kernel.EEXIST
 		}

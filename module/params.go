@@ -363,7 +363,6 @@ func nextArg(args string) (param, val string, hasVal bool, rest string) {
 // errno of the last failure (0 if none). Arguments after a bare "--" are
 // ignored with a warning, as load_module does.
 func parseArgs(c *kernel.Ctx, doing, args string, p *Params) kernel.Errno {
-	k := c.Kernel()
 	var last kernel.Errno
 	args = skipSpaces(args)
 	for args != "" {
@@ -371,7 +370,7 @@ func parseArgs(c *kernel.Ctx, doing, args string, p *Params) kernel.Errno {
 		args = rest
 		if !hasVal && param == "--" {
 			if last == 0 {
-				k.Printk(c, printk.LevelWarning, "%s: parameters '%s' after `--' ignored\n", doing, args)
+				kernel.Printk(c, printk.LevelWarning, "%s: parameters '%s' after `--' ignored\n", doing, args)
 			}
 			return last
 		}
@@ -380,9 +379,9 @@ func parseArgs(c *kernel.Ctx, doing, args string, p *Params) kernel.Errno {
 		case 0:
 			continue
 		case kernel.ENOSPC:
-			k.Printk(c, printk.LevelErr, "%s: `%s' too large for parameter `%s'\n", doing, val, param)
+			kernel.Printk(c, printk.LevelErr, "%s: `%s' too large for parameter `%s'\n", doing, val, param)
 		default:
-			k.Printk(c, printk.LevelErr, "%s: `%s' invalid for parameter `%s'\n", doing, val, param)
+			kernel.Printk(c, printk.LevelErr, "%s: `%s' invalid for parameter `%s'\n", doing, val, param)
 		}
 		last = ret
 	}
@@ -402,7 +401,7 @@ func parseOne(c *kernel.Ctx, doing, param, val string, hasVal bool, p *Params) k
 		e := kp.set(val, !hasVal)
 		p.mu.Unlock()
 		if e == kernel.ENOSPC && kp.typ == "charp" {
-			c.Kernel().Printk(c, printk.LevelErr, "%s: string parameter too long\n", kp.name)
+			kernel.Printk(c, printk.LevelErr, "%s: string parameter too long\n", kp.name)
 		}
 		return e
 	}
@@ -410,7 +409,7 @@ func parseOne(c *kernel.Ctx, doing, param, val string, hasVal bool, p *Params) k
 	if param == "async_probe" || param == "dyndbg" {
 		return 0
 	}
-	c.Kernel().Printk(c, printk.LevelWarning, "%s: unknown parameter '%s' ignored\n", doing, param)
+	kernel.Printk(c, printk.LevelWarning, "%s: unknown parameter '%s' ignored\n", doing, param)
 	return 0
 }
 

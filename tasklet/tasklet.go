@@ -2,7 +2,6 @@ package tasklet
 
 import (
 	"reflect"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -144,9 +143,9 @@ type system struct {
 	cur []atomic.Pointer[Tasklet]
 }
 
-var sysKey = kernel.NewLocalKey("tasklet")
+var sysKey kernel.LocalKey
 
-func sysOf(k *kernel.Kernel) *system { return k.Local(sysKey, newSystem).(*system) }
+func sysOf(k *kernel.Kernel) *system { return k.Local(&sysKey, newSystem).(*system) }
 
 func newSystem(k *kernel.Kernel) any {
 	n := k.NumCPUs()
@@ -354,7 +353,7 @@ func Enable(c *kernel.Ctx, t *Tasklet) {
 // (might_sleep).
 func Kill(c *kernel.Ctx, t *Tasklet) {
 	if c.InInterrupt() {
-		c.Kernel().Printk(c, printk.LevelNotice, "Attempt to kill tasklet from interrupt\n")
+		kernel.Printk(c, printk.LevelNotice, "Attempt to kill tasklet from interrupt\n")
 	}
 	kernel.MightSleep(c)
 	if running(c, t) {
@@ -399,9 +398,5 @@ func funcName(f any) string {
 	if !v.IsValid() || v.IsNil() {
 		return "0x0"
 	}
-	fn := runtime.FuncForPC(v.Pointer())
-	if fn == nil {
-		return "?"
-	}
-	return kernel.ShortFuncName(fn.Name(), false)
+	return trace.SymbolName(uint64(v.Pointer()))
 }

@@ -153,7 +153,7 @@ func TestTaskletDisableWaitsUninterruptibleForARunningCallback(t *testing.T) {
 		delay.Mdelay(c, 10)
 		cbEnd = c.Kernel().Now()
 	})
-	var seen uint32
+	var seen kernel.TaskState
 	onCPU(t, k, "sched", 0, func(c *kernel.Ctx) { tasklet.Schedule(c, tl) })
 	var waiter *kernel.Task
 	waiter = onCPU(t, k, "disabler", 1, func(c *kernel.Ctx) {
@@ -170,7 +170,7 @@ func TestTaskletDisableWaitsUninterruptibleForARunningCallback(t *testing.T) {
 		t.Fatalf("tasklet_disable returned at %d, callback ended at %d", disabled, cbEnd)
 	}
 	if seen != kernel.TaskUninterruptible {
-		t.Fatalf("disabler's state during the wait: %s", kernel.StateName(seen))
+		t.Fatalf("disabler's state during the wait: %s", seen.String())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/kdefer/kdefer/debugobjects"
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/trace"
@@ -53,9 +54,9 @@ type timerBase struct {
 	tr         *trace.Tracer // the kernel's, for the tracepoints
 }
 
-var sysKey = kernel.NewLocalKey("timer")
+var sysKey kernel.LocalKey
 
-func sysOf(k *kernel.Kernel) *system { return k.Local(sysKey, newSystem).(*system) }
+func sysOf(k *kernel.Kernel) *system { return k.Local(&sysKey, newSystem).(*system) }
 
 func newSystem(k *kernel.Kernel) any {
 	s := &system{k: k}
@@ -194,7 +195,7 @@ func odebugReport(c *kernel.Ctx, msg, state string, t *Timer) {
 	if t.function != nil {
 		hint = funcName(t.function) + "+0x0/0x10"
 	}
-	kernel.ODebugReport(c, msg, state, odebugToken(t), "timer_list", hint)
+	debugobjects.Report(c, msg, state, odebugToken(t), "timer_list", hint)
 }
 
 // debugAssertInit is debug_assert_init(): a timer that was never set up is
@@ -576,7 +577,7 @@ func (b *timerBase) expire(t *Timer) {
 	b.mu.Unlock()
 	if fn != nil {
 		if irqsafe {
-			c.LocalIRQDisable()
+			kernel.LocalIRQDisable(c)
 		}
 		before := c.PreemptCount()
 		if b.tr.On(trace.TimerExpireEntry) {
@@ -587,10 +588,10 @@ func (b *timerBase) expire(t *Timer) {
 		if after := c.PreemptCount(); after != before {
 			// call_timer_fn: WARN_ONCE, then restore the count.
 			kernel.WarnOnce(c, true, "timer: %s preempt leak: %08x -> %08x\n", funcName(fn), before, after)
-			c.SetPreemptCount(before)
+			kernel.SetPreemptCount(c, before)
 		}
 		if irqsafe {
-			c.LocalIRQEnable()
+			kernel.LocalIRQEnable(c)
 		}
 	}
 	b.mu.Lock()

@@ -22,7 +22,7 @@ func TestDeleteSyncWaiterIsUninterruptibleWhileALongCallbackRunsInVirtualTime(t 
 	k := ktest.Virtual(t, 2, 1000)
 	var tm timer.Timer
 	var cbStart, cbEnd, syncStart, syncEnd int64
-	var seen []uint32
+	var seen []kernel.TaskState
 	timer.Setup(nil, &tm, func(c *kernel.Ctx, _ *timer.Timer) {
 		cbStart = c.Kernel().Now()
 		delay.Mdelay(c, 100)
@@ -74,8 +74,8 @@ func TestDeleteSyncWaiterIsUninterruptibleWhileALongCallbackRunsInVirtualTime(t 
 	for _, s := range seen {
 		if s == kernel.TaskUninterruptible {
 			d++
-			if kernel.StateLetter(s) != 'D' {
-				t.Fatalf("state letter %c, want D", kernel.StateLetter(s))
+			if s.Letter() != 'D' {
+				t.Fatalf("state letter %c, want D", s.Letter())
 			}
 		}
 	}

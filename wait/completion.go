@@ -112,7 +112,7 @@ func (x *Completion) CompleteAll() {
 // before each sleep; then consume one done (unless UINT_MAX). It returns
 // -ERESTARTSYS (signal), 0 (timed out, or see failRet) or the remaining
 // timeout, at least 1, on success ("timeout ?: 1").
-func (x *Completion) wait(c *kernel.Ctx, timeout int64, state uint32) int64 {
+func (x *Completion) wait(c *kernel.Ctx, timeout int64, state kernel.TaskState) int64 {
 	canSleep := kernel.MightSleep(c)
 	x.mu.Lock()
 	if x.done == 0 {
@@ -122,7 +122,7 @@ func (x *Completion) wait(c *kernel.Ctx, timeout int64, state uint32) int64 {
 		}
 		w := &swaiter{task: c.Current()}
 		for {
-			if kernel.SignalPendingState(c, state) {
+			if c.SignalPendingState(state) {
 				timeout = errRestartSys
 				break
 			}

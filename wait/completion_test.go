@@ -13,7 +13,7 @@ import (
 // completionForm is one of the wait_for_completion functions.
 type completionForm struct {
 	name  string
-	state uint32
+	state kernel.TaskState
 	timed bool
 	call  func(c *kernel.Ctx, x *wait.Completion, timeout int64) int64
 }
@@ -92,7 +92,7 @@ func TestWaitForCompletionReturnValuesFollowTheKernelCaseByCase(t *testing.T) {
 			t.Run("complete while waiting", func(t *testing.T) {
 				o, done := completionCase(t, f, timeout, func(c *kernel.Ctx, r *rig) { r.at(c, 10, complete(r)) })
 				if o.slept != f.state {
-					t.Errorf("slept in %s, want %s", kernel.StateName(o.slept), kernel.StateName(f.state))
+					t.Errorf("slept in %s, want %s", o.slept.String(), f.state.String())
 				}
 				want := int64(0)
 				if f.timed {

@@ -10,7 +10,7 @@ const errRestartSys = -int64(kernel.ERESTARTSYS)
 
 // isInterruptible is ___wait_is_interruptible(state): a sleep in state can
 // be ended by a signal.
-func isInterruptible(state uint32) bool {
+func isInterruptible(state kernel.TaskState) bool {
 	return state&(kernel.TaskInterruptible|kernel.TaskWakekill) != 0
 }
 
@@ -19,7 +19,7 @@ func isInterruptible(state uint32) bool {
 // -ERESTARTSYS where a signal could have ended the sleep, so that the
 // caller unwinds as from a signal; 0 otherwise, which a timeout form's
 // caller reads as "timed out with the condition false".
-func failRet(state uint32) int64 {
+func failRet(state kernel.TaskState) int64 {
 	if isInterruptible(state) {
 		return errRestartSys
 	}
@@ -45,7 +45,7 @@ func condTimeout(cond func() bool, ret *int64) bool {
 // signal sent after the wait's signal check but before the state was set
 // would find the task running, wake nothing, and be slept through.
 func sleep(c *kernel.Ctx, timeout int64) int64 {
-	if kernel.SignalPendingState(c, c.Current().State()) {
+	if c.SignalPendingState(c.Current().State()) {
 		kernel.SetCurrentState(c, kernel.TaskRunning)
 		return timeout
 	}
@@ -56,7 +56,7 @@ func sleep(c *kernel.Ctx, timeout int64) int64 {
 // schedule() (timed false) or __ret = schedule_timeout(__ret) (timed
 // true). It returns the macro's __ret: 0 or the timeout rules' value on
 // success, -ERESTARTSYS when a signal allowed by state is pending.
-func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusive bool, ret int64, timed bool) int64 {
+func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state kernel.TaskState, exclusive bool, ret int64, timed bool) int64 {
 	var e Entry
 	flags := uint32(0)
 	if exclusive {
@@ -99,7 +99,7 @@ func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusiv
 
 // event is the body of the wait_event macros without a timeout:
 // might_sleep(), the fast-path test, then ___wait_event.
-func event(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusive bool) int {
+func event(c *kernel.Ctx, q *Queue, cond func() bool, state kernel.TaskState, exclusive bool) int {
 	canSleep := kernel.MightSleep(c)
 	if cond() {
 		return 0
@@ -111,7 +111,7 @@ func event(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusive bo
 }
 
 // eventTimeout is the body of the wait_event_*timeout macros.
-func eventTimeout(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusive bool, timeout int64) int64 {
+func eventTimeout(c *kernel.Ctx, q *Queue, cond func() bool, state kernel.TaskState, exclusive bool, timeout int64) int64 {
 	canSleep := kernel.MightSleep(c)
 	ret := timeout
 	if condTimeout(cond, &ret) {
@@ -229,11 +229,11 @@ func EventIdleExclusiveTimeout(c *kernel.Ctx, q *Queue, cond func() bool, timeou
 // EventState is wait_event_state(q, cond, state): sleep in state until cond
 // is true or, when state allows it (TASK_INTERRUPTIBLE, or TASK_WAKEKILL
 // for SIGKILL), a signal is pending. It returns 0 or -ERESTARTSYS.
-func EventState(c *kernel.Ctx, q *Queue, cond func() bool, state uint32) int {
+func EventState(c *kernel.Ctx, q *Queue, cond func() bool, state kernel.TaskState) int {
 	return event(c, q, cond, state, false)
 }
 
 // EventStateExclusive is wait_event_state_exclusive(q, cond, state).
-func EventStateExclusive(c *kernel.Ctx, q *Queue, cond func() bool, state uint32) int {
+func EventStateExclusive(c *kernel.Ctx, q *Queue, cond func() bool, state kernel.TaskState) int {
 	return event(c, q, cond, state, true)
 }

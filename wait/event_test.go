@@ -12,9 +12,9 @@ import (
 // waitForm is one member of the wait_event family.
 type waitForm struct {
 	name      string
-	state     uint32 // the state it sleeps in
-	timed     bool   // a _timeout form: returns 0 / 1 / remaining
-	void      bool   // returns nothing (the call reports 0)
+	state     kernel.TaskState // the state it sleeps in
+	timed     bool             // a _timeout form: returns 0 / 1 / remaining
+	void      bool             // returns nothing (the call reports 0)
 	exclusive bool
 	call      func(c *kernel.Ctx, q *wait.Queue, cond func() bool, timeout int64) int64
 }
@@ -76,8 +76,8 @@ func waitForms() []waitForm {
 // outcome is what one wait did.
 type outcome struct {
 	ret        int64
-	start, end uint64 // jiffies at the call and at the return
-	slept      uint32 // the task's state seen by a timer 3 jiffies in
+	start, end uint64           // jiffies at the call and at the return
+	slept      kernel.TaskState // the task's state seen by a timer 3 jiffies in
 	log        []string
 }
 
@@ -135,7 +135,7 @@ func TestWaitEventReturnValuesFollowTheKernelCaseByCase(t *testing.T) {
 			t.Run("cond true before the timeout", func(t *testing.T) {
 				o := waitCase(t, f, timeout, func(c *kernel.Ctx, r *rig) { r.at(c, 10, setAndWake(r)) })
 				if o.slept != f.state {
-					t.Errorf("slept in %s, want %s", kernel.StateName(o.slept), kernel.StateName(f.state))
+					t.Errorf("slept in %s, want %s", o.slept.String(), f.state.String())
 				}
 				waited := o.end - o.start
 				if waited < 10 || waited > 12 {
@@ -193,7 +193,7 @@ func TestWaitEventReturnValuesFollowTheKernelCaseByCase(t *testing.T) {
 					}
 					if o.ret != want || waited < 50 {
 						t.Errorf("ret=%d after %d jiffies, want %d after ~50 (signal %d must not end a %s wait)",
-							o.ret, waited, want, sig, kernel.StateName(f.state))
+							o.ret, waited, want, sig, f.state.String())
 					}
 				})
 			}

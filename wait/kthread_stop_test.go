@@ -38,7 +38,7 @@ func TestKthreadStopInterruptsInterruptibleWaits(t *testing.T) {
 	var r rig
 	kt := kthread(t, k, func(c *kernel.Ctx) {
 		ret = int64(wait.EventInterruptible(c, &q, r.flag.Load))
-		pending = kernel.SignalPending(c)
+		pending = c.SignalPending()
 		start = c.Jiffies()
 		left = delay.MsleepInterruptible(c, 1000)
 		end = c.Jiffies()
@@ -60,14 +60,14 @@ func TestKthreadStopWakesIdleAndUninterruptibleSleepers(t *testing.T) {
 	var q wait.Queue
 	returned := false
 	kt := kthread(t, k, func(c *kernel.Ctx) {
-		wait.EventIdle(c, &q, func() bool { return kernel.KthreadShouldStop(c) })
+		wait.EventIdle(c, &q, func() bool { return c.KthreadShouldStop() })
 		returned = true
 	})
 	run(t, k)
 	kthreadStop(kt)
 	run(t, k)
 	if !returned {
-		t.Errorf("wait_event_idle still asleep in %s after kthread_stop", kernel.StateName(kt.State()))
+		t.Errorf("wait_event_idle still asleep in %s after kthread_stop", kt.State().String())
 	}
 }
 
@@ -80,10 +80,10 @@ func TestKthreadShouldStopSurvivesAnEarlierSignalAndFlushSignals(t *testing.T) {
 	var ret int64
 	kt := kthread(t, k, func(c *kernel.Ctx) {
 		kernel.AllowSignal(c, kernel.SIGUSR1)
-		wait.EventKillable(c, &q, func() bool { return kernel.KthreadShouldStop(c) })
-		before = kernel.KthreadShouldStop(c)
+		wait.EventKillable(c, &q, func() bool { return c.KthreadShouldStop() })
+		before = c.KthreadShouldStop()
 		kernel.FlushSignals(c)
-		after = kernel.KthreadShouldStop(c)
+		after = c.KthreadShouldStop()
 		var e wait.Entry
 		wait.InitWaitFunc(c, &e, wait.WokenWakeFunction)
 		wait.Add(&q, &e)

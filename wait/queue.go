@@ -33,7 +33,7 @@ const (
 // add to or remove from the same queue except by unlinking its own entry
 // (as AutoremoveWakeFunction does). Where a kernel wake function finds its
 // owner with container_of, a Go one is a closure that captures it.
-type WakeFunc func(c *kernel.Ctx, e *Entry, mode uint32, wakeFlags int, key any) int
+type WakeFunc func(c *kernel.Ctx, e *Entry, mode kernel.TaskState, wakeFlags int, key any) int
 
 // Queue is struct wait_queue_head (wait_queue_head_t): a lock and a list of
 // waiters. The zero value is an empty queue ready to use, like
@@ -192,7 +192,7 @@ func Remove(q *Queue, e *Entry) {
 // non-exclusive waiter at the head of q unless it is already queued, and
 // sets the calling task's state, both under q's lock. Test the condition
 // next, then Schedule, then FinishWait.
-func PrepareToWait(c *kernel.Ctx, q *Queue, e *Entry, state uint32) {
+func PrepareToWait(c *kernel.Ctx, q *Queue, e *Entry, state kernel.TaskState) {
 	q.mu.Lock()
 	e.flags.And(^FlagExclusive)
 	if e.q == nil {
@@ -205,7 +205,7 @@ func PrepareToWait(c *kernel.Ctx, q *Queue, e *Entry, state uint32) {
 // PrepareToWaitExclusive is prepare_to_wait_exclusive(q, e, state): like
 // PrepareToWait with e an exclusive waiter at the tail of q. It reports
 // whether q was empty before (the return value of current kernels).
-func PrepareToWaitExclusive(c *kernel.Ctx, q *Queue, e *Entry, state uint32) bool {
+func PrepareToWaitExclusive(c *kernel.Ctx, q *Queue, e *Entry, state kernel.TaskState) bool {
 	q.mu.Lock()
 	wasEmpty := q.list.head == nil
 	e.flags.Or(FlagExclusive)
@@ -223,10 +223,10 @@ func PrepareToWaitExclusive(c *kernel.Ctx, q *Queue, e *Entry, state uint32) boo
 // that an exclusive waiter that gives up cannot swallow a wakeup meant for
 // another. Otherwise it queues e (exclusive at the tail, non-exclusive at
 // the head) unless already queued, sets the task's state, and returns 0.
-func PrepareToWaitEvent(c *kernel.Ctx, q *Queue, e *Entry, state uint32) int64 {
+func PrepareToWaitEvent(c *kernel.Ctx, q *Queue, e *Entry, state kernel.TaskState) int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if kernel.SignalPendingState(c, state) {
+	if c.SignalPendingState(state) {
 		if e.q == q {
 			q.unlink(e)
 		}
@@ -259,7 +259,7 @@ func FinishWait(c *kernel.Ctx, q *Queue, e *Entry) {
 // returns 1 if the task was woken, 0 if it was not sleeping in one of those
 // states (already running, or, for a TASK_INTERRUPTIBLE-only wakeup, in
 // TASK_UNINTERRUPTIBLE). The entry stays on its queue.
-func DefaultWakeFunction(_ *kernel.Ctx, e *Entry, mode uint32, _ int, _ any) int {
+func DefaultWakeFunction(_ *kernel.Ctx, e *Entry, mode kernel.TaskState, _ int, _ any) int {
 	if e.task == nil {
 		return 0
 	}
@@ -269,7 +269,7 @@ func DefaultWakeFunction(_ *kernel.Ctx, e *Entry, mode uint32, _ int, _ any) int
 // AutoremoveWakeFunction is autoremove_wake_function(): DefaultWakeFunction,
 // and an entry whose task it woke leaves the queue. This is what the
 // wait_event family and InitWait use.
-func AutoremoveWakeFunction(c *kernel.Ctx, e *Entry, mode uint32, wakeFlags int, key any) int {
+func AutoremoveWakeFunction(c *kernel.Ctx, e *Entry, mode kernel.TaskState, wakeFlags int, key any) int {
 	ret := DefaultWakeFunction(c, e, mode, wakeFlags, key)
 	if ret != 0 && e.q != nil {
 		e.q.unlink(e)
@@ -279,7 +279,7 @@ func AutoremoveWakeFunction(c *kernel.Ctx, e *Entry, mode uint32, wakeFlags int,
 
 // WokenWakeFunction is woken_wake_function(): it marks the entry FlagWoken,
 // then wakes its task like DefaultWakeFunction. Pair it with WaitWoken.
-func WokenWakeFunction(c *kernel.Ctx, e *Entry, mode uint32, wakeFlags int, key any) int {
+func WokenWakeFunction(c *kernel.Ctx, e *Entry, mode kernel.TaskState, wakeFlags int, key any) int {
 	e.flags.Or(FlagWoken)
 	return DefaultWakeFunction(c, e, mode, wakeFlags, key)
 }
@@ -298,7 +298,7 @@ func WokenWakeFunction(c *kernel.Ctx, e *Entry, mode uint32, wakeFlags int, key 
 //		...
 //	}
 //	wait.Remove(&q, &e)
-func WaitWoken(c *kernel.Ctx, e *Entry, mode uint32, timeout int64) int64 {
+func WaitWoken(c *kernel.Ctx, e *Entry, mode kernel.TaskState, timeout int64) int64 {
 	kernel.SetCurrentState(c, mode)
 	if e.flags.Load()&FlagWoken == 0 && !kthreadShouldStop(c) {
 		timeout = delay.ScheduleTimeout(c, timeout)
@@ -310,7 +310,7 @@ func WaitWoken(c *kernel.Ctx, e *Entry, mode uint32, timeout int64) int64 {
 
 // kthreadShouldStop is wait.c's is_kthread_should_stop(): the caller is a
 // kernel thread that kthread_stop() asked to stop.
-func kthreadShouldStop(c *kernel.Ctx) bool { return kernel.KthreadShouldStop(c) }
+func kthreadShouldStop(c *kernel.Ctx) bool { return c.KthreadShouldStop() }
 
 // WakeUpCommon is __wake_up(q, mode, nr, key): under q's lock it walks q
 // from the head calling each entry's wake function. Every non-exclusive
@@ -323,7 +323,7 @@ func kthreadShouldStop(c *kernel.Ctx) bool { return kernel.KthreadShouldStop(c) 
 // legal in any context (task, softirq, hardirq) and never sleep. c may be
 // nil when the waker is not running in the kernel: a plain goroutine in
 // real time, or the test driving a virtual kernel between runs.
-func WakeUpCommon(c *kernel.Ctx, q *Queue, mode uint32, nr int, key any) int {
+func WakeUpCommon(c *kernel.Ctx, q *Queue, mode kernel.TaskState, nr int, key any) int {
 	q.mu.Lock()
 	remaining := q.wakeUpLocked(c, mode, nr, 0, key)
 	q.mu.Unlock()
@@ -332,7 +332,7 @@ func WakeUpCommon(c *kernel.Ctx, q *Queue, mode uint32, nr int, key any) int {
 
 // wakeUpLocked is __wake_up_common. The caller holds q.mu. It returns the
 // exclusive wakeups left over (negative when nr was 0).
-func (q *Queue) wakeUpLocked(c *kernel.Ctx, mode uint32, nr, wakeFlags int, key any) int {
+func (q *Queue) wakeUpLocked(c *kernel.Ctx, mode kernel.TaskState, nr, wakeFlags int, key any) int {
 	for e := q.list.head; e != nil; {
 		next := e.lk.next // the wake function may unlink e
 		flags := e.flags.Load()

@@ -25,15 +25,15 @@ func TestLab6KthreadPatternTerminates(t *testing.T) {
 	var kt *kernel.Task
 
 	myThreadF := func(c *kernel.Ctx) int {
-		k.Printk(c, printk.LevelInfo, "[my_thread_f] Current process id is %d (%s)\n", c.Current().PID(), c.Current().Comm())
+		kernel.Printk(c, printk.LevelInfo, "[my_thread_f] Current process id is %d (%s)\n", c.Current().PID(), c.Current().Comm())
 		wait.EventInterruptible(c, &wqStopThread, func() bool { return flagStopThread.Load() != 0 })
 		flagThreadTerminated.Store(1)
 		wait.WakeUpInterruptible(c, &wqThreadTerminated)
-		k.Printk(c, printk.LevelInfo, "[my_thread_f] Exiting\n")
+		kernel.Printk(c, printk.LevelInfo, "[my_thread_f] Exiting\n")
 		return 0
 	}
 	runTask(t, k, func(c *kernel.Ctx) { // insmod
-		k.Printk(c, printk.LevelInfo, "[kthread_init] Init module\n")
+		kernel.Printk(c, printk.LevelInfo, "[kthread_init] Init module\n")
 		wait.Init(&wqStopThread)
 		flagStopThread.Store(0)
 		wait.Init(&wqThreadTerminated)
@@ -50,13 +50,13 @@ func TestLab6KthreadPatternTerminates(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s := kt.State(); s != kernel.TaskInterruptible {
-		t.Fatalf("kthread state %s after a second, want TASK_INTERRUPTIBLE", kernel.StateName(s))
+		t.Fatalf("kthread state %s after a second, want TASK_INTERRUPTIBLE", s.String())
 	}
 	runTask(t, k, func(c *kernel.Ctx) { // rmmod
 		flagStopThread.Store(1)
 		wait.WakeUpInterruptible(c, &wqStopThread)
 		wait.EventInterruptible(c, &wqThreadTerminated, func() bool { return flagThreadTerminated.Load() != 0 })
-		k.Printk(c, printk.LevelInfo, "[kthread_exit] Exit module\n")
+		kernel.Printk(c, printk.LevelInfo, "[kthread_exit] Exit module\n")
 	})
 	run(t, k)
 	select {

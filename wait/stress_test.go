@@ -20,7 +20,7 @@ func waitExit(t *testing.T, tasks []*kernel.Task) {
 		select {
 		case <-task.Exited():
 		case <-deadline:
-			t.Fatalf("task %s still in state %s: a wakeup was lost", task, kernel.StateName(task.State()))
+			t.Fatalf("task %s still in state %s: a wakeup was lost", task, task.State().String())
 		}
 	}
 }

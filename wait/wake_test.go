@@ -20,7 +20,7 @@ type sleepers struct {
 	woken []string
 }
 
-func (s *sleepers) add(t *testing.T, k *kernel.Kernel, q *wait.Queue, name string, state uint32, exclusive bool) {
+func (s *sleepers) add(t *testing.T, k *kernel.Kernel, q *wait.Queue, name string, state kernel.TaskState, exclusive bool) {
 	spawn(t, k, name, func(c *kernel.Ctx) {
 		var e wait.Entry
 		wait.InitWait(c, &e)
@@ -164,8 +164,8 @@ func TestWakeFunctionsSeeModeAndKeyAndCanStopTheWalk(t *testing.T) {
 	var calls []string
 	entry := func(name string, ret int) *wait.Entry {
 		e := new(wait.Entry)
-		wait.InitFuncEntry(e, func(c *kernel.Ctx, e *wait.Entry, mode uint32, flags int, key any) int {
-			calls = append(calls, fmt.Sprintf("%s mode=%#x key=%v", name, mode, key))
+		wait.InitFuncEntry(e, func(c *kernel.Ctx, e *wait.Entry, mode kernel.TaskState, flags int, key any) int {
+			calls = append(calls, fmt.Sprintf("%s mode=%#x key=%v", name, uint32(mode), key))
 			return ret
 		})
 		return e

@@ -111,7 +111,7 @@ func sleep(c *kernel.Ctx, secs int64) kernel.Signal {
 		if hrtimer.ScheduleHrtimeoutRange(c, &exp, TimerSlackNs, hrtimer.ModeAbs) == 0 {
 			return 0
 		}
-		if kernel.SignalPending(c) {
+		if c.SignalPending() {
 			var se *kernel.SignalError
 			if errors.As(context.Cause(c), &se) {
 				return se.Sig

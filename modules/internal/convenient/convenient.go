@@ -19,6 +19,7 @@ import (
 
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // callerFunc returns the short name of the function skip frames above the
@@ -29,11 +30,7 @@ func callerFunc(skip int) string {
 	if !ok {
 		return "?"
 	}
-	f := runtime.FuncForPC(pc)
-	if f == nil {
-		return "?"
-	}
-	return kernel.ShortFuncName(f.Name(), false)
+	return trace.SymbolName(uint64(pc))
 }
 
 // prefix is pr_fmt's "module:func(): " for pr, or "" without a module.
@@ -92,7 +89,7 @@ func PrintCtx(c *kernel.Ctx, pr kernel.Logger) {
 		return
 	}
 	fn := callerFunc(1)
-	c.Kernel().Printk(c, printk.LevelDebug, "%s%s\n", prefix(pr, fn), CtxLine(c, fn))
+	kernel.Printk(c, printk.LevelDebug, "%s%s\n", prefix(pr, fn), CtxLine(c, fn))
 }
 
 // ShowDelta is SHOW_DELTA(later, earlier) in the current convenient.h form:
@@ -104,9 +101,8 @@ func PrintCtx(c *kernel.Ctx, pr kernel.Logger) {
 // of params)" instead. Times are ktime values in ns.
 func ShowDelta(c *kernel.Ctx, pr kernel.Logger, later, earlier int64) {
 	pfx := prefix(pr, callerFunc(1))
-	k := c.Kernel()
 	if later <= earlier {
-		k.Printk(c, printk.LevelWarning, "%sSHOW_DELTA(): *invalid* earlier > later? (check order of params)\n", pfx)
+		kernel.Printk(c, printk.LevelWarning, "%sSHOW_DELTA(): *invalid* earlier > later? (check order of params)\n", pfx)
 		return
 	}
 	d := later - earlier
@@ -121,7 +117,7 @@ func ShowDelta(c *kernel.Ctx, pr kernel.Logger, later, earlier int64) {
 	if d/1000 >= 1 {
 		b.WriteString(")\n")
 	}
-	k.Printk(c, printk.LevelInfo, "%s%s", pfx, b.String())
+	kernel.Printk(c, printk.LevelInfo, "%s%s", pfx, b.String())
 }
 
 // ShowDeltaBook is SHOW_DELTA as the book-era convenient.h (2021) printed
@@ -130,11 +126,10 @@ func ShowDelta(c *kernel.Ctx, pr kernel.Logger, later, earlier int64) {
 // earlier.
 func ShowDeltaBook(c *kernel.Ctx, pr kernel.Logger, later, earlier int64) {
 	pfx := prefix(pr, callerFunc(1))
-	k := c.Kernel()
 	if later <= earlier {
-		k.Printk(c, printk.LevelWarning, "%sSHOW_DELTA(): *invalid* earlier > later?\n", pfx)
+		kernel.Printk(c, printk.LevelWarning, "%sSHOW_DELTA(): *invalid* earlier > later?\n", pfx)
 		return
 	}
 	d := later - earlier
-	k.Printk(c, printk.LevelInfo, "%sdelta: %d ns (= %d us = %d ms)\n", pfx, d, d/1000, d/1000000)
+	kernel.Printk(c, printk.LevelInfo, "%sdelta: %d ns (= %d us = %d ms)\n", pfx, d, d/1000, d/1000000)
 }

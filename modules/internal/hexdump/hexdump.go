@@ -103,7 +103,7 @@ func Lines(prefix string, prefixType, rowsize, groupsize int, buf []byte, ascii 
 // level (no pr_fmt prefix).
 func PrintHexDump(c *kernel.Ctx, level printk.Level, prefix string, prefixType, rowsize, groupsize int, buf []byte, ascii bool) {
 	for _, l := range Lines(prefix, prefixType, rowsize, groupsize, buf, ascii) {
-		c.Kernel().Printk(c, level, "%s\n", l)
+		kernel.Printk(c, level, "%s\n", l)
 	}
 }
 
