@@ -25,6 +25,17 @@
 // *SignalError, ErrKthreadStop, ErrShutdown; KthreadShouldStop and
 // SignalPending answer for each independently).
 //
+// # Calling convention
+//
+// Actions that run in an execution context are functions taking the context
+// first: Printk(c, …), LocalBHDisable(c), LocalIRQSave(c), Schedule(c),
+// Spin(c, ns), and in the packages above timer.Mod(c, t, expires). Questions
+// about a context are Ctx methods: c.InSoftirq(), c.InAtomic(),
+// c.SignalPending(), c.Dying(). Operations that need no caller context —
+// booting and running the kernel, creating and waking tasks, raising
+// interrupts from outside — are Kernel methods: k.Spawn, k.WakeUpProcess,
+// k.GenerateIRQ.
+//
 // # Two shells around one core
 //
 // The kernel's bookkeeping (task states, pending softirq masks, the event
