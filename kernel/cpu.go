@@ -41,6 +41,8 @@ type CPU struct {
 	resched     atomic.Uint64 // RES: rescheduling (kick) interrupts
 
 	kick chan struct{}
+	// looping is set while the real-time idle loop's goroutine runs.
+	looping atomic.Bool
 }
 
 func newCPU(k *Kernel, id int) *CPU {
@@ -90,6 +92,7 @@ const (
 func (cpu *CPU) loop() {
 	k := cpu.k
 	defer k.cpuWG.Done()
+	defer cpu.looping.Store(false)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {

@@ -219,6 +219,7 @@ func Boot(cfg Config) (*Kernel, error) {
 	} else {
 		for _, cpu := range k.cpus {
 			k.cpuWG.Add(1)
+			cpu.looping.Store(true)
 			go cpu.loop()
 		}
 	}
@@ -557,11 +558,16 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 // token, and Shutdown, Run and RunTask then cannot honour their ctx.
 func (k *Kernel) Shutdown(ctx context.Context) error {
 	if k.dying.Swap(true) {
-		// Already shutting down: wait for that shutdown to finish.
+		// Already shutting down: wait for that shutdown to finish. A
+		// halted kernel wins over a done ctx (select alone would pick
+		// one of two ready cases at random).
 		select {
 		case <-k.halted:
 			return nil
 		case <-ctx.Done():
+			if k.isHalted() {
+				return nil
+			}
 			return fmt.Errorf("kernel: shutdown: still in progress: %w", context.Cause(ctx))
 		}
 	}
@@ -585,13 +591,32 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 	case <-k.halted:
 		return nil
 	case <-ctx.Done():
+		if k.isHalted() {
+			return nil
+		}
+		// Tasks with a goroutine, then the idle tasks of CPUs whose
+		// interrupt loop has not returned (a handler that blocks).
 		var names []string
 		for _, t := range k.Tasks() {
 			if t.started0() {
 				names = append(names, t.String())
 			}
 		}
+		for _, cpu := range k.cpus {
+			if cpu.looping.Load() {
+				names = append(names, cpu.idle.String())
+			}
+		}
 		return fmt.Errorf("kernel: shutdown: tasks still running %v: %w", names, context.Cause(ctx))
+	}
+}
+
+func (k *Kernel) isHalted() bool {
+	select {
+	case <-k.halted:
+		return true
+	default:
+		return false
 	}
 }
 
