@@ -256,6 +256,16 @@ func (k *Kernel) report(c *Ctx, kind string, level printk.Level, lines []string)
 	}
 }
 
+// reportNoTaint prints a report that does not taint the kernel (spin_dump
+// has no add_taint), counting it and honouring PanicOnWarn as report does.
+func (k *Kernel) reportNoTaint(c *Ctx, kind string, level printk.Level, lines []string) {
+	k.warnings.Add(1)
+	k.emitLines(c, level, lines)
+	if k.cfg.PanicOnWarn {
+		panic(&Warning{Kind: kind, Report: strings.Join(lines, "\n")})
+	}
+}
+
 // MightSleep is might_sleep(): called at the top of every function that may
 // sleep. In atomic context (preempt count not zero, interrupts disabled, or
 // the idle task) it prints the kernel's report — "BUG: sleeping function

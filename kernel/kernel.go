@@ -113,6 +113,7 @@ type Kernel struct {
 	oopses        atomic.Uint64
 	onceWarnings  sync.Map
 	odebugReports atomic.Int32 // debug_print_object's static limit
+	locksDebugOff atomic.Bool  // !debug_locks: a lock bug was reported
 	badIRQReports atomic.Int32 // report_bad_irq's static count
 
 	moduleLister atomic.Pointer[func() []string]

@@ -1,7 +1,11 @@
 package kernel
 
 import (
+	"fmt"
 	"sync"
+	"sync/atomic"
+
+	"github.com/kdefer/kdefer/printk"
 )
 
 // SpinLock is spinlock_t. Taking it makes the context atomic (the preempt
@@ -9,20 +13,64 @@ import (
 // _irqsave forms also disable bottom halves or interrupts as the kernel's
 // do. The zero value is an unlocked lock.
 //
-// Difference: a contended SpinLock parks the goroutine (sync.Mutex) rather
-// than spinning; the semantics seen by the holder are the same.
+// Misuse gets CONFIG_DEBUG_SPINLOCK's reports (kernel/locking/
+// spinlock_debug.c), printed for the first lock bug of a kernel only (the
+// kernel's debug_locks_off()): "BUG: spinlock already unlocked on CPU#N,
+// comm/pid" for an unlock of an unlocked lock (nothing is unlocked, the
+// preempt count drops unless it is 0), "wrong owner" for an unlock by
+// another task (the lock is released anyway), and "recursion" for a task
+// taking a lock it holds.
+//
+// Differences: a contended SpinLock parks the goroutine (sync.Mutex)
+// rather than spinning; the semantics seen by the holder are the same.
+// The owner is the task (current); tasks of one CPU run in parallel in
+// kdefer, so the "cpu recursion" and "wrong CPU" checks are not made. On
+// recursion the kernel would spin forever; kdefer goes on without taking
+// the lock a second time (the inner unlock then releases it).
 type SpinLock struct {
 	mu sync.Mutex
+	// owner is the holder (lock->owner), nil when unlocked; ownerCPU is
+	// its CPU plus one (lock->owner_cpu + 1, so that 0 is "none").
+	owner    atomic.Pointer[Task]
+	ownerCPU atomic.Int32
 }
+
+// spinlockMagic is SPINLOCK_MAGIC, shown in the reports.
+const spinlockMagic = 0xdead4ead
 
 // Lock is spin_lock().
 func (l *SpinLock) Lock(c *Ctx) {
 	c.PreemptDisable()
+	if l.owner.Load() == c.task {
+		l.bug(c, "recursion")
+		return
+	}
 	l.mu.Lock()
+	l.owner.Store(c.task)
+	l.ownerCPU.Store(int32(c.cpu.id) + 1)
 }
 
 // Unlock is spin_unlock().
 func (l *SpinLock) Unlock(c *Ctx) {
+	for {
+		o := l.owner.Load()
+		if o == nil {
+			l.bug(c, "already unlocked")
+			// spin_unlock's preempt_enable still runs; an underflow is
+			// refused silently (lock debugging is off by now).
+			if c.preempt&PreemptMask != 0 {
+				c.preempt -= PreemptOffset
+			}
+			return
+		}
+		if o != c.task {
+			l.bug(c, "wrong owner")
+		}
+		if l.owner.CompareAndSwap(o, nil) {
+			break
+		}
+	}
+	l.ownerCPU.Store(0)
 	l.mu.Unlock()
 	c.PreemptEnable()
 }
@@ -31,11 +79,39 @@ func (l *SpinLock) Unlock(c *Ctx) {
 func (l *SpinLock) TryLock(c *Ctx) bool {
 	c.PreemptDisable()
 	if l.mu.TryLock() {
+		l.owner.Store(c.task)
+		l.ownerCPU.Store(int32(c.cpu.id) + 1)
 		return true
 	}
 	c.PreemptEnable()
 	return false
 }
+
+// bug is spin_bug(): the first lock bug of the kernel is reported with
+// spin_dump's two lines and a stack; later ones are not (debug_locks_off).
+func (l *SpinLock) bug(c *Ctx, msg string) {
+	k := c.k
+	if !k.debugLocksOff() {
+		return
+	}
+	owner, pid := "<none>", -1
+	if o := l.owner.Load(); o != nil {
+		owner, pid = o.Comm(), o.pid
+	}
+	lines := []string{
+		fmt.Sprintf("BUG: spinlock %s on CPU#%d, %s/%d", msg, c.cpu.id, c.task.Comm(), c.task.pid),
+		// %pS of the lock: a stable token, as for ODEBUG reports, so
+		// that virtual-time logs stay reproducible.
+		fmt.Sprintf(" lock: 000000003e8f1e72, .magic: %08x, .owner: %s/%d, .owner_cpu: %d",
+			spinlockMagic, owner, pid, l.ownerCPU.Load()-1),
+	}
+	lines = append(lines, k.dumpStackLines(c)...)
+	k.reportNoTaint(c, "BUG", printk.LevelEmerg, lines)
+}
+
+// debugLocksOff is debug_locks_off(): it turns lock debugging off and
+// reports whether it was on, i.e. whether the caller should report.
+func (k *Kernel) debugLocksOff() bool { return !k.locksDebugOff.Swap(true) }
 
 // LockBH is spin_lock_bh(): local_bh_disable() then spin_lock().
 func (l *SpinLock) LockBH(c *Ctx) {
@@ -146,13 +222,17 @@ func (m *Mutex) TryLock(c *Ctx) bool {
 	return true
 }
 
-// Unlock is mutex_unlock(). Unlocking a mutex the caller does not own
-// warns (DEBUG_MUTEXES) and does nothing.
+// Unlock is mutex_unlock(). Unlocking a mutex the caller does not own, or
+// one nobody holds, warns as DEBUG_MUTEXES does (for the first lock bug
+// of the kernel only, debug_locks_off) and does nothing. Difference: the
+// kernel releases the mutex anyway.
 func (m *Mutex) Unlock(c *Ctx) {
 	m.mu.Lock()
 	if m.owner != c.task {
 		m.mu.Unlock()
-		c.k.warn(c, 1, "DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current)\n")
+		if c.k.debugLocksOff() {
+			c.k.warn(c, 1, "DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current)\n")
+		}
 		return
 	}
 	if len(m.waiters) == 0 {
