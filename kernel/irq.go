@@ -56,10 +56,14 @@ type irqDesc struct {
 // RequestIRQ is request_irq(): it installs handler on line irq. Several
 // handlers may share a line when all pass IRQFShared (and a distinct devID).
 // Errors: EINVAL for a bad line, a nil handler, or a shared request without
-// devID; EBUSY when the line is taken and not shareable.
+// devID; EBUSY when the line is taken and not shareable; ErrShutdown once
+// the kernel is shutting down.
 func (k *Kernel) RequestIRQ(irq int, handler IRQHandler, flags uint32, name string, devID any) error {
 	if irq < 0 || irq >= NRIRQs || handler == nil || (flags&IRQFShared != 0 && devID == nil) {
 		return fmt.Errorf("kernel: request_irq(%d, %q): %w", irq, name, EINVAL)
+	}
+	if k.dying.Load() {
+		return fmt.Errorf("kernel: request_irq(%d, %q): %w", irq, name, ErrShutdown)
 	}
 	k.irqMu.Lock()
 	defer k.irqMu.Unlock()
@@ -124,7 +128,8 @@ func (k *Kernel) FreeIRQ(c *Ctx, irq int, devID any) string {
 // CPU enters hardirq context (interrupting its idle task), every handler on
 // the line runs, and irq_exit runs the softirqs they raised. It is the hook
 // for device models and tests. The interrupt is handled synchronously on
-// the calling goroutine. It returns EINVAL for a bad CPU or line.
+// the calling goroutine. It returns EINVAL for a bad CPU or line and
+// ErrShutdown (running nothing) once the kernel is shutting down.
 //
 // As in the kernel, a line with no handler is masked (nothing runs, nothing
 // is counted), and a line whose handlers almost never handle their
@@ -138,6 +143,9 @@ func (k *Kernel) FreeIRQ(c *Ctx, irq int, devID any) string {
 func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 	if cpu < 0 || cpu >= len(k.cpus) || irq < 0 || irq >= NRIRQs {
 		return fmt.Errorf("kernel: generate irq %d on cpu %d: %w", irq, cpu, EINVAL)
+	}
+	if k.dying.Load() {
+		return fmt.Errorf("kernel: generate irq %d on cpu %d: %w", irq, cpu, ErrShutdown)
 	}
 	k.irqMu.Lock()
 	d := k.irqs[irq]

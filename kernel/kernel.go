@@ -44,7 +44,8 @@ type Config struct {
 	// LogWriter, when non-nil, receives every committed record formatted
 	// as dmesg prints it ("[    0.420000] text\n").
 	LogWriter io.Writer
-	// LogCapacity is the ring buffer's capacity in records (0: 8192).
+	// LogCapacity is the ring buffer's capacity in records (0: 8192;
+	// negative: Boot fails with EINVAL).
 	LogCapacity int
 	// PanicOnWarn makes every WARN and BUG report panic (with a *Warning)
 	// after it is logged, as the panic_on_warn sysctl does. Meant for tests.
@@ -149,7 +150,10 @@ func Boot(cfg Config) (*Kernel, error) {
 	if cfg.CPUs < 0 || cfg.CPUs > NRCPUs {
 		return nil, fmt.Errorf("kernel: boot: %d CPUs requested, want 1..%d: %w", cfg.CPUs, NRCPUs, EINVAL)
 	}
-	if cfg.LogCapacity <= 0 {
+	if cfg.LogCapacity < 0 {
+		return nil, fmt.Errorf("kernel: boot: log capacity %d: %w", cfg.LogCapacity, EINVAL)
+	}
+	if cfg.LogCapacity == 0 {
 		cfg.LogCapacity = 8192
 	}
 	k := &Kernel{
