@@ -63,6 +63,14 @@ func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusiv
 		flags = FlagExclusive
 	}
 	InitWaitEntry(c, &e, flags)
+	// A condition that panics must not leave e (on this goroutine's
+	// stack) linked on q while the task dies of the Oops.
+	finished := false
+	defer func() {
+		if !finished {
+			FinishWait(c, q, &e)
+		}
+	}()
 	met := func() bool {
 		if timed {
 			return condTimeout(cond, &ret)
@@ -77,11 +85,13 @@ func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusiv
 		}
 		if isInterruptible(state) && intr != 0 {
 			// prepare_to_wait_event already took e off q.
+			finished = true
 			kernel.SetCurrentState(c, kernel.TaskRunning)
 			return intr
 		}
 		if k.ShuttingDown() {
 			// No task sleeps any more: give up as failRet documents.
+			finished = true
 			FinishWait(c, q, &e)
 			return failRet(state)
 		}
@@ -94,6 +104,7 @@ func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclusiv
 			break
 		}
 	}
+	finished = true
 	FinishWait(c, q, &e)
 	return ret
 }
@@ -133,7 +144,9 @@ func eventTimeout(c *kernel.Ctx, q *Queue, cond func() bool, state uint32, exclu
 //
 // In atomic context it reports "BUG: sleeping function called from invalid
 // context" and, if cond is false, returns without waiting. While the kernel
-// shuts down it returns as soon as it is woken, cond true or not.
+// shuts down it returns as soon as it is woken, cond true or not. If cond
+// panics, the waiter is taken off q before the panic goes on (the task then
+// dies with an Oops); this holds for every wait_event form.
 func Event(c *kernel.Ctx, q *Queue, cond func() bool) {
 	event(c, q, cond, kernel.TaskUninterruptible, false)
 }
