@@ -406,20 +406,10 @@ func (k *Kernel) warn(c *Ctx, _ int, format string, args ...any) {
 	k.report(c, "WARNING", printk.LevelWarning, lines) // __warn's pr_warn
 }
 
-// oops logs a panic that escaped a task function or a handler.
-func (k *Kernel) oops(c *Ctx, what string) {
-	k.oopses.Add(1)
-	lines := []string{"Oops: " + what}
-	lines = append(lines, k.dumpStackLines(c)...)
-	k.warnings.Add(1)
-	k.emitLines(c, printk.LevelEmerg, lines)
-	k.taint.Or(TaintDie) // oops_end, after the report
-
-}
-
-// runHandler runs an interrupt-context handler. A panic in it is an Oops:
-// logged, and the kernel goes on. With PanicOnWarn in virtual time a
-// report's panic is kept and re-raised on the driver goroutine by Run.
+// runHandler runs an interrupt-context handler. A panic in it is an Oops
+// (see Oops): reported, and the kernel goes on. With PanicOnWarn or
+// PanicOnOops in virtual time the panic is kept and re-raised on the
+// driver goroutine by Run; in real time it goes on up the goroutine.
 func (k *Kernel) runHandler(c *Ctx, fn func()) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -427,10 +417,16 @@ func (k *Kernel) runHandler(c *Ctx, fn func()) {
 				if !k.virtual {
 					panic(w)
 				}
-				k.panicked.CompareAndSwap(nil, w)
+				k.keepPanic(w)
 				return
 			}
-			k.oops(c, fmt.Sprintf("handler panicked: %v", r))
+			o := k.oops(c, r, fmt.Sprintf("handler panicked: %v", r))
+			if k.cfg.PanicOnOops {
+				if !k.virtual {
+					panic(o)
+				}
+				k.keepPanic(o)
+			}
 		}
 	}()
 	fn()

@@ -58,7 +58,10 @@
 //     handle_softirqs therefore stops only on its restart and time limits.
 //   - A BUG report does not kill the task: the sleeping call returns
 //     without sleeping and the kernel goes on. A panic in a task or handler
-//     is logged as an Oops and the task dies with -EFAULT.
+//     is an Oops (see Oops): logged, printed to stderr when the kernel has
+//     no log sink, passed to Config.OnOops, returned by RunTask for its
+//     task; the task dies with -EFAULT and the kernel goes on (unless
+//     Config.PanicOnOops, the panic_on_oops sysctl, is set).
 //   - Interrupts raised with GenerateIRQ interrupt the CPU's idle task.
 //   - CLOCK_REALTIME is the boot-time wall clock plus CLOCK_MONOTONIC (no
 //     clock steps); in virtual time it starts at 2000-01-01T00:00:00Z.

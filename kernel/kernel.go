@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -50,6 +51,16 @@ type Config struct {
 	// PanicOnWarn makes every WARN and BUG report panic (with a *Warning)
 	// after it is logged, as the panic_on_warn sysctl does. Meant for tests.
 	PanicOnWarn bool
+	// OnOops, when non-nil, is called with every Oops (a panic that
+	// escaped a task function or a handler) after it is logged, on the
+	// goroutine that panicked, with the kernel in the state the Oops left
+	// it in. It must not panic and should not block.
+	OnOops func(*Oops)
+	// PanicOnOops makes every Oops panic (with the *Oops) after it is
+	// reported, as the panic_on_oops sysctl does. Meant for tests: in
+	// virtual time Run or RunTask panics on the driving goroutine; in real
+	// time the goroutine that oopsed panics, which ends the process.
+	PanicOnOops bool
 	// RealtimeBase is CLOCK_REALTIME at boot. Zero means the host's wall
 	// clock in real time and 2000-01-01T00:00:00Z in virtual time.
 	RealtimeBase time.Time
@@ -105,7 +116,8 @@ type Kernel struct {
 	down     chan struct{}
 	wg       sync.WaitGroup
 	cpuWG    sync.WaitGroup
-	panicked atomic.Pointer[Warning]
+	panicked atomic.Pointer[keptPanic] // re-raised by the virtual-time driver
+	stderr   io.Writer                 // where Oopses go without a log sink
 
 	bugMu         sync.Mutex
 	mightPrev     uint64
@@ -168,6 +180,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		down:     make(chan struct{}),
 		halted:   make(chan struct{}),
 		log:      printk.NewRing(cfg.LogCapacity),
+		stderr:   os.Stderr,
 	}
 	k.maxSoftTime = k.hz.MsecsToJiffies(2) // MAX_SOFTIRQ_TIME
 	k.tickRecip = ^uint64(0) / uint64(k.tickNs)
@@ -481,6 +494,11 @@ func (k *Kernel) Run(ctx context.Context, d time.Duration) error {
 // kernel, as insmod or a demo's userspace app does) and returns its exit
 // code once it has exited. In virtual time the calling goroutine drives the
 // kernel meanwhile, as Run does, and returns as soon as the task is gone.
+//
+// If fn panicked, the task died of an Oops: RunTask returns -EFAULT and
+// the *Oops as its error (errors.Is(err, ErrOops); the panic value is
+// wrapped too, for errors.Is and errors.As). Oopses of handlers that ran
+// meanwhile are not the task's: see Config.OnOops.
 func (k *Kernel) RunTask(ctx context.Context, comm string, fn func(c *Ctx) int) (int, error) {
 	t, err := k.Spawn(comm, fn)
 	if err != nil {
@@ -501,11 +519,11 @@ func (k *Kernel) RunTask(ctx context.Context, comm string, fn func(c *Ctx) int) 
 		if !exited() {
 			return 0, fmt.Errorf("kernel: task %s is blocked and no event can wake it: %w", t, EDEADLK)
 		}
-		return t.ExitCode(), nil
+		return t.ExitCode(), t.oopsErr()
 	}
 	select {
 	case <-t.exited:
-		return t.ExitCode(), nil
+		return t.ExitCode(), t.oopsErr()
 	case <-ctx.Done():
 		return 0, context.Cause(ctx)
 	}
@@ -522,7 +540,7 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 		}
 		k.virt.runRunnable()
 		if p := k.panicked.Swap(nil); p != nil {
-			panic(p)
+			panic(p.v)
 		}
 		if stop != nil && stop() {
 			return nil
