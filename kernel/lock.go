@@ -158,9 +158,22 @@ type Mutex struct {
 	mu      sync.Mutex
 	owner   *Task
 	waiters []*Task
+	// gaveUp are contexts whose Lock found the mutex held where they
+	// could not sleep and went on without it; their Unlock is a no-op.
+	gaveUp []*Ctx
 }
 
-// Lock is mutex_lock().
+// Lock is mutex_lock(). In atomic process context (a spinlock held) a
+// contended Lock reports "BUG: scheduling while atomic" once and sleeps
+// anyway, as the kernel does.
+//
+// In interrupt context (a timer callback, a softirq or hardirq handler)
+// and on an idle task nothing can sleep: Lock reports the might_sleep BUG
+// (rate-limited) and, if the mutex is held, "BUG: scheduling while atomic",
+// then returns without the mutex (the kernel would put the interrupted
+// task to sleep, wedging the CPU if the owner needs it to progress); the
+// matching Unlock by that context does nothing. An uncontended Lock there
+// takes the mutex after the report.
 func (m *Mutex) Lock(c *Ctx) {
 	MightSleep(c)
 	t := c.task
@@ -168,6 +181,12 @@ func (m *Mutex) Lock(c *Ctx) {
 	if m.owner == nil {
 		m.owner = t
 		m.mu.Unlock()
+		return
+	}
+	if !c.InTask() || t.idle {
+		m.gaveUp = append(m.gaveUp, c)
+		m.mu.Unlock()
+		c.k.scheduleBug(c)
 		return
 	}
 	m.waiters = append(m.waiters, t)
@@ -229,6 +248,13 @@ func (m *Mutex) TryLock(c *Ctx) bool {
 func (m *Mutex) Unlock(c *Ctx) {
 	m.mu.Lock()
 	if m.owner != c.task {
+		for i, g := range m.gaveUp {
+			if g == c { // the Unlock of a Lock that went on without the mutex
+				m.gaveUp = append(m.gaveUp[:i], m.gaveUp[i+1:]...)
+				m.mu.Unlock()
+				return
+			}
+		}
 		m.mu.Unlock()
 		if c.k.debugLocksOff() {
 			c.k.warn(c, 1, "DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current)\n")
