@@ -138,6 +138,8 @@ type HRTimer struct {
 	base atomic.Pointer[clockBase]
 	// state is HRTIMER_STATE_*; read locklessly by IsQueued.
 	state atomic.Uint32
+	// ranPass is the CPU base's queue pass this timer last ran in.
+	ranPass uint32
 
 	// heapIdx is the timer's index in base's queue while enqueued.
 	heapIdx int
