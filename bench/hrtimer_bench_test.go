@@ -44,3 +44,16 @@ func BenchmarkHRTimerForward(b *testing.B) {
 		hrtimer.Forward(&t, now, 1000)
 	}
 }
+
+// BenchmarkSpinLock: an uncontended spin_lock/spin_unlock pair in a task's
+// context (the preempt count, the owner bookkeeping of debug spinlocks).
+func BenchmarkSpinLock(b *testing.B) {
+	_, c := virtKernel(b, 1)
+	var l kernel.SpinLock
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l.Lock(c)
+		l.Unlock(c)
+	}
+}

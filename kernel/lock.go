@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -184,7 +185,9 @@ func (m *Mutex) Lock(c *Ctx) {
 		return
 	}
 	if !c.InTask() || t.idle {
-		m.gaveUp = append(m.gaveUp, c)
+		if !slices.Contains(m.gaveUp, c) { // bounded by the contexts
+			m.gaveUp = append(m.gaveUp, c)
+		}
 		m.mu.Unlock()
 		c.k.scheduleBug(c)
 		return
