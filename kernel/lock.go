@@ -30,10 +30,8 @@ import (
 // the lock a second time (the inner unlock then releases it).
 type SpinLock struct {
 	mu sync.Mutex
-	// owner is the holder (lock->owner), nil when unlocked; ownerCPU is
-	// its CPU plus one (lock->owner_cpu + 1, so that 0 is "none").
-	owner    atomic.Pointer[Task]
-	ownerCPU atomic.Int32
+	// owner is the holder (lock->owner), nil when unlocked.
+	owner atomic.Pointer[Task]
 }
 
 // spinlockMagic is SPINLOCK_MAGIC, shown in the reports.
@@ -42,36 +40,31 @@ const spinlockMagic = 0xdead4ead
 // Lock is spin_lock().
 func (l *SpinLock) Lock(c *Ctx) {
 	c.PreemptDisable()
-	if l.owner.Load() == c.task {
-		l.bug(c, "recursion")
-		return
+	if !l.mu.TryLock() {
+		if l.owner.Load() == c.task {
+			l.bug(c, "recursion", c.task)
+			return
+		}
+		l.mu.Lock()
 	}
-	l.mu.Lock()
 	l.owner.Store(c.task)
-	l.ownerCPU.Store(int32(c.cpu.id) + 1)
 }
 
 // Unlock is spin_unlock().
 func (l *SpinLock) Unlock(c *Ctx) {
-	for {
-		o := l.owner.Load()
-		if o == nil {
-			l.bug(c, "already unlocked")
-			// spin_unlock's preempt_enable still runs; an underflow is
-			// refused silently (lock debugging is off by now).
-			if c.preempt&PreemptMask != 0 {
-				c.preempt -= PreemptOffset
-			}
-			return
+	o := l.owner.Swap(nil)
+	if o == nil {
+		l.bug(c, "already unlocked", nil)
+		// spin_unlock's preempt_enable still runs; an underflow is
+		// refused silently (lock debugging is off by now).
+		if c.preempt&PreemptMask != 0 {
+			c.preempt -= PreemptOffset
 		}
-		if o != c.task {
-			l.bug(c, "wrong owner")
-		}
-		if l.owner.CompareAndSwap(o, nil) {
-			break
-		}
+		return
 	}
-	l.ownerCPU.Store(0)
+	if o != c.task {
+		l.bug(c, "wrong owner", o)
+	}
 	l.mu.Unlock()
 	c.PreemptEnable()
 }
@@ -81,7 +74,6 @@ func (l *SpinLock) TryLock(c *Ctx) bool {
 	c.PreemptDisable()
 	if l.mu.TryLock() {
 		l.owner.Store(c.task)
-		l.ownerCPU.Store(int32(c.cpu.id) + 1)
 		return true
 	}
 	c.PreemptEnable()
@@ -90,21 +82,22 @@ func (l *SpinLock) TryLock(c *Ctx) bool {
 
 // bug is spin_bug(): the first lock bug of the kernel is reported with
 // spin_dump's two lines and a stack; later ones are not (debug_locks_off).
-func (l *SpinLock) bug(c *Ctx, msg string) {
+// owner is the lock's owner (nil: none); its owner_cpu is the owner's CPU.
+func (l *SpinLock) bug(c *Ctx, msg string, owner *Task) {
 	k := c.k
 	if !k.debugLocksOff() {
 		return
 	}
-	owner, pid := "<none>", -1
-	if o := l.owner.Load(); o != nil {
-		owner, pid = o.Comm(), o.pid
+	name, pid, cpu := "<none>", -1, -1
+	if owner != nil {
+		name, pid, cpu = owner.Comm(), owner.pid, owner.cpu
 	}
 	lines := []string{
 		fmt.Sprintf("BUG: spinlock %s on CPU#%d, %s/%d", msg, c.cpu.id, c.task.Comm(), c.task.pid),
 		// %pS of the lock: a stable token, as for ODEBUG reports, so
 		// that virtual-time logs stay reproducible.
 		fmt.Sprintf(" lock: 000000003e8f1e72, .magic: %08x, .owner: %s/%d, .owner_cpu: %d",
-			spinlockMagic, owner, pid, l.ownerCPU.Load()-1),
+			spinlockMagic, name, pid, cpu),
 	}
 	lines = append(lines, k.dumpStackLines(c)...)
 	k.reportNoTaint(c, "BUG", printk.LevelEmerg, lines)
