@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/printk"
 	"github.com/kdefer/kdefer/trace"
 )
 
@@ -24,8 +25,9 @@ type hrtimerState struct {
 	cpus    []cpuBase
 	// nextID numbers timers for /proc/timer_list's pointer tokens.
 	nextID atomic.Uint64
-	// The kernel's WARN_ON_ONCE flags.
-	warnedSoftMode, warnedNoSetup atomic.Bool
+	// The kernel's WARN_ON_ONCE flags, and hrtimer_interrupt's
+	// pr_warn_once.
+	warnedSoftMode, warnedNoSetup, warnedHang atomic.Bool
 	// migration is the kernel's migration_base: a timer's base points to
 	// it while a start moves the timer between CPUs; lockBase waits.
 	migration clockBase
@@ -59,6 +61,21 @@ type cpuBase struct {
 	inHrtirq bool
 	// nrEvents counts hrtimer interrupts (cpu_base->nr_events).
 	nrEvents uint64
+	// The interrupt-hang statistics and state of hrtimer_interrupt:
+	// nrRetries passes that found the next event already due, nrHangs
+	// interrupts that gave up after three, maxHangTime the longest such
+	// interrupt (ns). While hangDetected, the clock-event device stays
+	// programmed for forcedNext and nothing reprograms it earlier.
+	nrRetries, nrHangs uint64
+	maxHangTime        uint32
+	hangDetected       bool
+	// forcedNext is the time the clock-event device was programmed for
+	// with force (a hang, or a soft timer already due when the softirq
+	// re-programmed it): no hrtimer interrupt comes before it. 0: none.
+	forcedNext int64
+	// pass numbers the queue runs; a timer records the pass it last ran
+	// in, so that a pass never runs a timer twice (see runQueues).
+	pass uint32
 	// seq is the FIFO tie-breaker handed to enqueued timers.
 	seq uint64
 }
@@ -283,9 +300,10 @@ func (cb *cpuBase) softNext() int64 {
 
 // needsKick is the part of hrtimer_reprogram() that decides whether the
 // CPU's clock-event device must be reprogrammed for t, just enqueued on b
-// as its first timer. cb's lock is held.
+// as its first timer. cb's lock is held. After an interrupt hang the
+// device is left as hrtimer_interrupt programmed it (__hrtimer_reprogram).
 func (cb *cpuBase) needsKick(b *clockBase, t *HRTimer) bool {
-	if cb.inHrtirq || (t.isSoft && cb.softirqActivated) {
+	if cb.inHrtirq || (t.isSoft && cb.softirqActivated) || cb.hangDetected {
 		return false
 	}
 	e := t.expires - b.offset
@@ -303,27 +321,81 @@ func (st *hrtimerState) NextEvent(cpu int) int64 {
 	cb := &st.cpus[cpu]
 	cb.lock.Lock()
 	next := cb.nextEvent()
+	if next < cb.forcedNext {
+		next = cb.forcedNext // the device was programmed with force
+	}
 	cb.expiresNext = next
 	cb.lock.Unlock()
 	return next
 }
 
+// minDeltaNs is the clock-event device's min_delta_ns: an event programmed
+// with force for a time already past, or nearer than this, fires this far
+// ahead (clockevents_program_min_delta; cev_delta2ns never gives less than
+// 1 µs, "deltas less than 1usec are pointless noise").
+const minDeltaNs = 1000
+
+// maxHangDelayNs is hrtimer_interrupt's cap on the delay after a hang:
+// "Give the CPU at least 100ms to catch up".
+const maxHangDelayNs = 100 * 1000 * 1000
+
 // Tick implements kernel.ClockEvents: hrtimer_interrupt() on c's CPU, in
 // hardirq context. It raises HRTIMER_SOFTIRQ if a soft timer's hard expiry
-// has passed, then expires the hard bases.
+// has passed, then expires the hard bases. If the next event is due
+// already once they ran (a callback that took long, or one that restarted
+// its timer without forwarding it), it tries again, three times at most;
+// then it counts a hang, programs the next interrupt as far ahead as the
+// interrupt took (100 ms at most, 1 µs at least) and reports
+// "hrtimer: interrupt took N ns" once per kernel (pr_warn_once).
+//
+// Tick runs when any ClockEvents source of the CPU is due; before the
+// time a forced programming set, the hrtimer device has not fired and
+// Tick does nothing.
 func (st *hrtimerState) Tick(c *kernel.Ctx) {
 	cb := &st.cpus[c.CPU()]
 	cb.lock.Lock()
-	cb.nrEvents++
-	now := st.k.Now()
-	cb.inHrtirq = true
-	if !cb.softirqActivated && now >= cb.softNext() {
-		cb.softirqActivated = true
-		kernel.RaiseSoftirqIrqoff(c, kernel.HRTimerSoftirq)
+	entry := st.k.Now()
+	if entry < cb.forcedNext {
+		cb.lock.Unlock()
+		return
 	}
-	cb.runQueues(c, now, false)
-	cb.inHrtirq = false
+	cb.forcedNext = 0
+	cb.nrEvents++
+	now := entry
+	for retries := 0; ; {
+		cb.inHrtirq = true
+		if !cb.softirqActivated && now >= cb.softNext() {
+			cb.softirqActivated = true
+			kernel.RaiseSoftirqIrqoff(c, kernel.HRTimerSoftirq)
+		}
+		cb.runQueues(c, now, false)
+		cb.inHrtirq = false
+		// tick_program_event(expires_next, 0) fails for a time already
+		// past.
+		next := cb.nextEvent()
+		now = st.k.Now()
+		if next > now {
+			cb.hangDetected = false
+			cb.lock.Unlock()
+			return
+		}
+		cb.nrRetries++
+		if retries++; retries < 3 {
+			continue
+		}
+		break
+	}
+	cb.nrHangs++
+	cb.hangDetected = true
+	delta := now - entry
+	if uint32(delta) > cb.maxHangTime {
+		cb.maxHangTime = uint32(delta)
+	}
+	cb.forcedNext = now + max(min(delta, maxHangDelayNs), minDeltaNs)
 	cb.lock.Unlock()
+	if !st.warnedHang.Swap(true) {
+		kernel.Printk(c, printk.LevelWarning, "hrtimer: interrupt took %d ns\n", delta)
+	}
 }
 
 // runSoftirq is hrtimer_run_softirq(), the HRTIMER_SOFTIRQ handler: it
@@ -331,12 +403,20 @@ func (st *hrtimerState) Tick(c *kernel.Ctx) {
 func (st *hrtimerState) runSoftirq(c *kernel.Ctx) {
 	cb := &st.cpus[c.CPU()]
 	cb.lock.Lock()
-	cb.runQueues(c, st.k.Now(), true)
+	now := st.k.Now()
+	cb.runQueues(c, now, true)
 	cb.softirqActivated = false
 	// hrtimer_update_softirq_timer: the soft bases take part in the
 	// CPU's next event again. The CPU need not be told when the softirq
 	// ran on its own idle task's interrupt exit: it re-evaluates then.
-	kick := cb.softNext() < cb.expiresNext && !c.Current().IsIdle()
+	softNext := cb.softNext()
+	if softNext <= now && !cb.hangDetected {
+		// Reprogrammed with force for a time already past: the
+		// device's minimum delta (a callback that restarted its soft
+		// timer without forwarding it).
+		cb.forcedNext = max(cb.forcedNext, now+minDeltaNs)
+	}
+	kick := softNext < cb.expiresNext && !c.Current().IsIdle()
 	cb.lock.Unlock()
 	if kick {
 		st.k.KickCPU(cb.cpu)
@@ -354,6 +434,7 @@ func (cb *cpuBase) runQueues(c *kernel.Ctx, now int64, soft bool) {
 	if soft {
 		lo = maxClockBases / 2
 	}
+	cb.pass++
 	for i := lo; i < lo+maxClockBases/2; i++ {
 		b := &cb.clock[i]
 		basenow := now + b.offset
@@ -362,6 +443,17 @@ func (cb *cpuBase) runQueues(c *kernel.Ctx, now int64, soft bool) {
 			if basenow < t.softexpires {
 				break
 			}
+			if t.ranPass == cb.pass {
+				// t already ran in this pass and was re-armed at a
+				// time already past (a Restart without forwarding,
+				// say). The kernel would run it again and again here,
+				// never leaving the interrupt (a hard lockup); kdefer
+				// leaves it to the next pass: hrtimer_interrupt's
+				// retries, then its hang handling, or the softirq's
+				// next run.
+				break
+			}
+			t.ranPass = cb.pass
 			cb.runTimer(c, b, t, soft)
 		}
 	}

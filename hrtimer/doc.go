@@ -74,9 +74,21 @@
 //   - Forward on a queued timer returns 0 without the kernel's WARN_ON
 //     (there is no context to report in).
 //   - A cancelled first timer does not reprogram the CPU early: the CPU
-//     may take one interrupt that finds nothing to do. Interrupt hang
-//     detection (nr_retries, nr_hangs, "hrtimer: interrupt took") is not
-//     modelled; /proc/timer_list prints zeros for it.
+//     may take one interrupt that finds nothing to do.
+//   - A callback that re-arms its timer at a time already past (Restart
+//     without Forward, or Start with an expiry that has passed) makes the
+//     kernel's __hrtimer_run_queues run it again and again without ever
+//     leaving the interrupt: a hard lockup. kdefer runs a timer at most
+//     once per pass over the queue, so hrtimer_interrupt's own defence
+//     applies: three retries, then a hang (nr_retries, nr_hangs and
+//     max_hang_time in /proc/timer_list), "hrtimer: interrupt took N ns"
+//     once, and no hrtimer interrupt on that CPU for as long as the
+//     interrupt took (100 ms at most, the clock-event device's 1 µs
+//     minimum at least: in virtual time no time passes inside an
+//     interrupt, so it reports 0 ns and waits 1 µs). A soft timer so
+//     re-armed fires again after the 1 µs minimum, as the kernel's forced
+//     reprogramming does. Either way the CPU's other timers, its tasks and
+//     Shutdown go on.
 //   - ScheduleHrtimeoutRange checks might_sleep() and, in atomic context,
 //     returns without sleeping after the BUG report.
 //   - Tracepoints: hrtimer_start, hrtimer_cancel, hrtimer_expire_entry and

@@ -121,10 +121,11 @@ const (
 //
 // An HRTimer must not be copied once set up. Its fields are guarded by the
 // lock of the CPU base it is queued on, as the kernel's are by
-// cpu_base->lock; the accessors that the kernel leaves unlocked
-// (GetExpires, Forward, SetExpires…) are unlocked here too, with the
-// kernel's rule: call them only from the timer's callback or while the
-// timer is neither queued nor running.
+// cpu_base->lock. The accessors that the kernel leaves unlocked
+// (GetExpires, Forward, SetExpires…) take that lock here, so that they
+// never race with a start from another context; the kernel's rule still
+// applies to their meaning: change the expiry only from the timer's
+// callback or while the timer is neither queued nor running.
 type HRTimer struct {
 	// expires is node.expires (_expires): the hard expiry, the queue key.
 	expires int64
@@ -138,6 +139,8 @@ type HRTimer struct {
 	base atomic.Pointer[clockBase]
 	// state is HRTIMER_STATE_*; read locklessly by IsQueued.
 	state atomic.Uint32
+	// ranPass is the CPU base's queue pass this timer last ran in.
+	ranPass uint32
 
 	// heapIdx is the timer's index in base's queue while enqueued.
 	heapIdx int
@@ -255,31 +258,59 @@ func addSafe(lhs, rhs int64) int64 {
 	return res
 }
 
+// The expiry accessors below take the lock of the base t is on (if any),
+// so that a callback forwarding its timer and a task re-starting it are
+// serialised, as the kernel's cpu_base->lock serialises hrtimer_start
+// with the queue. Inside kdefer, where that lock is held, the unlocked
+// forms (setExpiresRange, forward) are used.
+
 // SetExpires is hrtimer_set_expires(): soft and hard expiry both become
 // time. It does not (re)queue the timer.
 func SetExpires(t *HRTimer, time int64) {
-	t.expires = time
-	t.softexpires = time
+	b := lockBase(t)
+	t.expires, t.softexpires = time, time
+	unlockBase(b)
 }
 
 // SetExpiresRange is hrtimer_set_expires_range(): the soft expiry becomes
 // time and the hard expiry time + delta (saturating, ktime_add_safe).
 func SetExpiresRange(t *HRTimer, time, delta int64) {
-	t.softexpires = time
-	t.expires = addSafe(time, delta)
+	b := lockBase(t)
+	setExpiresRange(t, time, delta)
+	unlockBase(b)
 }
 
 // SetExpiresRangeNs is hrtimer_set_expires_range_ns(): as SetExpiresRange
 // with the slack in ns. The kernel's delta is a u64: a negative delta here
 // saturates the hard expiry just as a huge u64 does there.
 func SetExpiresRangeNs(t *HRTimer, time, deltaNs int64) {
+	b := lockBase(t)
+	setExpiresRange(t, time, deltaNs)
+	unlockBase(b)
+}
+
+// setExpiresRange is SetExpiresRange for a caller holding t's base lock.
+func setExpiresRange(t *HRTimer, time, delta int64) {
 	t.softexpires = time
-	t.expires = addSafe(time, deltaNs)
+	t.expires = addSafe(time, delta)
+}
+
+// unlockBase unlocks b, the result of lockBase, unless it is nil.
+func unlockBase(b *clockBase) {
+	if b != nil {
+		b.cpu.lock.Unlock()
+	}
 }
 
 // AddExpires is hrtimer_add_expires(): both expiries move by time
 // (saturating).
 func AddExpires(t *HRTimer, time int64) {
+	b := lockBase(t)
+	addExpires(t, time)
+	unlockBase(b)
+}
+
+func addExpires(t *HRTimer, time int64) {
 	t.expires = addSafe(t.expires, time)
 	t.softexpires = addSafe(t.softexpires, time)
 }
@@ -287,15 +318,27 @@ func AddExpires(t *HRTimer, time int64) {
 // AddExpiresNs is hrtimer_add_expires_ns(): both expiries move by ns
 // (plain addition, as ktime_add_ns).
 func AddExpiresNs(t *HRTimer, ns uint64) {
+	b := lockBase(t)
 	t.expires += int64(ns)
 	t.softexpires += int64(ns)
+	unlockBase(b)
 }
 
 // GetExpires is hrtimer_get_expires(): the hard expiry.
-func GetExpires(t *HRTimer) int64 { return t.expires }
+func GetExpires(t *HRTimer) int64 {
+	b := lockBase(t)
+	e := t.expires
+	unlockBase(b)
+	return e
+}
 
 // GetSoftExpires is hrtimer_get_softexpires(): the soft expiry.
-func GetSoftExpires(t *HRTimer) int64 { return t.softexpires }
+func GetSoftExpires(t *HRTimer) int64 {
+	b := lockBase(t)
+	e := t.softexpires
+	unlockBase(b)
+	return e
+}
 
 // Forward is hrtimer_forward(): it moves t's expiry forward by whole
 // intervals until it lies after now and returns the number of intervals
@@ -309,10 +352,23 @@ func GetSoftExpires(t *HRTimer) int64 { return t.softexpires }
 // after now, one more (orun + 1); otherwise one interval is added and 1
 // returned. The soft expiry moves with the hard one, keeping the range.
 //
+// Forward runs under t's base lock, so a task that starts t while its
+// callback forwards it is serialised with it: the start wins if it comes
+// second, and a forward that comes second finds t queued.
+//
 // Difference: forwarding a queued timer is a bug the kernel reports with
 // WARN_ON; here it returns 0 without a report (there is no context to
 // report it in).
 func Forward(t *HRTimer, now, interval int64) uint64 {
+	b := lockBase(t)
+	orun := forward(t, now, interval)
+	unlockBase(b)
+	return orun
+}
+
+// forward is Forward for a caller holding t's base lock (or for a timer
+// without a base).
+func forward(t *HRTimer, now, interval int64) uint64 {
 	delta := now - t.expires
 	if delta < 0 {
 		return 0
@@ -326,15 +382,16 @@ func Forward(t *HRTimer, now, interval int64) uint64 {
 	orun := uint64(1)
 	if delta >= interval {
 		orun = uint64(delta / interval)
-		AddExpiresNs(t, uint64(interval)*orun)
+		t.expires += interval * int64(orun)
+		t.softexpires += interval * int64(orun)
 		if t.expires > now {
 			return orun
 		}
-		// This and the AddExpires below are the correction for exact
+		// This and the addExpires below are the correction for exact
 		// multiples (the kernel's comment).
 		orun++
 	}
-	AddExpires(t, interval)
+	addExpires(t, interval)
 	return orun
 }
 

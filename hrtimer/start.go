@@ -15,8 +15,7 @@ func Start(c *kernel.Ctx, t *HRTimer, tim int64, mode Mode) {
 // soft and hard expiry already set on it (SetExpires, SetExpiresRangeNs,
 // Forward), keeping the range.
 func StartTimerExpires(c *kernel.Ctx, t *HRTimer, mode Mode) {
-	soft, hard := t.softexpires, t.expires
-	StartRangeNs(c, t, soft, hard-soft, mode)
+	startRange(c, t, 0, 0, mode, true)
 }
 
 // StartRangeNs is hrtimer_start_range_ns(): it (re)starts t so that it
@@ -44,6 +43,13 @@ func StartTimerExpires(c *kernel.Ctx, t *HRTimer, mode Mode) {
 // A timer that was never set up is not started: that is reported (the
 // kernel would crash on it).
 func StartRangeNs(c *kernel.Ctx, t *HRTimer, tim, deltaNs int64, mode Mode) {
+	startRange(c, t, tim, deltaNs, mode, false)
+}
+
+// startRange is hrtimer_start_range_ns; with keep, tim and deltaNs are
+// the soft expiry and range set on t, read under the base lock
+// (hrtimer_start_expires).
+func startRange(c *kernel.Ctx, t *HRTimer, tim, deltaNs int64, mode Mode, keep bool) {
 	k := c.Kernel()
 	st := getState(k)
 	if !t.initialized {
@@ -86,10 +92,13 @@ func StartRangeNs(c *kernel.Ctx, t *HRTimer, tim, deltaNs int64, mode Mode) {
 		// the re-enqueue so that lockless readers never see a gap.
 		b.cpu.traceCancel(c, t)
 		b.remove(t, t.state.Load())
+		if keep {
+			tim, deltaNs = t.softexpires, t.expires-t.softexpires
+		}
 		if mode&ModeRel != 0 {
 			tim = addSafe(tim, b.getTime())
 		}
-		SetExpiresRangeNs(t, tim, deltaNs)
+		setExpiresRange(t, tim, deltaNs)
 
 		// switch_hrtimer_base(): the caller's CPU, unless the callback
 		// is running (it cannot move then).

@@ -56,7 +56,7 @@ type timerSnap struct {
 // v0.10 since 6.9 differs only in the tick fields); pointers are
 // deterministic tokens, not hashed addresses; of the hrtimer_cpu_base
 // fields it prints expires_next, hres_active (always 1), nr_events and the
-// hang statistics (always 0: kdefer does not detect interrupt hangs), and
+// hang statistics (nr_retries, nr_hangs, max_hang_time), and
 // of the tick_sched fields none; the "Tick Device" section is not printed.
 // Wheel timers (timer_list) are not listed, as in the kernel.
 func TimerList(k *kernel.Kernel) string {
@@ -80,7 +80,7 @@ func TimerList(k *kernel.Kernel) string {
 			}
 		}
 		expiresNext := cb.nextEvent()
-		nrEvents := cb.nrEvents
+		nrEvents, nrRetries, nrHangs, maxHang := cb.nrEvents, cb.nrRetries, cb.nrHangs, cb.maxHangTime
 		cb.lock.Unlock()
 
 		fmt.Fprintf(&b, "cpu: %d\n", cpu)
@@ -106,9 +106,9 @@ func TimerList(k *kernel.Kernel) string {
 		fmt.Fprintf(&b, "  .%-15s: %d nsecs\n", "expires_next", expiresNext)
 		fmt.Fprintf(&b, "  .%-15s: %d\n", "hres_active", 1)
 		fmt.Fprintf(&b, "  .%-15s: %d\n", "nr_events", nrEvents)
-		fmt.Fprintf(&b, "  .%-15s: %d\n", "nr_retries", 0)
-		fmt.Fprintf(&b, "  .%-15s: %d\n", "nr_hangs", 0)
-		fmt.Fprintf(&b, "  .%-15s: %d\n", "max_hang_time", 0)
+		fmt.Fprintf(&b, "  .%-15s: %d\n", "nr_retries", nrRetries)
+		fmt.Fprintf(&b, "  .%-15s: %d\n", "nr_hangs", nrHangs)
+		fmt.Fprintf(&b, "  .%-15s: %d\n", "max_hang_time", maxHang)
 		fmt.Fprintf(&b, "jiffies: %d\n", k.Jiffies())
 		b.WriteString("\n")
 	}

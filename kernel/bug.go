@@ -85,12 +85,16 @@ func (k *Kernel) taintVerbose() string {
 	return "Tainted: " + strings.Join(parts, ", ")
 }
 
-// coreDirs are the library packages whose frames are skipped when looking
-// for "the caller" of a kernel API.
-var coreDirs = []string{"kernel", "jiffies", "printk", "timer", "hrtimer", "delay", "wait", "sched", "softirq", "tasklet", "workqueue", "kthread", "module", "procfs"}
-
 const modPath = "github.com/kdefer/kdefer/"
 
+// userDirs are the directories of the repository whose packages are
+// kdefer's users, not its core: the demo modules, the CLI and examples.
+var userDirs = [...]string{"modules/", "cmd/", "examples/"}
+
+// isCoreFrame reports whether a frame belongs to kdefer's core (or to the
+// Go runtime, sync or testing underneath it) rather than to its user. The
+// rule needs no list of packages: every non-test frame of a package under
+// the module path is core, except those of userDirs.
 func isCoreFrame(fn, file string) bool {
 	if strings.HasSuffix(file, "_test.go") {
 		return false
@@ -99,13 +103,21 @@ func isCoreFrame(fn, file string) bool {
 		return strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "sync.") || strings.HasPrefix(fn, "testing.")
 	}
 	rest := fn[len(modPath):]
-	for _, d := range coreDirs {
-		if strings.HasPrefix(rest, d+".") {
-			return true
+	for _, d := range userDirs {
+		if strings.HasPrefix(rest, d) || strings.Contains(rest, "/"+d) {
+			return false
 		}
 	}
-	return false
+	return true
 }
+
+// Context boundaries: the functions that run a handler or a task function.
+// User code found beyond one of them (further out) did not cause what
+// happens inside.
+const (
+	fnRunHandler = modPath + "kernel.(*Kernel).runHandler"
+	fnRunTaskFn  = modPath + "kernel.(*Kernel).runTaskFn"
+)
 
 var srcRoot = func() string {
 	_, file, _, ok := runtime.Caller(0)
@@ -126,23 +138,32 @@ func shortFile(file string) string {
 }
 
 // CallerSite returns the file:line and function of the first frame outside
-// kdefer's core packages (the user code that called into the kernel).
+// kdefer's core packages (the user code that called into the kernel). When
+// there is none before the handler or task function that is running (a
+// report kdefer raises on its own, say after a callback returned), it
+// returns the innermost frame outside the reporting code of this file:
+// the site that raised the report, as the kernel's WARN names its own line.
 func CallerSite() (file string, line int, fn string) {
-	var pcs [32]uintptr
+	var pcs [48]uintptr
 	n := runtime.Callers(2, pcs[:])
 	frames := runtime.CallersFrames(pcs[:n])
-	var last runtime.Frame
+	var site runtime.Frame
 	for {
 		f, more := frames.Next()
+		if f.Function == fnRunHandler || f.Function == fnRunTaskFn {
+			break
+		}
 		if !isCoreFrame(f.Function, f.File) {
 			return shortFile(f.File), f.Line, f.Function
 		}
-		last = f
+		if site.PC == 0 && !strings.HasSuffix(f.File, "kernel/bug.go") && !strings.HasPrefix(f.Function, "runtime.") {
+			site = f
+		}
 		if !more {
 			break
 		}
 	}
-	return shortFile(last.File), last.Line, last.Function
+	return shortFile(site.File), site.Line, site.Function
 }
 
 func stackLines() []string {
@@ -256,6 +277,16 @@ func (k *Kernel) report(c *Ctx, kind string, level printk.Level, lines []string)
 	}
 }
 
+// reportNoTaint prints a report that does not taint the kernel (spin_dump
+// has no add_taint), counting it and honouring PanicOnWarn as report does.
+func (k *Kernel) reportNoTaint(c *Ctx, kind string, level printk.Level, lines []string) {
+	k.warnings.Add(1)
+	k.emitLines(c, level, lines)
+	if k.cfg.PanicOnWarn {
+		panic(&Warning{Kind: kind, Report: strings.Join(lines, "\n")})
+	}
+}
+
 // MightSleep is might_sleep(): called at the top of every function that may
 // sleep. In atomic context (preempt count not zero, interrupts disabled, or
 // the idle task) it prints the kernel's report — "BUG: sleeping function
@@ -361,20 +392,10 @@ func (k *Kernel) warn(c *Ctx, _ int, format string, args ...any) {
 	k.report(c, "WARNING", printk.LevelWarning, lines) // __warn's pr_warn
 }
 
-// oops logs a panic that escaped a task function or a handler.
-func (k *Kernel) oops(c *Ctx, what string) {
-	k.oopses.Add(1)
-	lines := []string{"Oops: " + what}
-	lines = append(lines, k.dumpStackLines(c)...)
-	k.warnings.Add(1)
-	k.emitLines(c, printk.LevelEmerg, lines)
-	k.taint.Or(TaintDie) // oops_end, after the report
-
-}
-
-// runHandler runs an interrupt-context handler. A panic in it is an Oops:
-// logged, and the kernel goes on. With PanicOnWarn in virtual time a
-// report's panic is kept and re-raised on the driver goroutine by Run.
+// runHandler runs an interrupt-context handler. A panic in it is an Oops
+// (see Oops): reported, and the kernel goes on. With PanicOnWarn or
+// PanicOnOops in virtual time the panic is kept and re-raised on the
+// driver goroutine by Run; in real time it goes on up the goroutine.
 func (k *Kernel) runHandler(c *Ctx, fn func()) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -382,10 +403,16 @@ func (k *Kernel) runHandler(c *Ctx, fn func()) {
 				if !k.virtual {
 					panic(w)
 				}
-				k.panicked.CompareAndSwap(nil, w)
+				k.keepPanic(w)
 				return
 			}
-			k.oops(c, fmt.Sprintf("handler panicked: %v", r))
+			o := k.oops(c, r, fmt.Sprintf("handler panicked: %v", r))
+			if k.cfg.PanicOnOops {
+				if !k.virtual {
+					panic(o)
+				}
+				k.keepPanic(o)
+			}
 		}
 	}()
 	fn()

@@ -35,6 +35,11 @@ type CPU struct {
 	// irqMu serialises hardirq handlers on this CPU.
 	irqMu   sync.Mutex
 	hardCtx Ctx // valid while irqMu is held
+	// latched are lines raised while the CPU was in hardirq context, to
+	// be taken when it leaves it (GenerateIRQ); latchedN is their number.
+	latchMu  sync.Mutex
+	latched  []int
+	latchedN atomic.Int32
 
 	softirqStat [NRSoftirqs]atomic.Uint64
 	locTimer    atomic.Uint64 // LOC: local timer interrupts
@@ -52,6 +57,8 @@ type CPU struct {
 	// handler only re-polled (SoftirqRepoll); some handler of the current
 	// ksoftirqd pass did more.
 	polled, progress bool
+	// looping is set while the real-time idle loop's goroutine runs.
+	looping atomic.Bool
 }
 
 func newCPU(k *Kernel, id int) *CPU {
@@ -101,6 +108,7 @@ const (
 func (cpu *CPU) loop() {
 	k := cpu.k
 	defer k.cpuWG.Done()
+	defer cpu.looping.Store(false)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -156,10 +164,15 @@ func (cpu *CPU) loop() {
 func (cpu *CPU) tick() {
 	cpu.locTimer.Add(1)
 	hc := cpu.irqEnter(cpu.idle)
+	cpu.runTickHooks(hc)
+	cpu.irqExit(cpu.idle)
+}
+
+// runTickHooks runs every ClockEvents hook's Tick in hardirq context hc.
+func (cpu *CPU) runTickHooks(hc *Ctx) {
 	for _, h := range *cpu.k.hooks.Load() {
 		cpu.k.runHandler(hc, func() { h.Tick(hc) })
 	}
-	cpu.irqExit(cpu.idle)
 }
 
 // baseCount is the preempt count of the task an interrupt arrives on:
@@ -177,6 +190,11 @@ func baseCount(cur *Task) uint32 {
 // marked as such (PRINT_CTX shows 'H').
 func (cpu *CPU) irqEnter(cur *Task) *Ctx {
 	cpu.k.lockMutex(cpu.driverCtx(), &cpu.irqMu)
+	return cpu.enterLocked(cur)
+}
+
+// enterLocked is irqEnter for a caller that holds cpu.irqMu.
+func (cpu *CPU) enterLocked(cur *Task) *Ctx {
 	hc := &cpu.hardCtx
 	*hc = Ctx{k: cpu.k, task: cur, cpu: cpu, preempt: baseCount(cur) + HardirqOffset, irqsOff: true}
 	if cpu.serving.Load() {
@@ -189,7 +207,15 @@ func (cpu *CPU) irqEnter(cur *Task) *Ctx {
 // already in softirq context, runs the pending softirqs inline.
 func (cpu *CPU) irqExit(cur *Task) {
 	nested := cpu.hardCtx.preempt&SoftirqMask != 0
+	// Interrupts latched meanwhile are taken before leaving (and, if one
+	// is latched just after, by whoever gets the lock first).
+	cpu.deliverLatched()
 	cpu.k.unlockMutex(&cpu.irqMu)
+	for cpu.latchedN.Load() != 0 && cpu.irqMu.TryLock() {
+		cpu.enterLocked(cur)
+		cpu.deliverLatched()
+		cpu.k.unlockMutex(&cpu.irqMu)
+	}
 	if !nested && cpu.pending.Load() != 0 {
 		cpu.doSoftirq(cur, baseCount(cur))
 	}

@@ -58,10 +58,14 @@ type irqDesc struct {
 // RequestIRQ is request_irq(): it installs handler on line irq. Several
 // handlers may share a line when all pass IRQFShared (and a distinct devID).
 // Errors: EINVAL for a bad line, a nil handler, or a shared request without
-// devID; EBUSY when the line is taken and not shareable.
+// devID; EBUSY when the line is taken and not shareable; ErrShutdown once
+// the kernel is shutting down.
 func (k *Kernel) RequestIRQ(irq int, handler IRQHandler, flags uint32, name string, devID any) error {
 	if irq < 0 || irq >= NRIRQs || handler == nil || (flags&IRQFShared != 0 && devID == nil) {
 		return fmt.Errorf("kernel: request_irq(%d, %q): %w", irq, name, EINVAL)
+	}
+	if k.dying.Load() {
+		return fmt.Errorf("kernel: request_irq(%d, %q): %w", irq, name, ErrShutdown)
 	}
 	k.irqMu.Lock()
 	defer k.irqMu.Unlock()
@@ -127,38 +131,67 @@ func FreeIRQ(c *Ctx, irq int, devID any) string {
 // CPU enters hardirq context (interrupting its idle task), every handler on
 // the line runs, and irq_exit runs the softirqs they raised. It is the hook
 // for device models and tests. The interrupt is handled synchronously on
-// the calling goroutine. It returns EINVAL for a bad CPU or line.
+// the calling goroutine. It returns EINVAL for a bad CPU or line and
+// ErrShutdown (running nothing) once the kernel is shutting down.
 //
 // As in the kernel, a line with no handler is masked (nothing runs, nothing
 // is counted), and a line whose handlers almost never handle their
 // interrupts is reported ("nobody cared") and disabled until the next
 // RequestIRQ on it.
 //
-// GenerateIRQ must not be called from hard interrupt context on the same
-// CPU (a handler or a hard hrtimer callback raising another interrupt on
-// its own CPU): the CPU's hardirq lock is held there and the call
-// deadlocks. Raise it on another CPU or from a softirq or task instead.
+// Called from hard interrupt context (a handler, or a hard hrtimer
+// callback) while the target CPU is in hardirq context — its own CPU, say —
+// the interrupt cannot be taken at once: as on real hardware, where
+// interrupts are disabled in a handler, it is latched and taken as soon as
+// the CPU's running handler is done, before that interrupt's irq_exit runs
+// softirqs. GenerateIRQ then returns before the handlers ran.
 func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 	if cpu < 0 || cpu >= len(k.cpus) || irq < 0 || irq >= NRIRQs {
 		return fmt.Errorf("kernel: generate irq %d on cpu %d: %w", irq, cpu, EINVAL)
 	}
-	k.irqMu.Lock()
-	d := k.irqs[irq]
-	if d == nil {
-		d = &irqDesc{}
-		k.irqs[irq] = d
+	if k.dying.Load() {
+		return fmt.Errorf("kernel: generate irq %d on cpu %d: %w", irq, cpu, ErrShutdown)
 	}
-	acts := d.actions
-	k.irqMu.Unlock()
-	c := k.cpus[cpu]
+	d, acts := k.irqLine(irq)
 	// handle_fasteoi_irq/handle_edge_irq: a line without a handler, or
 	// one the spurious detector disabled, is masked before
 	// kstat_incr_irqs_this_cpu: not counted, no handler runs.
 	if len(acts) == 0 || d.disabled.Load() {
 		return nil
 	}
-	d.count[cpu].Add(1)
-	hc := c.irqEnter(c.idle)
+	c := k.cpus[cpu]
+	if !c.irqMu.TryLock() {
+		if inHardirqHandler() {
+			// Waiting could be waiting for ourselves: latch it.
+			c.latchIRQ(irq)
+			c.drainLatched()
+			return nil
+		}
+		k.lockMutex(c.driverCtx(), &c.irqMu)
+	}
+	hc := c.enterLocked(c.idle)
+	k.handleIRQ(hc, irq, d, acts)
+	c.irqExit(c.idle)
+	return nil
+}
+
+// irqLine returns line irq's descriptor (created on first use) and its
+// handlers.
+func (k *Kernel) irqLine(irq int) (*irqDesc, []*irqAction) {
+	k.irqMu.Lock()
+	defer k.irqMu.Unlock()
+	d := k.irqs[irq]
+	if d == nil {
+		d = &irqDesc{}
+		k.irqs[irq] = d
+	}
+	return d, d.actions
+}
+
+// handleIRQ is handle_irq_event(): it runs acts, the handlers of line irq,
+// in hardirq context hc and lets note_interrupt judge the result.
+func (k *Kernel) handleIRQ(hc *Ctx, irq int, d *irqDesc, acts []*irqAction) {
+	d.count[hc.cpu.id].Add(1)
 	handled := false
 	var ret IRQReturn
 	for _, a := range acts {
@@ -186,8 +219,69 @@ func (k *Kernel) GenerateIRQ(cpu, irq int) error {
 		d.unhandled.Add(1)
 	}
 	k.noteInterrupt(hc, irq, d, acts, ret)
-	c.irqExit(c.idle)
-	return nil
+}
+
+// Hardirq handlers run inside these functions; inHardirqHandler looks for
+// them on the caller's stack.
+const (
+	fnHandleIRQ    = modPath + "kernel.(*Kernel).handleIRQ"
+	fnRunTickHooks = modPath + "kernel.(*CPU).runTickHooks"
+)
+
+// inHardirqHandler reports whether the calling goroutine is running a
+// hardirq handler (of any CPU). Go has no goroutine identity to compare
+// with a lock's holder, so the stack is searched; it is only done when a
+// CPU's hardirq lock is contended.
+func inHardirqHandler() bool {
+	var pcs [256]uintptr
+	n := runtime.Callers(3, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if f.Function == fnHandleIRQ || f.Function == fnRunTickHooks {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+// latchIRQ marks line irq pending on cpu (the interrupt controller's IRR)
+// for the context in hardirq on it to take.
+func (cpu *CPU) latchIRQ(irq int) {
+	cpu.latchMu.Lock()
+	cpu.latched = append(cpu.latched, irq)
+	cpu.latchedN.Store(int32(len(cpu.latched)))
+	cpu.latchMu.Unlock()
+}
+
+// deliverLatched takes the latched interrupts, in the order they came,
+// each in a hardirq context of its own. cpu.irqMu is held.
+func (cpu *CPU) deliverLatched() {
+	for cpu.latchedN.Load() != 0 {
+		cpu.latchMu.Lock()
+		irq := cpu.latched[0]
+		cpu.latched = cpu.latched[1:]
+		cpu.latchedN.Store(int32(len(cpu.latched)))
+		cpu.latchMu.Unlock()
+		d, acts := cpu.k.irqLine(irq)
+		if len(acts) == 0 || d.disabled.Load() {
+			continue
+		}
+		hc := cpu.enterLocked(cpu.idle)
+		cpu.k.handleIRQ(hc, irq, d, acts)
+	}
+}
+
+// drainLatched delivers latched interrupts if no one is in hardirq
+// context on cpu; otherwise that context will (it re-checks after
+// releasing the lock), so none is lost.
+func (cpu *CPU) drainLatched() {
+	for cpu.latchedN.Load() != 0 && cpu.irqMu.TryLock() {
+		cpu.enterLocked(cpu.idle)
+		cpu.irqExit(cpu.idle)
+	}
 }
 
 // IRQLine describes one interrupt line for /proc/interrupts.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -45,11 +46,22 @@ type Config struct {
 	// LogWriter, when non-nil, receives every committed record formatted
 	// as dmesg prints it ("[    0.420000] text\n").
 	LogWriter io.Writer
-	// LogCapacity is the ring buffer's capacity in records (0: 8192).
+	// LogCapacity is the ring buffer's capacity in records (0: 8192;
+	// negative: Boot fails with EINVAL).
 	LogCapacity int
 	// PanicOnWarn makes every WARN and BUG report panic (with a *Warning)
 	// after it is logged, as the panic_on_warn sysctl does. Meant for tests.
 	PanicOnWarn bool
+	// OnOops, when non-nil, is called with every Oops (a panic that
+	// escaped a task function or a handler) after it is logged, on the
+	// goroutine that panicked, with the kernel in the state the Oops left
+	// it in. It must not panic and should not block.
+	OnOops func(*Oops)
+	// PanicOnOops makes every Oops panic (with the *Oops) after it is
+	// reported, as the panic_on_oops sysctl does. Meant for tests: in
+	// virtual time Run or RunTask panics on the driving goroutine; in real
+	// time the goroutine that oopsed panics, which ends the process.
+	PanicOnOops bool
 	// RealtimeBase is CLOCK_REALTIME at boot. Zero means the host's wall
 	// clock in real time and 2000-01-01T00:00:00Z in virtual time.
 	RealtimeBase time.Time
@@ -115,7 +127,8 @@ type Kernel struct {
 	down     chan struct{}
 	wg       sync.WaitGroup
 	cpuWG    sync.WaitGroup
-	panicked atomic.Pointer[Warning]
+	panicked atomic.Pointer[keptPanic] // re-raised by the virtual-time driver
+	stderr   io.Writer                 // where Oopses go without a log sink
 
 	bugMu         sync.Mutex
 	mightPrev     uint64
@@ -123,6 +136,7 @@ type Kernel struct {
 	warnings      atomic.Uint64
 	oopses        atomic.Uint64
 	onceWarnings  sync.Map
+	locksDebugOff atomic.Bool  // !debug_locks: a lock bug was reported
 	badIRQReports atomic.Int32 // report_bad_irq's static count
 
 	moduleLister atomic.Pointer[func() []string]
@@ -167,7 +181,10 @@ func Boot(cfg Config) (*Kernel, error) {
 	if cfg.CPUs < 0 || cfg.CPUs > NRCPUs {
 		return nil, fmt.Errorf("kernel: boot: %d CPUs requested, want 1..%d: %w", cfg.CPUs, NRCPUs, EINVAL)
 	}
-	if cfg.LogCapacity <= 0 {
+	if cfg.LogCapacity < 0 {
+		return nil, fmt.Errorf("kernel: boot: log capacity %d: %w", cfg.LogCapacity, EINVAL)
+	}
+	if cfg.LogCapacity == 0 {
 		cfg.LogCapacity = 8192
 	}
 	k := &Kernel{
@@ -183,6 +200,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		halted:   make(chan struct{}),
 		ext:      make(chan func(), 256),
 		log:      printk.NewRing(cfg.LogCapacity),
+		stderr:   os.Stderr,
 	}
 	k.maxSoftTime = k.hz.MsecsToJiffies(2) // MAX_SOFTIRQ_TIME
 	k.tickRecip = ^uint64(0) / uint64(k.tickNs)
@@ -253,6 +271,7 @@ func Boot(cfg Config) (*Kernel, error) {
 	} else {
 		for _, cpu := range k.cpus {
 			k.cpuWG.Add(1)
+			cpu.looping.Store(true)
 			go cpu.loop()
 		}
 	}
@@ -514,6 +533,11 @@ func (k *Kernel) Run(ctx context.Context, d time.Duration) error {
 // kernel, as insmod or a demo's userspace app does) and returns its exit
 // code once it has exited. In virtual time the calling goroutine drives the
 // kernel meanwhile, as Run does, and returns as soon as the task is gone.
+//
+// If fn panicked, the task died of an Oops: RunTask returns -EFAULT and
+// the *Oops as its error (errors.Is(err, ErrOops); the panic value is
+// wrapped too, for errors.Is and errors.As). Oopses of handlers that ran
+// meanwhile are not the task's: see Config.OnOops.
 func (k *Kernel) RunTask(ctx context.Context, comm string, fn func(c *Ctx) int) (int, error) {
 	if err := k.acquireDriver("run task " + comm); err != nil {
 		return 0, err
@@ -538,11 +562,11 @@ func (k *Kernel) RunTask(ctx context.Context, comm string, fn func(c *Ctx) int) 
 		if !exited() {
 			return 0, fmt.Errorf("kernel: task %s is blocked and no event can wake it: %w", t, EDEADLK)
 		}
-		return t.ExitCode(), nil
+		return t.ExitCode(), t.oopsErr()
 	}
 	select {
 	case <-t.exited:
-		return t.ExitCode(), nil
+		return t.ExitCode(), t.oopsErr()
 	case <-ctx.Done():
 		return 0, context.Cause(ctx)
 	}
@@ -568,11 +592,16 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 		defer k.releaseDriver()
 	}
 	if k.dying.Swap(true) {
-		// Already shutting down: wait for that shutdown to finish.
+		// Already shutting down: wait for that shutdown to finish. A
+		// halted kernel wins over a done ctx (select alone would pick
+		// one of two ready cases at random).
 		select {
 		case <-k.halted:
 			return nil
 		case <-ctx.Done():
+			if k.isHalted() {
+				return nil
+			}
 			return fmt.Errorf("kernel: shutdown: still in progress: %w", context.Cause(ctx))
 		}
 	}
@@ -598,13 +627,32 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 	case <-k.halted:
 		return nil
 	case <-ctx.Done():
+		if k.isHalted() {
+			return nil
+		}
+		// Tasks with a goroutine, then the idle tasks of CPUs whose
+		// interrupt loop has not returned (a handler that blocks).
 		var names []string
 		for _, t := range k.Tasks() {
 			if t.started0() {
 				names = append(names, t.String())
 			}
 		}
+		for _, cpu := range k.cpus {
+			if cpu.looping.Load() {
+				names = append(names, cpu.idle.String())
+			}
+		}
 		return fmt.Errorf("kernel: shutdown: tasks still running %v: %w", names, context.Cause(ctx))
+	}
+}
+
+func (k *Kernel) isHalted() bool {
+	select {
+	case <-k.halted:
+		return true
+	default:
+		return false
 	}
 }
 

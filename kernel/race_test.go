@@ -2,6 +2,9 @@ package kernel_test
 
 import (
 	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,11 +114,15 @@ func TestShutdownAgainWaitsForTheFirstOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	tk, err := k.Spawn("slow", func(*kernel.Ctx) int { <-release; return 0 })
+	release, started := make(chan struct{}), make(chan struct{})
+	tk, err := k.Spawn("slow", func(*kernel.Ctx) int { close(started); <-release; return 0 })
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A task that has not started yet would exit at once without running
+	// (Shutdown skips it), and the kernel could then halt before the
+	// second call: wait until it really runs.
+	<-started
 	expired, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := k.Shutdown(expired); err == nil {
@@ -129,4 +136,71 @@ func TestShutdownAgainWaitsForTheFirstOne(t *testing.T) {
 	if err := k.Shutdown(context.Background()); err != nil {
 		t.Errorf("Shutdown after the task exited: %v", err)
 	}
+}
+
+// TestShutdownAfterHaltReturnsNilEvenWithADoneContext: once the kernel has
+// halted, a later Shutdown reports success even when its own context is
+// already done (both are ready; the halt wins).
+func TestShutdownAfterHaltReturnsNilEvenWithADoneContext(t *testing.T) {
+	k, err := kernel.Boot(kernel.Config{CPUs: 2, HZ: 1000, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 200 {
+		if err := k.Shutdown(expired); err != nil {
+			t.Fatalf("call %d after the halt: %v", i, err)
+		}
+	}
+}
+
+// TestShutdownTimeoutNamesACPUStuckInAHandler: when what keeps Shutdown
+// waiting is not a task but a CPU stuck in an interrupt handler (a clock
+// event blocked on a Go channel), the error names that CPU's idle task
+// instead of an empty list.
+func TestShutdownTimeoutNamesACPUStuckInAHandler(t *testing.T) {
+	k, err := kernel.Boot(kernel.Config{CPUs: 1, HZ: 1000, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &stuckTick{release: make(chan struct{}), entered: make(chan struct{})}
+	k.RegisterClockEvents(h)
+	<-h.entered
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = k.Shutdown(expired)
+	close(h.release)
+	if err == nil {
+		t.Fatal("Shutdown returned nil while an interrupt handler is stuck")
+	}
+	if !strings.Contains(err.Error(), "swapper/0/0") {
+		t.Errorf("error does not name the stuck CPU's idle task: %v", err)
+	}
+	if err := k.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown after the handler returned: %v", err)
+	}
+}
+
+// stuckTick is a clock event due at once whose first interrupt blocks
+// until released.
+type stuckTick struct {
+	once             sync.Once
+	release, entered chan struct{}
+	fired            atomic.Bool
+}
+
+func (s *stuckTick) NextEvent(int) int64 {
+	if s.fired.Load() {
+		return kernel.NoEvent
+	}
+	return 0
+}
+
+func (s *stuckTick) Tick(*kernel.Ctx) {
+	s.fired.Store(true)
+	s.once.Do(func() { close(s.entered); <-s.release })
 }

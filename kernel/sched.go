@@ -314,13 +314,13 @@ func (k *Kernel) taskMain(t *Task) {
 }
 
 // runTaskFn runs a task function; a panic in it is an Oops: reported in the
-// log with its stack, and the task dies with -EFAULT instead of taking the
-// process down.
+// log with its stack (see Oops), kept for Task.Oops and RunTask, and the
+// task dies with -EFAULT instead of taking the process down.
 func (k *Kernel) runTaskFn(t *Task, fn func(c *Ctx) int) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
 			if w, ok := r.(*Warning); ok && k.cfg.PanicOnWarn {
-				k.panicked.Store(w)
+				k.keepPanic(w)
 			}
 			c := &t.pctx
 			c.preempt = 0
@@ -329,8 +329,15 @@ func (k *Kernel) runTaskFn(t *Task, fn func(c *Ctx) int) (code int) {
 				c.bhHeld = false
 				k.unlockMutex(&c.cpu.softirqMu)
 			}
-			k.oops(c, fmt.Sprintf("task %s panicked: %v", t, r))
+			o := k.oops(c, r, fmt.Sprintf("task %s panicked: %v", t, r))
+			t.oops.CompareAndSwap(nil, o)
 			code = -int(EFAULT)
+			if k.cfg.PanicOnOops {
+				if !k.virtual {
+					panic(o)
+				}
+				k.keepPanic(o)
+			}
 		}
 	}()
 	return fn(&t.pctx)

@@ -172,6 +172,7 @@ type Task struct {
 	exited   chan struct{}
 	exitCode int
 	private  any
+	oops     atomic.Pointer[Oops] // the Oops the task died of
 
 	onRunq bool // virtual scheduler: queued to run
 

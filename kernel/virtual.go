@@ -245,7 +245,7 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 		}
 		k.virt.runRunnable()
 		if p := k.panicked.Swap(nil); p != nil {
-			panic(p)
+			panic(p.v)
 		}
 		// Checked again before the clock moves: a stop requested while
 		// the tasks ran (from inside one, say) takes effect at once, and
@@ -279,7 +279,7 @@ func (k *Kernel) runVirtual(ctx context.Context, target int64, stop func() bool)
 func (k *Kernel) virtStep() bool {
 	k.virt.runRunnable()
 	if p := k.panicked.Swap(nil); p != nil {
-		panic(p)
+		panic(p.v)
 	}
 	if ran, _ := k.runExternal(nil, true); ran {
 		return true

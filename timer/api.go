@@ -151,6 +151,12 @@ func (t *Timer) claimBase(k *kernel.Kernel, cpu int) *timerBase {
 // flags (FlagDeferrable, FlagPinned, FlagIRQSafe; any other bit is warned
 // about and dropped). c may be nil where no kernel context is at hand.
 //
+// A nil fn is accepted without a report, as in the kernel: the timer then
+// looks shut down, so arming it is silently discarded (Mod returns 0 and
+// nothing fires), as v6.2+ __mod_timer does for a NULL timer->function.
+// (hrtimer.Setup, by contrast, WARNs about a nil callback, as
+// hrtimer_setup does.)
+//
 // Setting up a timer that is still pending is the bug debugobjects reports
 // as "ODEBUG: init active": kdefer prints that warning, deactivates the
 // timer first (the debugobjects fixup, timer_delete_sync) and then

@@ -63,6 +63,14 @@ func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state kernel.TaskState
 		flags = FlagExclusive
 	}
 	InitWaitEntry(c, &e, flags)
+	// A condition that panics must not leave e (on this goroutine's
+	// stack) linked on q while the task dies of the Oops.
+	finished := false
+	defer func() {
+		if !finished {
+			FinishWait(c, q, &e)
+		}
+	}()
 	met := func() bool {
 		if timed {
 			return condTimeout(cond, &ret)
@@ -76,11 +84,13 @@ func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state kernel.TaskState
 		}
 		if isInterruptible(state) && intr != 0 {
 			// prepare_to_wait_event already took e off q.
+			finished = true
 			kernel.SetCurrentState(c, kernel.TaskRunning)
 			return intr
 		}
 		if c.Dying() {
 			// No task sleeps any more: give up as failRet documents.
+			finished = true
 			FinishWait(c, q, &e)
 			return failRet(state)
 		}
@@ -93,6 +103,7 @@ func waitEvent(c *kernel.Ctx, q *Queue, cond func() bool, state kernel.TaskState
 			break
 		}
 	}
+	finished = true
 	FinishWait(c, q, &e)
 	return ret
 }
@@ -132,7 +143,9 @@ func eventTimeout(c *kernel.Ctx, q *Queue, cond func() bool, state kernel.TaskSt
 //
 // In atomic context it reports "BUG: sleeping function called from invalid
 // context" and, if cond is false, returns without waiting. While the kernel
-// shuts down it returns as soon as it is woken, cond true or not.
+// shuts down it returns as soon as it is woken, cond true or not. If cond
+// panics, the waiter is taken off q before the panic goes on (the task then
+// dies with an Oops); this holds for every wait_event form.
 func Event(c *kernel.Ctx, q *Queue, cond func() bool) {
 	event(c, q, cond, kernel.TaskUninterruptible, false)
 }
