@@ -137,13 +137,13 @@ func shortFile(file string) string {
 	return file
 }
 
-// CallerSite returns the file:line and function of the first frame outside
+// callerSite returns the file:line and function of the first frame outside
 // kdefer's core packages (the user code that called into the kernel). When
 // there is none before the handler or task function that is running (a
 // report kdefer raises on its own, say after a callback returned), it
 // returns the innermost frame outside the reporting code of this file:
 // the site that raised the report, as the kernel's WARN names its own line.
-func CallerSite() (file string, line int, fn string) {
+func callerSite() (file string, line int, fn string) {
 	var pcs [48]uintptr
 	n := runtime.Callers(2, pcs[:])
 	frames := runtime.CallersFrames(pcs[:n])
@@ -302,7 +302,7 @@ func MightSleep(c *Ctx) bool {
 		return true
 	}
 	k := c.k
-	file, line, _ := CallerSite()
+	file, line, _ := callerSite()
 	k.bugMu.Lock()
 	now := k.Jiffies()
 	if k.mightPrev != 0 && now-k.mightPrev < uint64(k.hz) {
@@ -377,7 +377,7 @@ func (k *Kernel) warnOnce(c *Ctx, key any, format string, args ...any) {
 }
 
 func (k *Kernel) warn(c *Ctx, _ int, format string, args ...any) {
-	file, line, fn := CallerSite()
+	file, line, fn := callerSite()
 	lines := []string{"------------[ cut here ]------------"}
 	if format != "" {
 		msg := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
