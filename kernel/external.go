@@ -63,7 +63,8 @@ func (h *Hold) Release(fn func()) {
 // Inject runs fn in the kernel as soon as it can, without holding the
 // clock: in real time at once, on the calling goroutine; in virtual time on
 // the driver's goroutine between two steps of the kernel (or when it is
-// next driven, if nobody drives it now). fn may wake tasks, spawn them,
+// next driven, if nobody drives it now), one call a step: the tasks that
+// one call woke run before the next call. fn may wake tasks, spawn them,
 // complete completions and send signals; it must not sleep. A console
 // injects the commands it reads this way.
 func (k *Kernel) Inject(fn func()) {
@@ -74,35 +75,36 @@ func (k *Kernel) Inject(fn func()) {
 	k.ext <- fn
 }
 
-// runExternal runs, on the driver, the calls that external operations sent
-// to a virtual kernel. With wait set and a hold open it first waits for one
-// (or for ctx). It reports whether it ran anything.
+// runExternal runs, on the driver, the next call that an external
+// operation sent to a virtual kernel. With wait set and a hold open it
+// first waits for one (or for ctx). It reports whether it ran one.
+//
+// It runs one call per step: the driver runs what the call made runnable
+// before it takes the next one, so that a call sees the effects of the
+// ones before it however fast they were sent (a console's `kill` then
+// `ps` shows the signalled task after it ran).
 func (k *Kernel) runExternal(ctx context.Context, wait bool) (bool, error) {
-	ran := false
-	for {
-		select {
-		case fn := <-k.ext:
-			fn()
-			ran = true
-			continue
-		default:
-		}
-		if ran || !wait || !k.holding() {
-			return ran, nil
-		}
-		var done <-chan struct{}
-		if ctx != nil {
-			done = ctx.Done()
-		}
-		select {
-		case fn := <-k.ext:
-			fn()
-			ran = true
-		case <-done:
-			return ran, context.Cause(ctx)
-		case <-k.down:
-			return ran, nil
-		}
+	select {
+	case fn := <-k.ext:
+		fn()
+		return true, nil
+	default:
+	}
+	if !wait || !k.holding() {
+		return false, nil
+	}
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	select {
+	case fn := <-k.ext:
+		fn()
+		return true, nil
+	case <-done:
+		return false, context.Cause(ctx)
+	case <-k.down:
+		return false, nil
 	}
 }
 

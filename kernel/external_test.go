@@ -96,3 +96,29 @@ func TestWaitTaskExitSleepsUntilTheTaskExits(t *testing.T) {
 		}
 	}
 }
+
+// TestInjectedCallsRunOneAStepSoEachSeesTheLastOnesEffects: two calls
+// injected back to back while the driver waits on a hold: the task the
+// first one wakes runs before the second one, as a console's `kill` then
+// `ps` expects, however fast the calls were sent.
+func TestInjectedCallsRunOneAStepSoEachSeesTheLastOnesEffects(t *testing.T) {
+	k := boot(t, kernel.Config{CPUs: 1})
+	var woken bool
+	sleeper, _ := k.Spawn("sleeper", func(c *kernel.Ctx) int {
+		kernel.WaitVarEvent(c, &woken, func() bool { return woken })
+		return 0
+	})
+	run(t, k, time.Millisecond) // the sleeper sleeps
+	h := k.HoldExternal()
+	var exitedBeforeSecond bool
+	k.Inject(func() {
+		woken = true
+		kernel.WakeUpVar(k.IdleCtx(0), &woken)
+	})
+	k.Inject(func() { exitedBeforeSecond = sleeper.HasExited() })
+	h.Release(nil)
+	run(t, k, time.Millisecond)
+	if !exitedBeforeSecond {
+		t.Fatal("the second call ran before the task the first one woke")
+	}
+}
