@@ -90,12 +90,16 @@ func (v *virtSched) wake(t *Task) {
 func (v *virtSched) yield(t *Task) {
 	if v.current == nil {
 		// The driver (an attached task) lets the runnable tasks run.
+		if len(v.runq) > 0 {
+			t.nivcsw.Add(1)
+		}
 		v.runRunnable()
 		return
 	}
 	if len(v.runq) == 0 {
 		return
 	}
+	t.nivcsw.Add(1)
 	t.onRunq = true
 	v.runq = append(v.runq, t)
 	v.switchTo(v.pop())
