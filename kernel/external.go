@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"sort"
 	"sync"
 )
 
@@ -13,10 +14,18 @@ import (
 // its run token. Hold and Inject carry such calls to it.
 
 // Hold is an operation outside the kernel whose end the kernel waits for
-// (see Kernel.HoldExternal).
+// (see Kernel.HoldExternal and Kernel.HoldExternalAt).
 type Hold struct {
 	k    *Kernel
 	once sync.Once
+
+	// HoldExternalAt (virtual time): when the hold begins, and what to
+	// call then. Under k.extMu: started once it has begun; pending while
+	// it waits in k.holdsAt.
+	at      int64
+	begun   func()
+	started bool
+	pending bool
 }
 
 // HoldExternal marks the start of an operation outside the kernel whose end
@@ -32,7 +41,75 @@ func (k *Kernel) HoldExternal() *Hold {
 		k.holds++
 		k.extMu.Unlock()
 	}
-	return &Hold{k: k}
+	return &Hold{k: k, started: true}
+}
+
+// HoldExternalAt is HoldExternal from the moment the clock reaches at (ns
+// since boot, as Now): a breakpoint from which an operation outside the
+// kernel — a console's next command, say — looks at it or acts on it.
+//
+// In virtual time the clock does not jump past at, whatever the next event
+// is; everything due at at runs (timers, the tasks they wake), then the
+// hold begins: begun (if non-nil) is called on the driver's goroutine, and
+// the clock waits for the hold's Release as for HoldExternal's. A hold
+// released before it began never begins (begun is not called). If at has
+// passed already, it begins at the driver's next step. In real time the
+// hold begins at once: begun is called on the calling goroutine, and the
+// hold only documents the wait.
+func (k *Kernel) HoldExternalAt(at int64, begun func()) *Hold {
+	h := &Hold{k: k, at: at, begun: begun}
+	if !k.virtual {
+		h.started = true
+		if begun != nil {
+			begun()
+		}
+		return h
+	}
+	k.extMu.Lock()
+	h.pending = true
+	i := sort.Search(len(k.holdsAt), func(i int) bool { return k.holdsAt[i].at > at })
+	k.holdsAt = append(k.holdsAt, nil)
+	copy(k.holdsAt[i+1:], k.holdsAt[i:])
+	k.holdsAt[i] = h
+	k.nextHoldAt.Store(k.holdsAt[0].at)
+	k.extMu.Unlock()
+	return h
+}
+
+// beginDueHolds begins, on the driver, the holds of HoldExternalAt whose
+// time has come, in the order of their times (and of their calls).
+func (k *Kernel) beginDueHolds() {
+	if k.nextHoldAt.Load() > k.Now() {
+		return
+	}
+	now := k.Now()
+	var due []*Hold
+	k.extMu.Lock()
+	for len(k.holdsAt) > 0 && k.holdsAt[0].at <= now {
+		h := k.holdsAt[0]
+		k.holdsAt[0] = nil
+		k.holdsAt = k.holdsAt[1:]
+		h.pending, h.started = false, true
+		k.holds++
+		due = append(due, h)
+	}
+	k.updateNextHoldAtLocked()
+	k.extMu.Unlock()
+	for _, h := range due {
+		if h.begun != nil {
+			h.begun()
+		}
+	}
+}
+
+// updateNextHoldAtLocked publishes the time of the first pending
+// HoldExternalAt (NoEvent if none), which the driver reads without the lock.
+func (k *Kernel) updateNextHoldAtLocked() {
+	if len(k.holdsAt) == 0 {
+		k.nextHoldAt.Store(NoEvent)
+		return
+	}
+	k.nextHoldAt.Store(k.holdsAt[0].at)
 }
 
 // Release ends the operation and runs fn in the kernel: in real time at
@@ -49,13 +126,28 @@ func (h *Hold) Release(fn func()) {
 			}
 			return
 		}
+		k.extMu.Lock()
+		started := h.started
+		if h.pending { // a HoldExternalAt that has not begun: it never will
+			h.pending = false
+			for i, p := range k.holdsAt {
+				if p == h {
+					k.holdsAt = append(k.holdsAt[:i], k.holdsAt[i+1:]...)
+					break
+				}
+			}
+			k.updateNextHoldAtLocked()
+		}
+		k.extMu.Unlock()
 		k.ext <- func() {
 			if fn != nil {
 				fn()
 			}
-			k.extMu.Lock()
-			k.holds--
-			k.extMu.Unlock()
+			if started {
+				k.extMu.Lock()
+				k.holds--
+				k.extMu.Unlock()
+			}
 		}
 	})
 }
@@ -84,6 +176,7 @@ func (k *Kernel) Inject(fn func()) {
 // ones before it however fast they were sent (a console's `kill` then
 // `ps` shows the signalled task after it ran).
 func (k *Kernel) runExternal(ctx context.Context, wait bool) (bool, error) {
+	k.beginDueHolds()
 	select {
 	case fn := <-k.ext:
 		fn()
