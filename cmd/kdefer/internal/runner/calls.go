@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/modules"
@@ -61,6 +62,62 @@ func (r *Runner) Do(fn func(k *kernel.Kernel)) error {
 func (r *Runner) ReleaseClock() {
 	if h := r.hold.Swap(nil); h != nil {
 		h.Release(nil)
+	}
+}
+
+// Advance lets d of kernel time pass and returns once it has, or with
+// ErrNotRunning once the module's time is over (d reaches past it, or the
+// run is stopped meanwhile). It is a console's `sleep`.
+//
+// In virtual time the clock moves on by itself until it reaches now+d and
+// everything due by then has run; a clock held by Config.HoldClock is then
+// held again there (the functions given to Do run at that instant), one
+// that is not held goes on. In real time Advance just waits d. Call it
+// from outside the kernel, as Do; d must not be negative (ErrConfig).
+func (r *Runner) Advance(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("%w: negative duration %v", ErrConfig, d)
+	}
+	k := r.Kernel()
+	if k == nil || !r.live.Load() {
+		return ErrNotRunning
+	}
+	if !k.Virtual() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			if !r.live.Load() {
+				return ErrNotRunning
+			}
+			return nil
+		case <-r.done:
+			return ErrNotRunning
+		}
+	}
+	reached := make(chan struct{})
+	if err := r.Do(func(k *kernel.Kernel) {
+		old := r.hold.Load()
+		var h *kernel.Hold
+		h = k.HoldExternalAt(k.Now()+int64(d), func() {
+			close(reached)
+			if old == nil {
+				h.Release(nil) // the clock was not held: it goes on
+			}
+		})
+		if old != nil && !r.hold.CompareAndSwap(old, h) {
+			h.Release(nil) // ReleaseClock came first: nothing to hold
+		} else if old != nil {
+			old.Release(nil)
+		}
+	}); err != nil {
+		return err
+	}
+	select {
+	case <-reached:
+		return nil
+	case <-r.done:
+		return ErrNotRunning
 	}
 }
 

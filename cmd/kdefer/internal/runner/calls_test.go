@@ -170,3 +170,70 @@ func TestStartAppRefusesUnknownAndEmptyPrograms(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAdvanceMovesAHeldClockAndHoldsItAgain(t *testing.T) {
+	var log logBuf
+	r := held(t, "timer_simple", &log, 2*time.Second)
+	if err := r.Advance(500 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if ns := now(t, r); ns != int64(500*time.Millisecond) {
+		t.Fatalf("clock at %d ns after Advance(500ms)", ns)
+	}
+	out := log.String()
+	if !strings.Contains(out, "[    0.448000] timer_simple:ding(): timed out... data=3") || strings.Contains(out, "data=2") {
+		t.Fatalf("log at 500 ms:\n%s", out)
+	}
+	if err := r.Advance(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ns := now(t, r); ns != int64(1500*time.Millisecond) {
+		t.Fatalf("clock at %d ns after another Advance(1s)", ns)
+	}
+	if err := r.Advance(-time.Second); !errors.Is(err, runner.ErrConfig) {
+		t.Errorf("Advance(-1s): %v", err)
+	}
+	r.ReleaseClock()
+	if _, err := r.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if out := log.String(); !strings.Contains(out, "[    2.000000] timer_simple:timer_simple_exit(): removed") {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+func TestAdvancePastTheModulesTimeEndsWithTheRun(t *testing.T) {
+	var log logBuf
+	r := held(t, "timer_simple", &log, time.Second)
+	if err := r.Advance(5 * time.Second); !errors.Is(err, runner.ErrNotRunning) {
+		t.Errorf("Advance past For: %v", err)
+	}
+	if _, err := r.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if out := log.String(); !strings.Contains(out, "[    1.000000] timer_simple:timer_simple_exit(): removed") {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+func TestAdvanceInRealTimeWaits(t *testing.T) {
+	var log logBuf
+	cfg := runner.Config{Module: "testmod", CPUs: 1, Log: &log}
+	r, err := runner.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Advance(time.Millisecond); err != nil {
+		t.Error(err)
+	}
+	r.Stop(nil)
+	if err := r.Advance(time.Hour); !errors.Is(err, runner.ErrNotRunning) {
+		t.Errorf("Advance after Stop: %v", err)
+	}
+	if _, err := r.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
