@@ -172,3 +172,31 @@ func TestReadErrorEndsServeAndReleasesTheClock(t *testing.T) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// TestConsoleInRealTimeIsRaceFree runs every command against a real-time
+// kernel that is busy meanwhile (a timer module and a program): a -race
+// test, asserting nothing about timing.
+func TestConsoleInRealTimeIsRaceFree(t *testing.T) {
+	var term syncBuf
+	r, err := runner.New(runner.Config{Module: "sed1", CPUs: 2, Log: &term, Stdout: &term, Stderr: &term})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	script := "exec userapp_sed1 /dev/sed1_drv hello\nps\nps -e\ndmesg\ndmesg -t\nlsmod\nls /proc\nls /proc/6\n" +
+		"cat /proc/softirqs /proc/interrupts /proc/timer_list /proc/timer_wheel /proc/modules /proc/devices /proc/misc\n" +
+		"cat /proc/1/status /proc/6/status /proc/6/comm /sys/module/sed1_drv/parameters/make_it_fail\n" +
+		"sleep 0.001\nkill -INT 6\nkill -0 3\nhelp\nbogus\nquit\n"
+	if err := console.Serve(r, strings.NewReader(script), &term, &term, console.ServeOptions{Prompt: "> "}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(res.Stopped, console.ErrQuit) || !strings.Contains(term.String(), "    PID    PPID STAT PSR CMD\n") {
+		t.Errorf("stopped by %v:\n%s", res.Stopped, term.String())
+	}
+}
