@@ -248,7 +248,7 @@ func (sh *Shell) help(args []string, out *bytes.Buffer) error {
 		if c.aliasFor != "" {
 			c, _ = lookup(c.aliasFor)
 		}
-		fmt.Fprintf(out, "%s %s\n  %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(out, "%s\n  %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 		return nil
 	}
 	return errors.New("usage: help [COMMAND]")

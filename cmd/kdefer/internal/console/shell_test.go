@@ -387,7 +387,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	if out != console.Help() {
 		t.Error("help differs from Help()")
 	}
-	if out, _, _ := m.exec(t, "help exit"); !strings.HasPrefix(out, "quit ") {
+	if out, _, _ := m.exec(t, "help exit"); out != "quit\n  the same as rmmod\n" {
 		t.Errorf("help exit: %q", out)
 	}
 }
