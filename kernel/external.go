@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"sort"
 	"sync"
 )
 
@@ -13,10 +14,18 @@ import (
 // its run token. Hold and Inject carry such calls to it.
 
 // Hold is an operation outside the kernel whose end the kernel waits for
-// (see Kernel.HoldExternal).
+// (see Kernel.HoldExternal and Kernel.HoldExternalAt).
 type Hold struct {
 	k    *Kernel
 	once sync.Once
+
+	// HoldExternalAt (virtual time): when the hold begins, and what to
+	// call then. Under k.extMu: started once it has begun; pending while
+	// it waits in k.holdsAt.
+	at      int64
+	begun   func()
+	started bool
+	pending bool
 }
 
 // HoldExternal marks the start of an operation outside the kernel whose end
@@ -32,7 +41,75 @@ func (k *Kernel) HoldExternal() *Hold {
 		k.holds++
 		k.extMu.Unlock()
 	}
-	return &Hold{k: k}
+	return &Hold{k: k, started: true}
+}
+
+// HoldExternalAt is HoldExternal from the moment the clock reaches at (ns
+// since boot, as Now): a breakpoint from which an operation outside the
+// kernel — a console's next command, say — looks at it or acts on it.
+//
+// In virtual time the clock does not jump past at, whatever the next event
+// is; everything due at at runs (timers, the tasks they wake), then the
+// hold begins: begun (if non-nil) is called on the driver's goroutine, and
+// the clock waits for the hold's Release as for HoldExternal's. A hold
+// released before it began never begins (begun is not called). If at has
+// passed already, it begins at the driver's next step. In real time the
+// hold begins at once: begun is called on the calling goroutine, and the
+// hold only documents the wait.
+func (k *Kernel) HoldExternalAt(at int64, begun func()) *Hold {
+	h := &Hold{k: k, at: at, begun: begun}
+	if !k.virtual {
+		h.started = true
+		if begun != nil {
+			begun()
+		}
+		return h
+	}
+	k.extMu.Lock()
+	h.pending = true
+	i := sort.Search(len(k.holdsAt), func(i int) bool { return k.holdsAt[i].at > at })
+	k.holdsAt = append(k.holdsAt, nil)
+	copy(k.holdsAt[i+1:], k.holdsAt[i:])
+	k.holdsAt[i] = h
+	k.nextHoldAt.Store(k.holdsAt[0].at)
+	k.extMu.Unlock()
+	return h
+}
+
+// beginDueHolds begins, on the driver, the holds of HoldExternalAt whose
+// time has come, in the order of their times (and of their calls).
+func (k *Kernel) beginDueHolds() {
+	if k.nextHoldAt.Load() > k.Now() {
+		return
+	}
+	now := k.Now()
+	var due []*Hold
+	k.extMu.Lock()
+	for len(k.holdsAt) > 0 && k.holdsAt[0].at <= now {
+		h := k.holdsAt[0]
+		k.holdsAt[0] = nil
+		k.holdsAt = k.holdsAt[1:]
+		h.pending, h.started = false, true
+		k.holds++
+		due = append(due, h)
+	}
+	k.updateNextHoldAtLocked()
+	k.extMu.Unlock()
+	for _, h := range due {
+		if h.begun != nil {
+			h.begun()
+		}
+	}
+}
+
+// updateNextHoldAtLocked publishes the time of the first pending
+// HoldExternalAt (NoEvent if none), which the driver reads without the lock.
+func (k *Kernel) updateNextHoldAtLocked() {
+	if len(k.holdsAt) == 0 {
+		k.nextHoldAt.Store(NoEvent)
+		return
+	}
+	k.nextHoldAt.Store(k.holdsAt[0].at)
 }
 
 // Release ends the operation and runs fn in the kernel: in real time at
@@ -49,13 +126,28 @@ func (h *Hold) Release(fn func()) {
 			}
 			return
 		}
+		k.extMu.Lock()
+		started := h.started
+		if h.pending { // a HoldExternalAt that has not begun: it never will
+			h.pending = false
+			for i, p := range k.holdsAt {
+				if p == h {
+					k.holdsAt = append(k.holdsAt[:i], k.holdsAt[i+1:]...)
+					break
+				}
+			}
+			k.updateNextHoldAtLocked()
+		}
+		k.extMu.Unlock()
 		k.ext <- func() {
 			if fn != nil {
 				fn()
 			}
-			k.extMu.Lock()
-			k.holds--
-			k.extMu.Unlock()
+			if started {
+				k.extMu.Lock()
+				k.holds--
+				k.extMu.Unlock()
+			}
 		}
 	})
 }
@@ -63,7 +155,8 @@ func (h *Hold) Release(fn func()) {
 // Inject runs fn in the kernel as soon as it can, without holding the
 // clock: in real time at once, on the calling goroutine; in virtual time on
 // the driver's goroutine between two steps of the kernel (or when it is
-// next driven, if nobody drives it now). fn may wake tasks, spawn them,
+// next driven, if nobody drives it now), one call a step: the tasks that
+// one call woke run before the next call. fn may wake tasks, spawn them,
 // complete completions and send signals; it must not sleep. A console
 // injects the commands it reads this way.
 func (k *Kernel) Inject(fn func()) {
@@ -74,35 +167,37 @@ func (k *Kernel) Inject(fn func()) {
 	k.ext <- fn
 }
 
-// runExternal runs, on the driver, the calls that external operations sent
-// to a virtual kernel. With wait set and a hold open it first waits for one
-// (or for ctx). It reports whether it ran anything.
+// runExternal runs, on the driver, the next call that an external
+// operation sent to a virtual kernel. With wait set and a hold open it
+// first waits for one (or for ctx). It reports whether it ran one.
+//
+// It runs one call per step: the driver runs what the call made runnable
+// before it takes the next one, so that a call sees the effects of the
+// ones before it however fast they were sent (a console's `kill` then
+// `ps` shows the signalled task after it ran).
 func (k *Kernel) runExternal(ctx context.Context, wait bool) (bool, error) {
-	ran := false
-	for {
-		select {
-		case fn := <-k.ext:
-			fn()
-			ran = true
-			continue
-		default:
-		}
-		if ran || !wait || !k.holding() {
-			return ran, nil
-		}
-		var done <-chan struct{}
-		if ctx != nil {
-			done = ctx.Done()
-		}
-		select {
-		case fn := <-k.ext:
-			fn()
-			ran = true
-		case <-done:
-			return ran, context.Cause(ctx)
-		case <-k.down:
-			return ran, nil
-		}
+	k.beginDueHolds()
+	select {
+	case fn := <-k.ext:
+		fn()
+		return true, nil
+	default:
+	}
+	if !wait || !k.holding() {
+		return false, nil
+	}
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	select {
+	case fn := <-k.ext:
+		fn()
+		return true, nil
+	case <-done:
+		return false, context.Cause(ctx)
+	case <-k.down:
+		return false, nil
 	}
 }
 

@@ -148,10 +148,13 @@ type Kernel struct {
 	drv  driverRole                   // the driver of a virtual kernel
 
 	// External operations (virtual time): calls for the driver to run,
-	// and the number of open holds.
-	ext   chan func()
-	extMu sync.Mutex
-	holds int
+	// the number of open holds, and the holds of HoldExternalAt that have
+	// not begun, by time (nextHoldAt: the first one's, or NoEvent).
+	ext        chan func()
+	extMu      sync.Mutex
+	holds      int
+	holdsAt    []*Hold
+	nextHoldAt atomic.Int64
 }
 
 // ClockEvents is a source of per-CPU timed events (the timer wheel, the
@@ -203,6 +206,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		stderr:   os.Stderr,
 	}
 	k.maxSoftTime = k.hz.MsecsToJiffies(2) // MAX_SOFTIRQ_TIME
+	k.nextHoldAt.Store(NoEvent)
 	k.tickRecip = ^uint64(0) / uint64(k.tickNs)
 	k.vjiffies.Store(k.initialJ)
 	k.baseCtx, k.cancelAll = context.WithCancelCause(context.Background())

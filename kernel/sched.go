@@ -123,6 +123,7 @@ func (k *Kernel) blockTask(c *Ctx, state TaskState) {
 	if c.SignalPendingState(state) {
 		t.state.Store(TaskRunning)
 	} else {
+		t.nvcsw.Add(1)
 		traceSwitchOut(c, state)
 		k.sched.block(t)
 		traceSwitchIn(c)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdefer/kdefer/delay"
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/printk"
 )
@@ -315,5 +317,57 @@ func TestSignalNumbersRunFromOneToSixtyFour(t *testing.T) {
 	run(t, k, 0)
 	if !slices.Equal(pending, []bool{true, false}) {
 		t.Errorf("signal_pending, fatal_signal_pending = %v, want [true false]", pending)
+	}
+}
+
+// TestContextSwitchesCountSleepsAndYields: every sleep in schedule() is a
+// voluntary switch; a yield that lets another task run is an involuntary
+// one (virtual time); a busy-wait is neither.
+func TestContextSwitchesCountSleepsAndYields(t *testing.T) {
+	k := boot(t, kernel.Config{CPUs: 1, HZ: 1000})
+	sleeper, _ := k.Spawn("sleeper", func(c *kernel.Ctx) int {
+		for range 3 {
+			delay.Msleep(c, 1)
+		}
+		kernel.Spin(c, int64(time.Millisecond))
+		kernel.CondResched(c) // nobody else is runnable: no switch
+		return 0
+	})
+	run(t, k, time.Second)
+	if v, iv := sleeper.ContextSwitches(); v != 3 || iv != 0 {
+		t.Errorf("sleeper: %d voluntary, %d involuntary; want 3, 0", v, iv)
+	}
+
+	// Two tasks that yield in turn: each yield hands the CPU over.
+	k = boot(t, kernel.Config{CPUs: 1, HZ: 1000})
+	yielder := func(c *kernel.Ctx) int {
+		for range 3 {
+			kernel.CondResched(c)
+		}
+		return 0
+	}
+	a, _ := k.Spawn("a", yielder)
+	b, _ := k.Spawn("b", yielder)
+	run(t, k, time.Millisecond)
+	for _, task := range []*kernel.Task{a, b} {
+		if v, iv := task.ContextSwitches(); v != 0 || iv != 3 {
+			t.Errorf("%s: %d voluntary, %d involuntary; want 0, 3", task.Comm(), v, iv)
+		}
+	}
+}
+
+// TestSignalsToInitAreIgnored: init has no task function; a signal to it
+// is ignored (the kernel's SIGNAL_UNKILLABLE), instead of waking a task
+// that cannot run (in virtual time the scheduler would hand it the CPU and
+// hang). Real time, so that the old behaviour fails instead of hanging.
+func TestSignalsToInitAreIgnored(t *testing.T) {
+	k := ktest.Boot(t, kernel.Config{CPUs: 1, Quiet: true})
+	for _, sig := range []kernel.Signal{kernel.SIGTERM, kernel.SIGKILL, kernel.SIGINT} {
+		if k.SendSignal(k.InitTask(), sig) {
+			t.Errorf("signal %d to init was delivered", sig)
+		}
+	}
+	if s := k.InitTask().State(); s != kernel.TaskInterruptible {
+		t.Fatalf("init is in %v after the signals", s)
 	}
 }

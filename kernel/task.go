@@ -192,6 +192,10 @@ type Task struct {
 	// SetSchedNotifier); set by the task itself or before it runs.
 	notifier SchedNotifier
 
+	// nvcsw and nivcsw count the task's voluntary and involuntary
+	// context switches (see ContextSwitches).
+	nvcsw, nivcsw atomic.Uint64
+
 	// Attached tasks (Kernel.Attach): the goroutine is the caller's.
 	attached  bool
 	owner     int64 // goroutine id of the attaching goroutine
@@ -235,6 +239,23 @@ func (t *Task) State() TaskState { return t.state.Load() }
 
 // Kernel returns the kernel the task belongs to.
 func (t *Task) Kernel() *Kernel { return t.k }
+
+// ContextSwitches returns the task's context-switch counts, which
+// /proc/PID/status shows as voluntary_ctxt_switches and
+// nonvoluntary_ctxt_switches (task_struct::nvcsw and nivcsw).
+//
+// A voluntary switch is counted each time the task blocks in schedule()
+// (any sleep, wait queue, completion, mutex or WaitVarEvent wait; not a
+// sleep that a pending signal cut short before it began). An involuntary
+// one is counted, in virtual time, each time a yield (cond_resched,
+// schedule() in TASK_RUNNING) hands the CPU to another runnable task.
+// Difference: kdefer does not preempt tasks, and in real time it cannot
+// tell whether a yield let another goroutine run, so there the
+// involuntary count stays 0. Busy-waits (udelay, a contended spinlock)
+// are not switches, as in the kernel.
+func (t *Task) ContextSwitches() (voluntary, involuntary uint64) {
+	return t.nvcsw.Load(), t.nivcsw.Load()
+}
 
 // Ctx returns the task's process context. Only the task's own goroutine may
 // use it.
@@ -345,9 +366,13 @@ func (t *Task) String() string { return fmt.Sprintf("%s/%d", t.Comm(), t.pid) }
 // signal, so there are no default dispositions: SIGCHLD or SIGCONT are not
 // dropped as ignored, and SIGTERM or SIGINT do not become fatal (only
 // SIGKILL interrupts killable sleeps).
+// init (pid 1) and the idle tasks have no task function to receive a
+// signal: it is ignored, as the kernel ignores the signals that init has
+// no handler for (SIGNAL_UNKILLABLE: SIGKILL and SIGSTOP from its own
+// namespace too).
 // It reports whether the signal was delivered.
 func (k *Kernel) SendSignal(t *Task, sig Signal) bool {
-	if sig <= 0 || sig > nSig {
+	if sig <= 0 || sig > nSig || t == k.initTask || t.idle {
 		return false
 	}
 	if t.kthread && t.sigAllowed.Load()&sigBit(sig) == 0 {

@@ -90,12 +90,16 @@ func (v *virtSched) wake(t *Task) {
 func (v *virtSched) yield(t *Task) {
 	if v.current == nil {
 		// The driver (an attached task) lets the runnable tasks run.
+		if len(v.runq) > 0 {
+			t.nivcsw.Add(1)
+		}
 		v.runRunnable()
 		return
 	}
 	if len(v.runq) == 0 {
 		return
 	}
+	t.nivcsw.Add(1)
 	t.onRunq = true
 	v.runq = append(v.runq, t)
 	v.switchTo(v.pop())
@@ -199,10 +203,10 @@ func (cpu *CPU) vloop() {
 
 // virtNextEvent returns the time of the next event of a virtual kernel:
 // the earliest next event of a CPU that is idle (a CPU whose idle goroutine
-// is still handling an interrupt is not asked again) or the end of a
-// parked busy-wait.
+// is still handling an interrupt is not asked again), the end of a parked
+// busy-wait, or the start of a hold (HoldExternalAt).
 func (k *Kernel) virtNextEvent() int64 {
-	next := k.virt.nextSpin()
+	next := min(k.virt.nextSpin(), k.nextHoldAt.Load())
 	for i, cpu := range k.cpus {
 		if cpu.vbusy {
 			continue

@@ -30,7 +30,7 @@ func main() {
 	if stdoutClosedAtStart() {
 		stdout = failingWriter{errStdoutClosed}
 	}
-	code := execute(ctx, os.Args[1:], stdout, os.Stderr, rl)
+	code := execute(ctx, os.Args[1:], os.Stdin, stdout, os.Stderr, rl)
 	signal.Stop(sigs)
 	os.Exit(code)
 }
@@ -40,5 +40,5 @@ func main() {
 // *runner.Interrupted, names the signal (else SIGINT). There is no second
 // interrupt: tests use the relay for that.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return execute(ctx, args, stdout, stderr, nil)
+	return execute(ctx, args, nil, stdout, stderr, nil)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 
@@ -20,9 +21,11 @@ const (
 	exitUsage   = 2 // the command line is wrong
 )
 
-// env is what every command gets: its output streams and, when kdefer
-// reads signals, the relay that a running module registers with.
+// env is what every command gets: its standard input (nil: none), its
+// output streams and, when kdefer reads signals, the relay that a running
+// module registers with.
 type env struct {
+	stdin  *os.File
 	stdout *checkedWriter
 	stderr io.Writer
 	relay  *relay // nil in tests that call run
@@ -38,8 +41,9 @@ var commands = []func(*env) *cobra.Command{
 }
 
 // execute runs kdefer's command line args and returns the exit status.
-func execute(ctx context.Context, args []string, stdout, stderr io.Writer, rl *relay) int {
-	e := &env{stdout: &checkedWriter{w: stdout}, stderr: stderr, relay: rl}
+// stdin may be nil (no standard input: no console).
+func execute(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer, rl *relay) int {
+	e := &env{stdin: stdin, stdout: &checkedWriter{w: stdout}, stderr: stderr, relay: rl}
 	root := newRootCmd(e)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

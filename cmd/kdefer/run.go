@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kdefer/kdefer/cmd/kdefer/internal/console"
 	"github.com/kdefer/kdefer/cmd/kdefer/internal/runner"
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
@@ -44,6 +46,21 @@ Time: by default the kernel runs on the host's monotonic clock. With
 next event: a run takes milliseconds and the same flags and --seed give the
 same log, byte for byte (pass --cpus to compare runs across machines).
 
+Console: while the module runs, kdefer reads commands from standard input
+when it is a terminal (in the foreground) or a pipe, and prints their
+replies between the log's lines: ps, kill [-SIGNAL] PID, dmesg, cat
+/proc/softirqs (and every other view: 'ls /proc'), lsmod, exec APP ARGS (a
+demo's program as a new user task), sleep DURATION, rmmod or quit (unload
+and end the run, exit status 0), help. A terminal gets a prompt; a script
+does not:
+  printf 'ps\nexec userapp_sed1 /dev/sed1_drv hi\nsleep 0.5\nkill -INT 6\n' |
+    kdefer run sed1 --virtual
+The end of input does not end the run. In virtual time the clock stands
+still while the console waits for a command, so a script's commands run at
+the same instant of every run, each once what the one before it woke has
+run; 'sleep D' lets D of kernel time pass first, and the end of input lets
+the clock run on. --console=false leaves standard input alone.
+
 Signals: Ctrl-C (SIGINT), SIGTERM and SIGHUP all end the run the same way,
 with or without --exec: the program gets the same signal, a module init
 that is running finishes (init is not interruptible), the module is
@@ -51,7 +68,8 @@ unloaded, and kdefer exits with 128+signal. A second signal quits at once,
 without waiting, and says whether the module was still loaded.
 
 Exit status:
-  0              the run ended by itself and --exec's program (if any) exited 0
+  0              the run ended by itself, or by the console's rmmod or quit, and
+                 --exec's program (if any) exited 0
   1              the kernel did not boot or shut down, insmod or rmmod failed,
                  or the output could not be written (the run then stops)
   2              usage error
@@ -62,7 +80,8 @@ const runExample = `  kdefer run timer_simple --for 2s
   kdefer run delays_sleeps --virtual
   kdefer run sed1 make_it_fail=1 --exec "userapp_sed1 /dev/sed1_drv hello"
   kdefer run 1-2-timer periodic=N --for 3s
-  kdefer run testmod count=5 --virtual --for 2s --proc`
+  kdefer run testmod count=5 --virtual --for 2s --proc
+  printf 'ps\nlsmod\ncat /proc/softirqs\n' | kdefer run timer_simple --virtual`
 
 // runFlags are `kdefer run`'s flags, parsed into their types.
 type runFlags struct {
@@ -74,11 +93,12 @@ type runFlags struct {
 	seed     int64
 	proc     bool
 	noStamps bool
+	console  bool
 }
 
 // newRunCmd is `kdefer run MODULE [param=value ...]`.
 func newRunCmd(e *env) *cobra.Command {
-	o := &runFlags{hz: hzFlag{jiffies.DefaultHZ}, seed: 1}
+	o := &runFlags{hz: hzFlag{jiffies.DefaultHZ}, seed: 1, console: true}
 	c := &cobra.Command{
 		Use:     "run MODULE [param=value ...] [flags]",
 		Short:   "Boot a kernel, load MODULE, stream the kernel log, unload",
@@ -106,6 +126,7 @@ func newRunCmd(e *env) *cobra.Command {
 	f.Int64Var(&o.seed, "seed", 1, "seed `N` of virtual time's choices: the same seed, the same log")
 	f.BoolVar(&o.proc, "proc", false, "print /proc/softirqs, /proc/interrupts, /proc/timer_list and the timer wheel before unloading")
 	f.BoolVar(&o.noStamps, "no-timestamps", false, "print the log without its [seconds.micros] stamps")
+	f.BoolVar(&o.console, "console", true, "read commands (ps, kill, cat /proc/…) from standard input when it is a terminal or a pipe; see above")
 	return c
 }
 
@@ -128,6 +149,12 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 	if o.proc {
 		cfg.BeforeUnload = printProc
 	}
+	var in *os.File
+	terminal := false
+	if ok, term := consoleInput(e.stdin); o.console && ok {
+		in, terminal = e.stdin, term
+		cfg.HoldClock = true // virtual time waits for the console's commands
+	}
 	r, err := runner.New(cfg)
 	switch {
 	case errors.Is(err, runner.ErrUnknownModule):
@@ -139,8 +166,33 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 	}
 	e.relay.setActive(r)
 	// An interrupt (ctx done) stops the run; main's cause names the signal.
-	res, err := r.Run(c.Context())
+	if err := r.Start(c.Context()); err == nil && in != nil {
+		go serveConsole(r, in, terminal, e)
+	}
+	res, err := r.Wait()
 	return runStatus(e, res, err)
+}
+
+// prompt is the console's prompt on a terminal.
+const prompt = "kdefer> "
+
+// serveConsole reads console commands from in until its end, rmmod or
+// quit, or the end of the run (see console.Serve). It may outlive the run,
+// blocked in a read of standard input: nothing it does then is written.
+func serveConsole(r *runner.Runner, in *os.File, terminal bool, e *env) {
+	opts := console.ServeOptions{}
+	if terminal {
+		opts.Prompt = prompt
+		hint := "kdefer: console: type 'help' for the commands; Ctrl-C unloads the module\n"
+		if r.Kernel().Virtual() {
+			hint = "kdefer: console: type 'help' for the commands; virtual time stands still until\n" +
+				"the next command, 'sleep D' or the end of input (Ctrl-D)\n"
+		}
+		io.WriteString(r.Writer(e.stderr), hint)
+	}
+	if err := console.Serve(r, in, e.stdout, e.stderr, opts); err != nil {
+		fmt.Fprintf(r.Writer(e.stderr), "kdefer: %v\n", err)
+	}
 }
 
 // runStatus prints a run's errors and returns its exit status: an error
@@ -163,6 +215,7 @@ func runStatus(e *env, res runner.Result, err error) error {
 	switch {
 	case errors.As(res.Stopped, &in):
 		return exitStatus(128 + int(in.Sig))
+	case errors.Is(res.Stopped, console.ErrQuit): // as if the time were up
 	case res.Stopped != nil: // a context cancelled without a signal: as SIGINT
 		return exitStatus(128 + int(kernel.SIGINT))
 	}

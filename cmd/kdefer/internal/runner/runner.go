@@ -13,6 +13,12 @@
 //	…                                      // r.State(), r.Kernel(); r.Stop(cause) ends it early
 //	res, err := r.Wait()                   // unloaded and shut down
 //
+// While the module's time runs, Do runs a function on the kernel's driver
+// (safe in virtual time), StartApp starts a demo's program as a new user
+// task, and Writer gives an output stream serialised with the log: what a
+// console (package console) needs. With Config.HoldClock a virtual clock
+// waits for the console's input instead of running ahead of it.
+//
 // There is no kernel counterpart: this is the user at a shell typing
 // insmod, running the demo's program and typing rmmod.
 package runner
@@ -66,6 +72,10 @@ var (
 	ErrShutdown = errors.New("runner: shutdown failed")
 	// ErrStopped is the cause recorded when Stop is called with nil.
 	ErrStopped = errors.New("runner: stopped")
+	// ErrNotRunning: Do, StartApp or a Writer's Write came before the
+	// module was loaded or after its time ended (the module is being
+	// unloaded, or the run is over).
+	ErrNotRunning = errors.New("runner: module not running")
 )
 
 // Interrupted is the cause of a stop that a signal to kdefer asked for
@@ -191,6 +201,17 @@ type Config struct {
 	BeforeUnload func(k *kernel.Kernel, out io.Writer)
 	// ShutdownTimeout bounds the kernel's shutdown (0: 10 s of real time).
 	ShutdownTimeout time.Duration
+
+	// HoldClock, in virtual time, holds the kernel's clock once the
+	// module is loaded: the tasks that init woke run, and then the
+	// kernel does not move on (no timer fires, For does not elapse)
+	// until ReleaseClock, while the functions given to Do run at that
+	// instant, each after what the one before it made runnable has run.
+	// A console that reads a script sets it, so that the script's
+	// commands run at a reproducible point of the run, and releases the
+	// clock at the end of its input. The clock is released by itself
+	// when the run is stopped. No effect in real time.
+	HoldClock bool
 }
 
 // Result is what a finished run tells besides its errors.
@@ -227,6 +248,18 @@ type Runner struct {
 
 	outMu  sync.Mutex // serialises writes to Log, Stdout and Stderr
 	outErr error      // the first write error on Log or Stdout; under outMu
+
+	// live is true while the module's time runs (Do, StartApp);
+	// written by the driver.
+	live atomic.Bool
+	// hold is the clock's hold (Config.HoldClock) until ReleaseClock.
+	hold atomic.Pointer[kernel.Hold]
+	// closed: the run is over; a Writer writes nothing more. Under outMu.
+	closed bool
+
+	appsMu   sync.Mutex
+	apps     map[*kernel.Task]func(*kernel.Task, int) // StartApp's running programs
+	appsHook sync.Once
 
 	res Result // set before done is closed
 	err error
@@ -277,9 +310,9 @@ func (r *Runner) State() State { return State(r.state.Load()) }
 
 // Kernel returns the running kernel, or nil before it booted. In real
 // time the kernel may be used from any goroutine. In virtual time it is
-// driven by the runner's goroutine: use it only from BeforeUnload, or once
-// Wait has returned (it is then shut down, but its log and counters can
-// still be read).
+// driven by the runner's goroutine: use it only through Do, from
+// BeforeUnload, or once Wait has returned (it is then shut down, but its
+// log and counters can still be read).
 func (r *Runner) Kernel() *kernel.Kernel { return r.k.Load() }
 
 // Done returns a channel closed when the run has ended (Wait would
@@ -339,6 +372,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	var errs []error
 	finish := func() {
 		cancel(nil)
+		r.outMu.Lock()
+		r.closed = true
+		r.outMu.Unlock()
 		r.err = errors.Join(errs...)
 		r.state.Store(int32(StateDone))
 		close(r.done)
@@ -370,6 +406,13 @@ func (r *Runner) Start(ctx context.Context) error {
 		finish()
 		return r.err
 	}
+	if r.cfg.HoldClock && k.Virtual() {
+		r.hold.Store(k.HoldExternal())
+		// A stop (Stop, or ctx from outside) lets the clock go: the
+		// program's end and rmmod may need it to move.
+		context.AfterFunc(runCtx, r.ReleaseClock)
+	}
+	r.live.Store(true)
 	r.state.Store(int32(StateLoaded))
 	go func() {
 		errs = append(errs, r.drive(k, ld)...)
@@ -407,6 +450,9 @@ func (r *Runner) drive(k *kernel.Kernel, ld *module.ModLoader) []error {
 	} else {
 		errs = append(errs, r.runFor(k, r.cfg.For)...)
 	}
+	r.live.Store(false)
+	r.ReleaseClock()
+	r.stopApps(k)
 	if r.ctx.Err() != nil {
 		r.res.Stopped = context.Cause(r.ctx)
 	}
@@ -477,19 +523,34 @@ func (r *Runner) runApp(k *kernel.Kernel) (int, error) {
 	}
 	sig := kernel.SIGKILL
 	if r.ctx.Err() != nil {
-		sig = kernel.SIGTERM
-		var in *Interrupted
-		if errors.As(context.Cause(r.ctx), &in) {
-			sig = in.Sig
-		}
+		sig = r.stopSignal()
 	}
+	if terminate(k, t, sig) {
+		return t.ExitCode(), err
+	}
+	return 128 + int(kernel.SIGKILL), err
+}
+
+// stopSignal is the signal a program gets when the run ends before it
+// has exited: the signal of an *Interrupted stop, else SIGTERM.
+func (r *Runner) stopSignal() kernel.Signal {
+	var in *Interrupted
+	if errors.As(context.Cause(r.ctx), &in) {
+		return in.Sig
+	}
+	return kernel.SIGTERM
+}
+
+// terminate sends t sig, then SIGKILL if it has not exited a second of
+// kernel time later; it reports whether t has exited.
+func terminate(k *kernel.Kernel, t *kernel.Task, sig kernel.Signal) bool {
 	for _, s := range []kernel.Signal{sig, kernel.SIGKILL} {
 		k.SendSignal(t, s)
 		if waitExit(k, t) {
-			return t.ExitCode(), err
+			return true
 		}
 	}
-	return 128 + int(kernel.SIGKILL), err
+	return false
 }
 
 // waitExit waits up to a second of kernel time (virtual time: driving the
@@ -526,14 +587,18 @@ func (r *Runner) logRecord(rec printk.Record) {
 	if !r.cfg.NoTimestamps {
 		line = printk.FormatDmesg(rec)
 	}
-	r.write(r.cfg.Log, []byte(line+"\n"), true)
+	r.write(r.cfg.Log, []byte(line+"\n"), true, false)
 }
 
 // write writes p to w under outMu. When fatal, a write error is kept and
-// stops the run; after it nothing more is written to Log or Stdout.
-func (r *Runner) write(w io.Writer, p []byte, fatal bool) (int, error) {
+// stops the run; after it nothing more is written to Log or Stdout. With
+// untilDone, nothing is written once the run is over.
+func (r *Runner) write(w io.Writer, p []byte, fatal, untilDone bool) (int, error) {
 	r.outMu.Lock()
 	defer r.outMu.Unlock()
+	if untilDone && r.closed {
+		return 0, ErrNotRunning
+	}
 	if fatal && r.outErr != nil {
 		return 0, r.outErr
 	}
@@ -548,18 +613,19 @@ func (r *Runner) write(w io.Writer, p []byte, fatal bool) (int, error) {
 	return n, err
 }
 
-// writer is the program's view of Stdout or Stderr.
+// writer is the program's view of Stdout or Stderr, or a Writer.
 type writer struct {
-	r     *Runner
-	w     io.Writer
-	fatal bool
+	r         *Runner
+	w         io.Writer
+	fatal     bool
+	untilDone bool
 }
 
 func (w *writer) Write(p []byte) (int, error) {
 	if w.w == nil {
 		return len(p), nil
 	}
-	return w.r.write(w.w, p, w.fatal)
+	return w.r.write(w.w, p, w.fatal, w.untilDone)
 }
 
 // loadError is insmod's failure: its text is kmod's line, and it is
