@@ -87,7 +87,7 @@ func (k *Kernel) taintVerbose() string {
 
 // coreDirs are the library packages whose frames are skipped when looking
 // for "the caller" of a kernel API.
-var coreDirs = []string{"kernel", "jiffies", "printk", "timer", "hrtimer", "delay", "wait", "sched", "softirq", "tasklet", "workqueue", "kthread", "module", "procfs"}
+var coreDirs = []string{"kernel", "jiffies", "printk", "timer", "hrtimer", "delay", "wait", "sched", "softirq", "tasklet", "workqueue", "kthread", "umh", "module", "procfs"}
 
 const modPath = "github.com/kdefer/kdefer/"
 
