@@ -1,6 +1,7 @@
 package kthread_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -164,5 +165,37 @@ func TestFreezableShouldStopLeavesTheRefrigeratorOnStop(t *testing.T) {
 	})
 	if ret != 9 || !wasFrozen {
 		t.Fatalf("kthread_stop = %d, was frozen %t; want 9, true", ret, wasFrozen)
+	}
+}
+
+// TestFreezeWakesAnIdleFreezableWorkerSoThatItFreezes: an idle
+// KTW_FREEZABLE worker sleeps with no timeout; freeze_task's wake-up is
+// what brings it to try_to_freeze.
+func TestFreezeWakesAnIdleFreezableWorkerSoThatItFreezes(t *testing.T) {
+	k := boot(t)
+	ret := -1
+	var log []string
+	do(t, k, func(c *kernel.Ctx) {
+		w, err := kthread.RunWorker(c, kthread.KTWFreezable, "fworker")
+		if err != nil {
+			t.Fatalf("RunWorker: %v", err)
+		}
+		delay.Msleep(c, 5)
+		ret = kthread.FreezeKernelThreads(c)
+		if s := w.Task().State(); s != kernel.TaskFrozen {
+			t.Errorf("the idle freezable worker is in %v, want TASK_FROZEN", s)
+		}
+		it := newItem("while-frozen", &log)
+		kthread.QueueWork(c, w, &it.work)
+		delay.Msleep(c, 50)
+		if len(log) != 0 {
+			t.Errorf("a frozen worker ran %v", log)
+		}
+		kthread.ThawKernelThreads(c)
+		kthread.FlushWorker(c, w)
+		kthread.DestroyWorker(c, w)
+	})
+	if ret != 0 || fmt.Sprint(log) != "[while-frozen]" {
+		t.Fatalf("freeze_kernel_threads = %d, ran %v; want 0, [while-frozen] after the thaw", ret, log)
 	}
 }
