@@ -174,6 +174,8 @@ func WorkerFn(c *kernel.Ctx, w *Worker) int {
 	if flags&KTWFreezable != 0 {
 		SetFreezable(c)
 	}
+	kt := lookup(me) // nil for a thread kernel.CreateTask made
+	freezingNow := func() bool { return kt != nil && freezing(kt) }
 	for {
 		kernel.SetCurrentState(c, kernel.TaskInterruptible) // paired with kthread_stop
 		if c.KthreadShouldStop() {
@@ -201,13 +203,31 @@ func WorkerFn(c *kernel.Ctx, w *Worker) int {
 			// have freed (reused) it. The trace event only cares about
 			// the address.
 			traceExecuteEnd(c, work, fn)
-		case !Freezing(c):
+		case !freezingNow():
 			kernel.Schedule(c)
 		default:
 			kernel.SetCurrentState(c, kernel.TaskRunning)
 		}
-		TryToFreeze(c)
+		if freezingNow() {
+			TryToFreeze(c)
+		}
+		condResched(c) // its __might_resched check stands for try_to_freeze's might_sleep too
+	}
+}
+
+// condResched is the worker's cond_resched() between two works. The
+// kernel's yields only when need_resched() is set, which kdefer never sets
+// (see package kernel); the yield stands in for the wakeup preemption that
+// would let a task a work woke run before the next work. In virtual time,
+// where tasks run one at a time, the worker therefore yields; in real time
+// the woken task runs at once on another goroutine and the Go scheduler
+// preempts a long-running worker on its own, so only cond_resched's
+// __might_resched check is made.
+func condResched(c *kernel.Ctx) {
+	if c.Kernel().Virtual() {
 		kernel.CondResched(c)
+	} else {
+		kernel.MightSleep(c)
 	}
 }
 
