@@ -41,7 +41,8 @@
 //     as in the kernel.
 //   - An empty path: 0 at once, nothing run (the kernel's
 //     CONFIG_STATIC_USERMODEHELPER_PATH="" no-op).
-//   - -EBUSY once the kernel is shutting down (usermodehelper_disabled).
+//   - -EBUSY once the kernel is shutting down (usermodehelper_disabled),
+//     also for a caller whose wait the shutdown ended.
 //
 // # Contexts
 //
@@ -152,9 +153,10 @@ func (s *system) khelper() (*kthread.Worker, error) {
 // package documentation for the return values and the contexts it may be
 // called from.
 func CallUsermodehelper(c *kernel.Ctx, path string, argv, envp []string, wait int) int {
-	mode := wait &^ (Killable | Freezable)
+	// As in the kernel, only UMH_NO_WAIT itself does not wait:
+	// UMH_NO_WAIT|UMH_KILLABLE waits for the exec.
 	canWait := true
-	if mode != NoWait && !kernel.MightSleep(c) {
+	if wait != NoWait && !kernel.MightSleep(c) {
 		canWait = false // reported; start it without waiting
 	}
 	if path == "" {
@@ -186,18 +188,24 @@ func CallUsermodehelper(c *kernel.Ctx, path string, argv, envp []string, wait in
 		return 0
 	}
 	if wait&Killable != 0 {
-		ret := info.done.WaitForKillable(c)
-		if ret == 0 {
-			return info.retval
+		if ret := info.done.WaitForKillable(c); ret != 0 {
+			// A fatal signal: if the helper has not finished, leave it
+			// to finish alone.
+			if info.complete.Swap(nil) != nil {
+				return ret
+			}
+			// It is completing right now: wait (briefly) for it.
+			info.done.WaitFor(c)
 		}
-		// A fatal signal: if the helper has not finished, leave it to
-		// finish alone.
-		if info.complete.Swap(nil) != nil {
-			return ret
-		}
-		// It is completing right now: wait (briefly) for it.
+	} else {
+		info.done.WaitFor(c)
 	}
-	info.done.WaitFor(c)
+	// Whoever swaps the completion out owns the end: the helper's side
+	// wrote retval before it did; if it has not, the wait ended because
+	// the kernel is going down.
+	if info.complete.Swap(nil) != nil {
+		return -int(kernel.EBUSY)
+	}
 	return info.retval
 }
 

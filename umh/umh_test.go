@@ -441,3 +441,30 @@ func fmtInts(v []int) string {
 	}
 	return strings.Join(s, " ")
 }
+
+// TestShutdownEndsAWaitForARunningHelper: the caller's wait ends, the
+// helper is killed and reaped (real time, under -race for the hand-over of
+// the helper's status).
+func TestShutdownEndsAWaitForARunningHelper(t *testing.T) {
+	k, err := kernel.Boot(kernel.Config{CPUs: 2, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, args, envp := helper(t, "block")
+	argv, pid, _ := blocker(t, args)
+	var ret atomic.Int64
+	caller, err := k.Spawn("caller", func(c *kernel.Ctx) int {
+		ret.Store(int64(umh.CallUsermodehelper(c, exe, argv, envp, umh.WaitProc)))
+		return 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pid()
+	ktest.Shutdown(t, k)
+	<-caller.Exited()
+	if r := ret.Load(); r != -int64(kernel.EBUSY) && r != int64(syscall.SIGKILL) {
+		t.Fatalf("the caller's wait ended with %d, want -EBUSY (the shutdown) or 9 (the helper killed)", r)
+	}
+	reaped(t, k, p)
+}
