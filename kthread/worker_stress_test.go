@@ -61,7 +61,7 @@ func stressFn(c *kernel.Ctx, w *kthread.Work) {
 func TestWorkerStressQueueCancelSyncAndFlushFromSeveralTasks(t *testing.T) {
 	const (
 		tasks      = 4
-		ops        = 1500
+		ops        = 4000
 		ownedPlain = 6
 		ownedDelay = 2
 		shared     = 6
