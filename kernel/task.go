@@ -29,6 +29,8 @@ const (
 	TaskWaking          TaskState = 0x0200 // TASK_WAKING
 	TaskNoload          TaskState = 0x0400 // TASK_NOLOAD
 	TaskNew             TaskState = 0x0800 // TASK_NEW
+	TaskFreezable       TaskState = 0x2000 // TASK_FREEZABLE (v6.1+)
+	TaskFrozen          TaskState = 0x8000 // TASK_FROZEN (v6.1+): in the refrigerator
 
 	TaskKillable = TaskWakekill | TaskUninterruptible // TASK_KILLABLE
 	TaskIdle     = TaskUninterruptible | TaskNoload   // TASK_IDLE
@@ -38,11 +40,14 @@ const (
 // TaskCommLen is TASK_COMM_LEN: a comm holds at most TaskCommLen-1 bytes.
 const TaskCommLen = 16
 
-// Letter returns the letter ps shows for the state: R S D T t X Z P I.
+// Letter returns the letter ps shows for the state: R S D T t X Z P I. A
+// frozen task shows D, as the kernel reports it (__task_state_index).
 func (state TaskState) Letter() byte {
 	switch {
 	case state == TaskRunning:
 		return 'R'
+	case state&TaskFrozen != 0:
+		return 'D'
 	case state&TaskDead != 0 || state&ExitDead != 0:
 		return 'X'
 	case state&ExitZombie != 0:
@@ -81,6 +86,8 @@ func (state TaskState) String() string {
 		return "TASK_PARKED"
 	case TaskDead:
 		return "TASK_DEAD"
+	case TaskFrozen:
+		return "TASK_FROZEN"
 	case TaskNew | TaskUninterruptible:
 		return "TASK_NEW"
 	}

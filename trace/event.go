@@ -52,6 +52,12 @@ const (
 	SchedWakeup // sched:sched_wakeup (ttwu_do_wakeup)
 	SchedSwitch // sched:sched_switch (__schedule); see the package doc for what prev and next mean
 
+	SchedKthreadStop             // sched:sched_kthread_stop (kthread_stop)
+	SchedKthreadStopRet          // sched:sched_kthread_stop_ret (kthread_stop)
+	SchedKthreadWorkQueueWork    // sched:sched_kthread_work_queue_work (kthread_insert_work, v5.13+)
+	SchedKthreadWorkExecuteStart // sched:sched_kthread_work_execute_start (kthread_worker_fn, v5.13+)
+	SchedKthreadWorkExecuteEnd   // sched:sched_kthread_work_execute_end (kthread_worker_fn, v5.13+)
+
 	// NumEvents is the number of static events.
 	NumEvents
 )
@@ -192,9 +198,32 @@ var events = [NumEvents]eventDef{
 			}
 			return []any{r.CommString(), r.PID, int32(a[0]), switchState(a[1]), plus, UnpackComm(a[2], a[3]), int32(a[4]), int32(a[5])}
 		}},
+
+	SchedKthreadStop: {system: "sched", name: "sched_kthread_stop",
+		fields: []Field{{"comm", "char[16]"}, {"pid", "pid_t"}},
+		format: "comm=%s pid=%d",
+		values: func(r *Record) []any { a := &r.Args; return []any{UnpackComm(a[0], a[1]), int32(a[2])} }},
+	SchedKthreadStopRet: {system: "sched", name: "sched_kthread_stop_ret",
+		fields: []Field{{"ret", "int"}}, format: "ret=%d",
+		values: func(r *Record) []any { return []any{int32(r.Args[0])} }},
+	SchedKthreadWorkQueueWork: {system: "sched", name: "sched_kthread_work_queue_work",
+		fields: []Field{{"work", "void *"}, {"function", "void *"}, {"worker", "void *"}},
+		format: "work struct=%p function=%ps worker=%p",
+		values: func(r *Record) []any { a := &r.Args; return []any{Ptr(a[0]), Sym(a[1]), Ptr(a[2])} }},
+	SchedKthreadWorkExecuteStart: kthreadWorkExecuteClass("sched_kthread_work_execute_start"),
+	SchedKthreadWorkExecuteEnd:   kthreadWorkExecuteClass("sched_kthread_work_execute_end"),
 }
 
 func ptr0(r *Record) []any { return []any{Ptr(r.Args[0])} }
+
+// kthreadWorkExecuteClass is DECLARE_EVENT_CLASS(sched_kthread_work_execute_template):
+// the work and its function.
+func kthreadWorkExecuteClass(name string) eventDef {
+	return eventDef{system: "sched", name: name,
+		fields: []Field{{"work", "void *"}, {"function", "void *"}},
+		format: "work struct %p: function %ps",
+		values: func(r *Record) []any { return []any{Ptr(r.Args[0]), Sym(r.Args[1])} }}
+}
 
 // taskletClass is DECLARE_EVENT_CLASS(tasklet) (v6.3+): the tasklet and
 // the callback (or old-style function) it runs.
@@ -438,6 +467,9 @@ func SwitchState(preempt bool, state uint32) uint64 {
 	s := state & taskReport
 	if state&0x0402 == 0x0402 { // TASK_IDLE = TASK_UNINTERRUPTIBLE | TASK_NOLOAD
 		s = TaskReportIdle
+	}
+	if state&0x8000 != 0 { // TASK_FROZEN is reported as TASK_UNINTERRUPTIBLE (v6.1+)
+		s = 0x02
 	}
 	if s == 0 {
 		return 0

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package umh_test
+
+func helperMain(string, []string) int { return 1 }
