@@ -333,7 +333,7 @@ func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint
 	t.base.Store(target)
 	target.w.forward(now)
 	t.expires = expires
-	kick := target.w.add(t)
+	kick := target.w.add(t, now)
 	target.mu.Unlock()
 	if kick && !target.deferrable {
 		k.KickCPU(target.cpu)
@@ -574,7 +574,7 @@ func (s *system) runTimerSoftirq(c *kernel.Ctx) {
 	now := s.k.Jiffies()
 	for _, b := range s.cpuBases(c.CPU()) {
 		b.mu.Lock()
-		if jiffies.TimeAfterEq(now, b.w.clk) && jiffies.TimeAfterEq(now, b.w.nextExpiryJiffies()) {
+		if b.w.due(now) {
 			b.runCtx = c
 			b.w.run(now, b.expireFn)
 			b.runCtx = nil
@@ -616,7 +616,7 @@ func (s *system) Tick(c *kernel.Ctx) {
 	now := s.k.Jiffies()
 	for _, b := range s.cpuBases(c.CPU()) {
 		b.mu.Lock()
-		due := jiffies.TimeAfterEq(now, b.w.nextExpiry)
+		due := jiffies.TimeAfterEq(now, b.w.nextExpiry) && b.w.floorReached(now)
 		b.mu.Unlock()
 		if due {
 			kernel.RaiseSoftirqIrqoff(c, kernel.TimerSoftirq)

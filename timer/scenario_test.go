@@ -356,7 +356,7 @@ func (s *scenario) exec(cmd string) (string, error) {
 				if i > 100000 {
 					return sb.String(), fmt.Errorf("nohz-to: no progress")
 				}
-				next := s.w.nextExpiryJiffies()
+				next := s.w.nextRunJiffies()
 				if !jiffies.TimeBefore(next, target) {
 					break
 				}

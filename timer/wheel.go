@@ -107,6 +107,19 @@ type wheel struct {
 	// by a delete may have been the first one; recompute lazily.
 	nextExpiryRecalc bool
 
+	// runFloor, when runFloorSet, is the first jiffy at which run may
+	// expire anything. An arm from process context at jiffies J that
+	// queues a timer in a bucket already due (expiry <= J: an expiry in
+	// the past, or a wheel whose softirq is late) sets it to J+1. In the
+	// kernel the tick of jiffy J has already run by the time process
+	// context sees jiffies == J, so such a timer waits for the next
+	// tick's softirq; kdefer is tickless and would otherwise run it at
+	// once, in the jiffy it was armed in. A callback re-arming its timer
+	// never sets it: while timers run clk is jiffies+1, so every bucket
+	// it can choose expires after jiffies. run clears it.
+	runFloor    uint64
+	runFloorSet bool
+
 	// timersPending is timer_base::timers_pending: whether nextExpiry
 	// refers to a real timer (valid when nextExpiryRecalc is false). As in
 	// the kernel it can be false while a timer is queued beyond a stale
@@ -209,10 +222,47 @@ func (w *wheel) enqueue(t *Timer, idx uint, bucketExpiry uint64) bool {
 }
 
 // add is internal_add_timer: queue t at t.expires relative to the current
-// base clock. The caller forwards the base first.
-func (w *wheel) add(t *Timer) bool {
+// base clock. The caller forwards the base to now (the current jiffies)
+// first.
+func (w *wheel) add(t *Timer, now uint64) bool {
 	idx, bucketExpiry := w.calcWheelIndex(t.expires, w.clk)
+	w.noteQueued(bucketExpiry, now)
 	return w.enqueue(t, idx, bucketExpiry)
+}
+
+// noteQueued keeps the next tick rule: a timer queued at jiffies now in a
+// bucket that is already due runs from the next tick's softirq, not from
+// this jiffy's (see runFloor).
+func (w *wheel) noteQueued(bucketExpiry, now uint64) {
+	if jiffies.TimeAfter(bucketExpiry, now) {
+		return
+	}
+	if !w.runFloorSet || jiffies.TimeBefore(w.runFloor, now+1) {
+		w.runFloor, w.runFloorSet = now+1, true
+	}
+}
+
+// floorReached reports whether the softirq may run the wheel at now as far
+// as runFloor is concerned.
+func (w *wheel) floorReached(now uint64) bool {
+	return !w.runFloorSet || jiffies.TimeAfterEq(now, w.runFloor)
+}
+
+// nextRunJiffies is nextExpiryJiffies held back to runFloor: the first
+// jiffy whose softirq has something to expire, if a timer is queued.
+func (w *wheel) nextRunJiffies() uint64 {
+	next := w.nextExpiryJiffies()
+	if !w.floorReached(next) {
+		return w.runFloor
+	}
+	return next
+}
+
+// due reports whether a timer softirq at now has anything to do on w:
+// the clock and the (recalculated) next expiry have been reached, and so
+// has runFloor.
+func (w *wheel) due(now uint64) bool {
+	return jiffies.TimeAfterEq(now, w.clk) && jiffies.TimeAfterEq(now, w.nextExpiryJiffies()) && w.floorReached(now)
 }
 
 // unlink is detach_timer: take t off its list. With clearPending the timer
@@ -336,7 +386,7 @@ func (w *wheel) mod(t *Timer, expires uint64, pendingOnly, reduce bool, now uint
 			return 0
 		}
 		t.expires = expires
-		w.add(t)
+		w.add(t, now)
 		return 0
 	}
 
@@ -358,6 +408,7 @@ func (w *wheel) mod(t *Timer, expires uint64, pendingOnly, reduce bool, now uint
 	// moved since.
 	w.detach(t, false)
 	t.expires = expires
+	w.noteQueued(bucketExpiry, now)
 	w.enqueue(t, idx, bucketExpiry)
 	return 1
 }
@@ -461,7 +512,8 @@ func (w *wheel) nextExpiryJiffies() uint64 {
 // stale next expiry, move an empty wheel's next expiry to now +
 // TIMER_NEXT_MAX_DELTA so that it does not fall due while the CPU sleeps,
 // and forward clk. It returns the next expiry and whether a timer is
-// queued (if not, the CPU need not wake for this wheel).
+// queued (if not, the CPU need not wake for this wheel). A wheel that is
+// due but holds off until runFloor returns runFloor: the next tick.
 //
 // One difference: the kernel re-bases whenever timers_pending is false,
 // which can also be the case with a timer queued beyond a stale next
@@ -475,6 +527,10 @@ func (w *wheel) idle(now uint64) (next uint64, pending bool) {
 		w.nextExpiry = now + timerNextMaxDelta
 	}
 	w.forward(now)
+	if w.timersPending && !w.floorReached(w.nextExpiry) {
+		// Already due, but queued after this jiffy's tick.
+		return w.runFloor, true
+	}
 	return w.nextExpiry, w.timersPending
 }
 
@@ -504,7 +560,8 @@ func (w *wheel) empty() bool {
 // and retakes the lock. It may re-arm t or any other timer on this wheel,
 // delete timers (including ones collected in the same step, which then
 // do not run) and read runningTimer. A nested run while a callback is
-// running returns at once, as in the kernel since v6.9.
+// running returns at once, as in the kernel since v6.9. Before runFloor
+// (a timer was queued already due in this jiffy) run does nothing.
 //
 // When run returns, clk is one past the last bucket jiffy it processed:
 // now+1 if something was due at now, less after a late run whose
@@ -512,6 +569,12 @@ func (w *wheel) empty() bool {
 func (w *wheel) run(now uint64, expire func(*Timer)) {
 	if w.runningTimer != nil {
 		return
+	}
+	if w.runFloorSet {
+		if jiffies.TimeBefore(now, w.runFloor) {
+			return // queued after this jiffy's tick: the next one runs it
+		}
+		w.runFloorSet = false
 	}
 	for jiffies.TimeAfterEq(now, w.clk) && jiffies.TimeAfterEq(now, w.nextExpiry) {
 		levels := w.collectExpired()
