@@ -131,7 +131,7 @@ type modelChecker struct {
 	inCallback int // callbacks running (the model's expiry context)
 
 	ops, fires, shortcuts, runs, strandedNext, nextTick int
-	trace                                     []string // recent operations, for failure reports
+	trace                                               []string // recent operations, for failure reports
 }
 
 func newModelChecker(tb testing.TB, hz jiffies.HZ, start uint64) *modelChecker {
