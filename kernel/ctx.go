@@ -27,6 +27,11 @@ type Ctx struct {
 	preempt uint32
 	irqsOff bool
 	bhHeld  bool // this context holds its CPU's softirq lock (outermost local_bh_disable)
+
+	// seen is the jiffies value Jiffies last returned in real time, with
+	// seenValid set, for ArmJiffies; 0 once an arm has used it. (Real
+	// jiffies start near 2^32 and would take millennia to reach 2^63.)
+	seen uint64
 }
 
 // Kernel returns the kernel this context runs in.
@@ -40,8 +45,58 @@ func (c *Ctx) Current() *Task { return c.task }
 // CPU returns smp_processor_id().
 func (c *Ctx) CPU() int { return c.cpu.id }
 
-// Jiffies returns the current jiffies value.
-func (c *Ctx) Jiffies() uint64 { return c.k.Jiffies() }
+// Jiffies returns the current jiffies value. In real time the context
+// also remembers it for the next ArmJiffies.
+func (c *Ctx) Jiffies() uint64 {
+	if c.k.virtual {
+		return c.k.vjiffies.Load()
+	}
+	return c.readJiffies()
+}
+
+// readJiffies is Jiffies in real time, out of line so that Jiffies inlines.
+//
+//go:noinline
+func (c *Ctx) readJiffies() uint64 {
+	k := c.k
+	j := k.initialJ + k.ticks(k.clock.now())
+	c.seen = j | seenValid
+	return j
+}
+
+// ArmJiffies returns the jiffies value with which an arm operation
+// (mod_timer and its variants) forwards its timer base. In real time that
+// is the value this context's last Jiffies call returned, if no arm has
+// used it yet, and the clock otherwise; in virtual time it is the clock.
+//
+// The usual call timer.Mod(c, t, c.Jiffies()+n) so reads the clock once,
+// where the kernel's mod_timer reads jiffies a second time (a plain load
+// there, a clock read here). The value is never ahead of the clock: a
+// base forwarded with it may be forwarded less far, which can only choose
+// a later bucket, never an earlier one, so a timer armed with it is never
+// early. Arm code that must know whether a bucket is already due at the
+// current jiffy reads the clock itself.
+func (c *Ctx) ArmJiffies() uint64 {
+	if c.k.virtual {
+		return c.k.vjiffies.Load()
+	}
+	return c.armJiffies()
+}
+
+// armJiffies is ArmJiffies in real time, out of line so that ArmJiffies
+// inlines.
+//
+//go:noinline
+func (c *Ctx) armJiffies() uint64 {
+	if s := c.seen; s != 0 {
+		c.seen = 0
+		return s &^ seenValid
+	}
+	return c.k.realJiffies()
+}
+
+// seenValid marks Ctx.seen as holding a value.
+const seenValid = 1 << 63
 
 // Deadline implements context.Context; kernel contexts have no deadline.
 func (c *Ctx) Deadline() (time.Time, bool) { return time.Time{}, false }
