@@ -18,6 +18,7 @@ const (
 	timeout30s   = 30 * time.Second
 	benchHZ      = 250
 	randPoolSize = 1 << 16
+	opPool       = 1024 // timers an arm-then-cancel benchmark cycles through
 )
 
 // virtKernel boots a one-CPU virtual-time kernel; the benchmark goroutine is
@@ -30,6 +31,18 @@ func virtKernel(b *testing.B, cpus int) (*kernel.Kernel, *kernel.Ctx) {
 	}
 	b.Cleanup(func() { k.Shutdown(context.Background()) })
 	return k, k.IdleCtx(0)
+}
+
+// realKernel boots a one-CPU real-time kernel; the benchmark goroutine uses
+// swapper/0's context, as code running on CPU 0.
+func realKernel(b *testing.B) *kernel.Kernel {
+	b.Helper()
+	k, err := kernel.Boot(kernel.Config{CPUs: 1, HZ: benchHZ, Quiet: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { k.Shutdown(context.Background()) })
+	return k
 }
 
 // randIdx is a precomputed pool of random timer indexes so that the
@@ -115,11 +128,7 @@ func BenchmarkRearmHot(b *testing.B) {
 	// the clock for jiffies (c.Jiffies), and mod_timer's same-expiry
 	// shortcut returns before reading it again.
 	b.Run("kdefer/mod_timer-realtime", func(b *testing.B) {
-		k, err := kernel.Boot(kernel.Config{CPUs: 1, HZ: benchHZ, Quiet: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer k.Shutdown(context.Background())
+		k := realKernel(b)
 		c := k.IdleCtx(0)
 		var t timer.Timer
 		timer.Setup(c, &t, noop, 0)
@@ -156,7 +165,7 @@ func BenchmarkArmCancelWith1MPending(b *testing.B) {
 			timer.Setup(c, &timers[i], noop, 0)
 			timer.Mod(c, &timers[i], c.Jiffies()+tj)
 		}
-		op := make([]timer.Timer, 1024)
+		op := make([]timer.Timer, opPool)
 		for i := range op {
 			timer.Setup(c, &op[i], noop, 0)
 		}
@@ -168,7 +177,35 @@ func BenchmarkArmCancelWith1MPending(b *testing.B) {
 			if i%opsPerJiffy == opsPerJiffy-1 {
 				k.Run(ctx, tick)
 			}
-			t := &op[i%len(op)]
+			t := &op[i&(opPool-1)]
+			timer.Mod(c, t, c.Jiffies()+tj)
+			timer.Delete(t)
+		}
+		b.StopTimer()
+		for i := range timers {
+			timer.Delete(&timers[i])
+		}
+	})
+	// The same in real time, as a program would run it: every op reads
+	// the clock once (c.Jiffies); mod_timer forwards the base with that
+	// value instead of reading the clock again.
+	b.Run("kdefer/mod_timer+timer_delete-realtime", func(b *testing.B) {
+		k := realKernel(b)
+		c := k.IdleCtx(0)
+		tj := uint64(k.HZ()) * 30
+		timers := make([]timer.Timer, nPending)
+		for i := range timers {
+			timer.Setup(c, &timers[i], noop, 0)
+			timer.Mod(c, &timers[i], c.Jiffies()+tj)
+		}
+		op := make([]timer.Timer, opPool)
+		for i := range op {
+			timer.Setup(c, &op[i], noop, 0)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			t := &op[i&(opPool-1)]
 			timer.Mod(c, t, c.Jiffies()+tj)
 			timer.Delete(t)
 		}

@@ -39,7 +39,7 @@ const (
 )
 
 // lvlShift is LVL_SHIFT(n): log2 of level n's granularity.
-func lvlShift(n uint) uint { return n * lvlClkShift }
+func lvlShift(n uint) uint { return (n * lvlClkShift) & 63 } // masked: plain shifts, no range check
 
 // lvlGran is LVL_GRAN(n): the granularity of level n in jiffies (8^n).
 func lvlGran(n uint) uint64 { return 1 << lvlShift(n) }
@@ -47,7 +47,7 @@ func lvlGran(n uint) uint64 { return 1 << lvlShift(n) }
 // lvlStart is LVL_START(n) for n >= 1: the smallest delta (expires - clk)
 // that is queued on level n. It is one level-(n-1) granularity below the
 // level's capacity so that calcIndex can round up by a whole granule.
-func lvlStart(n uint) uint64 { return (lvlSize - 1) << ((n - 1) * lvlClkShift) }
+func lvlStart(n uint) uint64 { return (lvlSize - 1) << (((n - 1) * lvlClkShift) & 63) }
 
 // lvlOffs is LVL_OFFS(n): the index of level n's first bucket.
 func lvlOffs(n uint) uint { return n * lvlSize }
@@ -186,10 +186,19 @@ func calcIndex(expires uint64, lvl uint) (idx uint, bucketExpiry uint64) {
 // the wheel's capacity, rather than being rejected.
 func (w *wheel) calcWheelIndex(expires, clk uint64) (idx uint, bucketExpiry uint64) {
 	delta := expires - clk
-	for lvl := uint(0); lvl < w.depth-1; lvl++ {
-		if delta < lvlStart(lvl+1) {
-			return calcIndex(expires, lvl)
-		}
+	if delta < lvlStart(1) {
+		return calcIndex(expires, 0)
+	}
+	// LVL_START(l) = 63 << 3(l-1) lies in [2^(3l+2), 2^(3l+3)), so a
+	// delta of bit length n is on level (n-3)/3, or one below when n is a
+	// multiple of 3 and delta falls short of that level's start. This
+	// replaces the kernel's compare chain.
+	lvl := uint(bits.Len64(delta)-3) / 3
+	if delta < lvlStart(lvl) {
+		lvl--
+	}
+	if lvl < w.depth-1 {
+		return calcIndex(expires, lvl)
 	}
 	if int64(delta) < 0 {
 		return uint(clk & lvlMask), clk
@@ -220,6 +229,62 @@ func (w *wheel) enqueue(t *Timer, idx uint, bucketExpiry uint64) bool {
 	}
 	return false
 }
+
+// armInactive is the wheel half of __mod_timer for a timer that is not
+// pending (mod_timer or add_timer of an inactive, not shut down timer):
+// forward the clock to now, set the expiry and queue it. It reports
+// whether nextExpiry moved earlier. It is forward, add and enqueue
+// written out for the arm path (the same results; TestArmInactive checks
+// them against each other).
+func (w *wheel) armInactive(t *Timer, expires, now uint64) bool {
+	if jiffies.TimeAfter(now, w.clk) {
+		w.forward(now)
+	}
+	t.expires = expires
+	var idx uint
+	var bucketExpiry uint64
+	if delta := expires - w.clk; delta < lvlStart(1) {
+		idx, bucketExpiry = uint(expires+1)&lvlMask, expires+1
+	} else if lvl := uint(lvlOfLen[bits.Len64(delta)]); lvl < w.depth-1 {
+		if delta < lvlStartTab[lvl] {
+			lvl--
+		}
+		sh := lvlShift(lvl)
+		e := (expires >> sh) + 1
+		idx, bucketExpiry = lvlOffs(lvl)+uint(e&lvlMask), e<<sh
+	} else {
+		idx, bucketExpiry = w.calcWheelIndex(expires, w.clk)
+	}
+	if !jiffies.TimeAfter(bucketExpiry, now) {
+		w.noteQueued(bucketExpiry, now)
+	}
+	h := &w.vectors[idx]
+	first := *h
+	t.next = first
+	if first != nil {
+		first.pprev = &t.next
+	}
+	*h = t
+	t.pprev = h
+	w.pendingMap[idx/lvlSize] |= 1 << (idx % lvlSize)
+	t.flags = (t.flags &^ flagArrayMask) | uint32(idx)<<flagArrayShift
+	if jiffies.TimeBefore(bucketExpiry, w.nextExpiry) {
+		w.nextExpiry = bucketExpiry
+		w.timersPending = true
+		w.nextExpiryRecalc = false
+		return true
+	}
+	return false
+}
+
+// lvlOfLen maps the bit length n of a delta of at least LVL_START(1) to
+// (n-3)/3: the delta's level, or one above it when the delta falls short
+// of that level's start (only possible when n is a multiple of 3); lengths
+// past the last level map to 9. lvlStartTab[l] is LVL_START(l). Read-only.
+var (
+	lvlOfLen    = [65]uint8{0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}
+	lvlStartTab = [10]uint64{0, lvlSize - 1, (lvlSize - 1) << 3, (lvlSize - 1) << 6, (lvlSize - 1) << 9, (lvlSize - 1) << 12, (lvlSize - 1) << 15, (lvlSize - 1) << 18, (lvlSize - 1) << 21, (lvlSize - 1) << 24}
+)
 
 // add is internal_add_timer: queue t at t.expires relative to the current
 // base clock. The caller forwards the base to now (the current jiffies)
@@ -288,6 +353,10 @@ func (w *wheel) detach(t *Timer, clearPending bool) int {
 	if !t.pending() {
 		return 0
 	}
+	if clearPending {
+		w.detachPending(t)
+		return 1
+	}
 	idx := t.wheelIdx()
 	if hlistIsSingularNode(t, &w.vectors[idx]) {
 		w.pendingMap[idx/lvlSize] &^= 1 << (idx % lvlSize)
@@ -295,6 +364,22 @@ func (w *wheel) detach(t *Timer, clearPending bool) int {
 	}
 	w.unlink(t, clearPending)
 	return 1
+}
+
+// detachPending is detach(t, true) for a timer known to be pending: the
+// whole of timer_delete's wheel work.
+func (w *wheel) detachPending(t *Timer) {
+	next, pprev := t.next, t.pprev
+	*pprev = next
+	if next != nil {
+		next.pprev = pprev
+	} else if idx := t.wheelIdx(); pprev == &w.vectors[idx] {
+		// It was the bucket's only timer.
+		w.pendingMap[idx/lvlSize] &^= 1 << (idx % lvlSize)
+		w.nextExpiryRecalc = true
+	}
+	t.pprev = nil
+	t.next = nil
 }
 
 // rearmIsNoop reports whether arming the pending timer t at expires would
@@ -376,41 +461,46 @@ func (w *wheel) forward(now uint64) {
 // layer's job; it uses forward, detach, calcWheelIndex and enqueue
 // directly when it needs to move a timer between wheels.
 func (w *wheel) mod(t *Timer, expires uint64, pendingOnly, reduce bool, now uint64) int {
-	if !t.pending() {
+	ret, _ := w.modKick(t, expires, pendingOnly, reduce, now)
+	return ret
+}
+
+// modKick is mod, also reporting whether it queued t in a bucket that
+// moved nextExpiry earlier (enqueue's trigger_dyntick_cpu condition).
+func (w *wheel) modKick(t *Timer, expires uint64, pendingOnly, reduce bool, now uint64) (int, bool) {
+	if t.pprev == nil {
 		if t.function == nil { // shut down
-			return 0
+			return 0, false
 		}
 		w.forward(now)
 		// detach_if_pending finds nothing to detach.
 		if pendingOnly {
-			return 0
+			return 0, false
 		}
 		t.expires = expires
-		w.add(t, now)
-		return 0
+		return 0, w.add(t, now)
 	}
 
 	// The networking fast path: re-arming to the same expiry, or a reduce
 	// that would not reduce, is a lock-free no-op.
 	if t.rearmIsNoop(expires, reduce) {
-		return 1
+		return 1, false
 	}
 	// lock_timer_base(): from here on the kernel holds the lock (and
 	// re-checks the reduce case, which under our lock cannot change).
 	if t.function == nil { // shut down
-		return 0
+		return 0, false
 	}
 	idx, bucketExpiry, same := w.rearmSameBucket(t, expires, reduce, now)
 	if same {
-		return 1
+		return 1, false
 	}
 	// Move it: the bucket computed above is valid, the clock has not
 	// moved since.
 	w.detach(t, false)
 	t.expires = expires
 	w.noteQueued(bucketExpiry, now)
-	w.enqueue(t, idx, bucketExpiry)
-	return 1
+	return 1, w.enqueue(t, idx, bucketExpiry)
 }
 
 // collectExpired is collect_expired_timers: set clk to nextExpiry and move

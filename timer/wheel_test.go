@@ -776,3 +776,44 @@ func TestTimerQueuedBeyondStaleEmptyNextExpiryIsFoundAtRecalc(t *testing.T) {
 		t.Fatalf("fired at %d, want %d", fired, bucket)
 	}
 }
+
+// TestArmInactiveMatchesForwardAndAdd: the arm path's written-out
+// forward+add (armInactive) queues every timer in the bucket, with the
+// bucket expiry, next expiry, run floor and kick that forward followed by
+// add choose, for deltas on every level, past, capped and at every HZ.
+func TestArmInactiveMatchesForwardAndAdd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for _, hz := range allHZ {
+		depth := refDepth(hz)
+		for _, clk := range clkSamples(rng, hz) {
+			for _, d := range deltaSamples(rng, depth, 200) {
+				for _, lag := range []uint64{0, 1, 70, 5000} {
+					var a, b wheel
+					a.reset(hz, clk)
+					b.reset(hz, clk)
+					// Something pending, so next expiry and forward matter.
+					var pa, pb Timer
+					pa.function, pb.function = func(*kernel.Ctx, *Timer) {}, func(*kernel.Ctx, *Timer) {}
+					a.mod(&pa, clk+300, false, false, clk)
+					b.mod(&pb, clk+300, false, false, clk)
+					now := clk + lag
+					expires := now + uint64(d)
+					var ta, tb Timer
+					ta.function, tb.function = pa.function, pb.function
+					kickA := a.armInactive(&ta, expires, now)
+					b.forward(now)
+					tb.expires = expires
+					kickB := b.add(&tb, now)
+					if ta.wheelIdx() != tb.wheelIdx() || kickA != kickB || a.clk != b.clk || a.nextExpiry != b.nextExpiry ||
+						a.timersPending != b.timersPending || a.runFloorSet != b.runFloorSet || a.runFloor != b.runFloor {
+						t.Fatalf("HZ=%d clk=%d now=clk+%d delta=%d: armInactive idx %d kick %t %s; forward+add idx %d kick %t %s",
+							hz, clk, lag, d, ta.wheelIdx(), kickA, a.describe(), tb.wheelIdx(), kickB, b.describe())
+					}
+					if err := a.verify(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+}
