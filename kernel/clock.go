@@ -49,15 +49,36 @@ type realClock struct {
 	tsc   bool   // read the TSC
 	tsc0  uint64 // TSC at boot
 	mult  uint64 // ns per TSC tick, 32.32 fixed point
+	multJ uint64 // jiffies per TSC tick, 0.64 fixed point: mult / TICK_NSEC, rounded down
 	nano0 int64  // nanotime at boot (the fallback's origin)
 }
 
-// init sets the clock's origin to now.
-func (rc *realClock) init() {
+// init sets the clock's origin to now, for a kernel whose jiffy is tickNs.
+func (rc *realClock) init(tickNs int64) {
 	cal := tscCalibration()
 	rc.tsc, rc.mult = cal.ok, cal.mult
+	if rc.tsc {
+		rc.multJ, _ = bits.Div64(rc.mult>>32, rc.mult<<32, uint64(tickNs))
+	}
 	rc.nano0 = nanotime()
 	rc.tsc0 = rdtsc()
+}
+
+// jiffiesFast returns the jiffies elapsed since the origin straight from
+// the TSC with one multiplication (ok false without a TSC clock). It is
+// never more than ticks(now()): the product is rounded down twice where
+// ticks(now()) rounds once; it can be one less for a fraction of a
+// nanosecond after a jiffy boundary, as if read a moment earlier.
+func (rc *realClock) jiffiesFast() (j uint64, ok bool) {
+	if !rc.tsc {
+		return 0, false
+	}
+	d := int64(rdtsc() - rc.tsc0)
+	if d < 0 {
+		return 0, true
+	}
+	j, _ = bits.Mul64(uint64(d), rc.multJ)
+	return j, true
 }
 
 // now returns ns since the clock's origin.

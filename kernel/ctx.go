@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"math/bits"
 	"time"
 )
 
@@ -46,7 +47,10 @@ func (c *Ctx) Current() *Task { return c.task }
 func (c *Ctx) CPU() int { return c.cpu.id }
 
 // Jiffies returns the current jiffies value. In real time the context
-// also remembers it for the next ArmJiffies.
+// also remembers it for the next ArmJiffies; on the TSC clock it is read
+// straight from the counter, and for a fraction of a nanosecond after a
+// jiffy boundary may still be the previous jiffy (never ahead of
+// Kernel.Jiffies).
 func (c *Ctx) Jiffies() uint64 {
 	if c.k.virtual {
 		return c.k.vjiffies.Load()
@@ -59,7 +63,15 @@ func (c *Ctx) Jiffies() uint64 {
 //go:noinline
 func (c *Ctx) readJiffies() uint64 {
 	k := c.k
-	j := k.initialJ + k.ticks(k.clock.now())
+	var e uint64
+	if rc := &k.clock; rc.tsc { // realClock.jiffiesFast, written out
+		if d := int64(rdtsc() - rc.tsc0); d > 0 {
+			e, _ = bits.Mul64(uint64(d), rc.multJ)
+		}
+	} else {
+		e = k.ticks(k.clock.now())
+	}
+	j := k.initialJ + e
 	c.seen = j | seenValid
 	return j
 }

@@ -179,7 +179,7 @@ func Boot(cfg Config) (*Kernel, error) {
 	}
 	k.bootMono = time.Now()
 	if !cfg.Virtual {
-		k.clock.init()
+		k.clock.init(k.tickNs)
 	}
 	if cfg.Virtual {
 		k.virt = newVirtSched()

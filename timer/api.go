@@ -323,7 +323,7 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 	switch {
 	case b.cpu == cpu && b.kind == t.baseKind() && mode != modPendingOnly && t.pprev == nil:
 		// Arming an inactive timer on the base it is on: add_timer.
-		kick = b.w.armInactive(t, expires, now)
+		kick = b.w.arm(t, expires, now)
 	case b.cpu == cpu && b.kind == t.baseKind():
 		ret, kick = b.w.modKick(t, expires, mode == modPendingOnly, mode == modReduce, now)
 	default:
@@ -480,13 +480,13 @@ func Mod(c *kernel.Ctx, t *Timer, expires uint64) int {
 	var kick bool
 	floor := b.w.runFloor
 	if t.pprev == nil {
-		kick = b.w.armInactive(t, expires, c.ArmJiffies())
+		kick = b.w.arm(t, expires, c.ArmJiffies())
 	} else {
 		if t.expires == expires { // rearmIsNoop, before the clock is read
 			b.mu.Unlock()
 			return 1
 		}
-		ret, kick = b.w.modKick(t, expires, false, false, c.ArmJiffies())
+		ret, kick = 1, b.w.arm(t, expires, c.ArmJiffies())
 	}
 	if b.w.runFloor != floor {
 		b.w.raiseFloor(c.Kernel())

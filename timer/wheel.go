@@ -230,23 +230,24 @@ func (w *wheel) enqueue(t *Timer, idx uint, bucketExpiry uint64) bool {
 	return false
 }
 
-// armInactive is the wheel half of __mod_timer for a timer that is not
-// pending (mod_timer or add_timer of an inactive, not shut down timer):
-// forward the clock to now, set the expiry and queue it. It reports
-// whether nextExpiry moved earlier. It is forward, add and enqueue
-// written out for the arm path (the same results; TestArmInactive checks
-// them against each other).
-func (w *wheel) armInactive(t *Timer, expires, now uint64) bool {
+// arm is the wheel half of mod_timer / add_timer on the arm path, for a
+// timer that is not shut down and whose expiry changes (the caller has
+// taken the same-expiry shortcut): forward the clock to now, choose the
+// bucket and, for a pending timer, either only update the expiry (the same
+// bucket) or unlink it; then queue it. It reports whether nextExpiry
+// moved earlier. It is forward, calcWheelIndex, rearmSameBucket, detach,
+// noteQueued and enqueue written out in one piece for speed;
+// TestArmMatchesTheWheelsOwnSteps checks it against them.
+func (w *wheel) arm(t *Timer, expires, now uint64) bool {
 	if jiffies.TimeAfter(now, w.clk) {
 		w.forward(now)
 	}
-	t.expires = expires
 	var idx uint
 	var bucketExpiry uint64
 	if delta := expires - w.clk; delta < lvlStart(1) {
 		idx, bucketExpiry = uint(expires+1)&lvlMask, expires+1
 	} else if lvl := uint(lvlOfLen[bits.Len64(delta)]); lvl < w.depth-1 {
-		if delta < lvlStartTab[lvl] {
+		if delta < lvlStartTab[lvl&15] {
 			lvl--
 		}
 		sh := lvlShift(lvl)
@@ -254,6 +255,21 @@ func (w *wheel) armInactive(t *Timer, expires, now uint64) bool {
 		idx, bucketExpiry = lvlOffs(lvl)+uint(e&lvlMask), e<<sh
 	} else {
 		idx, bucketExpiry = w.calcWheelIndex(expires, w.clk)
+	}
+	t.expires = expires
+	if pprev := t.pprev; pprev != nil {
+		old := t.wheelIdx()
+		if idx == old {
+			return false
+		}
+		next := t.next
+		*pprev = next
+		if next != nil {
+			next.pprev = pprev
+		} else if pprev == &w.vectors[old] {
+			w.pendingMap[old/lvlSize] &^= 1 << (old % lvlSize)
+			w.nextExpiryRecalc = true
+		}
 	}
 	if !jiffies.TimeAfter(bucketExpiry, now) {
 		w.noteQueued(bucketExpiry, now)
@@ -283,7 +299,7 @@ func (w *wheel) armInactive(t *Timer, expires, now uint64) bool {
 // past the last level map to 9. lvlStartTab[l] is LVL_START(l). Read-only.
 var (
 	lvlOfLen    = [65]uint8{0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}
-	lvlStartTab = [10]uint64{0, lvlSize - 1, (lvlSize - 1) << 3, (lvlSize - 1) << 6, (lvlSize - 1) << 9, (lvlSize - 1) << 12, (lvlSize - 1) << 15, (lvlSize - 1) << 18, (lvlSize - 1) << 21, (lvlSize - 1) << 24}
+	lvlStartTab = [16]uint64{0, lvlSize - 1, (lvlSize - 1) << 3, (lvlSize - 1) << 6, (lvlSize - 1) << 9, (lvlSize - 1) << 12, (lvlSize - 1) << 15, (lvlSize - 1) << 18, (lvlSize - 1) << 21, (lvlSize - 1) << 24}
 )
 
 // add is internal_add_timer: queue t at t.expires relative to the current

@@ -777,40 +777,58 @@ func TestTimerQueuedBeyondStaleEmptyNextExpiryIsFoundAtRecalc(t *testing.T) {
 	}
 }
 
-// TestArmInactiveMatchesForwardAndAdd: the arm path's written-out
-// forward+add (armInactive) queues every timer in the bucket, with the
-// bucket expiry, next expiry, run floor and kick that forward followed by
-// add choose, for deltas on every level, past, capped and at every HZ.
-func TestArmInactiveMatchesForwardAndAdd(t *testing.T) {
+// TestArmMatchesTheWheelsOwnSteps: the arm path's written-out wheel work
+// (arm) queues every timer in the bucket, with the bucket expiry, clock,
+// next expiry, run floor and kick that the wheel's own steps choose
+// (forward + add for an inactive timer, mod's same-bucket shortcut,
+// detach and enqueue for a pending one), for deltas on every level, past
+// and capped, at every HZ.
+func TestArmMatchesTheWheelsOwnSteps(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 9))
+	noop := func(*kernel.Ctx, *Timer) {}
 	for _, hz := range allHZ {
 		depth := refDepth(hz)
 		for _, clk := range clkSamples(rng, hz) {
-			for _, d := range deltaSamples(rng, depth, 200) {
+			deltas := deltaSamples(rng, depth, 120)
+			for i, d := range deltas {
 				for _, lag := range []uint64{0, 1, 70, 5000} {
-					var a, b wheel
-					a.reset(hz, clk)
-					b.reset(hz, clk)
-					// Something pending, so next expiry and forward matter.
-					var pa, pb Timer
-					pa.function, pb.function = func(*kernel.Ctx, *Timer) {}, func(*kernel.Ctx, *Timer) {}
-					a.mod(&pa, clk+300, false, false, clk)
-					b.mod(&pb, clk+300, false, false, clk)
-					now := clk + lag
-					expires := now + uint64(d)
-					var ta, tb Timer
-					ta.function, tb.function = pa.function, pb.function
-					kickA := a.armInactive(&ta, expires, now)
-					b.forward(now)
-					tb.expires = expires
-					kickB := b.add(&tb, now)
-					if ta.wheelIdx() != tb.wheelIdx() || kickA != kickB || a.clk != b.clk || a.nextExpiry != b.nextExpiry ||
-						a.timersPending != b.timersPending || a.runFloorSet != b.runFloorSet || a.runFloor != b.runFloor {
-						t.Fatalf("HZ=%d clk=%d now=clk+%d delta=%d: armInactive idx %d kick %t %s; forward+add idx %d kick %t %s",
-							hz, clk, lag, d, ta.wheelIdx(), kickA, a.describe(), tb.wheelIdx(), kickB, b.describe())
-					}
-					if err := a.verify(); err != nil {
-						t.Fatal(err)
+					for _, pending := range []bool{false, true} {
+						var a, b wheel
+						a.reset(hz, clk)
+						b.reset(hz, clk)
+						// Something else pending, so next expiry and forward matter.
+						pa, pb := Timer{function: noop}, Timer{function: noop}
+						a.mod(&pa, clk+300, false, false, clk)
+						b.mod(&pb, clk+300, false, false, clk)
+						ta, tb := Timer{function: noop}, Timer{function: noop}
+						if pending {
+							first := clk + uint64(deltas[(i+1)%len(deltas)])
+							a.mod(&ta, first, false, false, clk)
+							b.mod(&tb, first, false, false, clk)
+						}
+						now := clk + lag
+						expires := now + uint64(d)
+						if pending && ta.expires == expires {
+							continue // the caller's same-expiry shortcut
+						}
+						kickA := a.arm(&ta, expires, now)
+						var kickB bool
+						if pending {
+							_, kickB = b.modKick(&tb, expires, false, false, now)
+						} else {
+							b.forward(now)
+							tb.expires = expires
+							kickB = b.add(&tb, now)
+						}
+						if ta.wheelIdx() != tb.wheelIdx() || ta.expires != tb.expires || kickA != kickB || a.clk != b.clk ||
+							a.nextExpiry != b.nextExpiry || a.nextExpiryRecalc != b.nextExpiryRecalc || a.timersPending != b.timersPending ||
+							a.runFloorSet != b.runFloorSet || a.runFloor != b.runFloor || a.pendingMap != b.pendingMap {
+							t.Fatalf("HZ=%d clk=%d pending=%t now=clk+%d delta=%d: arm idx %d kick %t %s; the wheel's steps idx %d kick %t %s",
+								hz, clk, pending, lag, d, ta.wheelIdx(), kickA, a.describe(), tb.wheelIdx(), kickB, b.describe())
+						}
+						if err := a.verify(); err != nil {
+							t.Fatal(err)
+						}
 					}
 				}
 			}
