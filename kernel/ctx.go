@@ -33,6 +33,12 @@ type Ctx struct {
 	// seenValid set, for ArmJiffies; 0 once an arm has used it. (Real
 	// jiffies start near 2^32 and would take millennia to reach 2^63.)
 	seen uint64
+
+	// tscJ is the jiffies value readJiffies last computed from the TSC,
+	// and tscNext the counter value at which the next jiffy begins (0:
+	// none known): until the counter reaches it, jiffies is tscJ.
+	tscJ    uint64
+	tscNext uint64
 }
 
 // Kernel returns the kernel this context runs in.
@@ -63,15 +69,46 @@ func (c *Ctx) Jiffies() uint64 {
 //go:noinline
 func (c *Ctx) readJiffies() uint64 {
 	k := c.k
+	rc := &k.clock
+	if !rc.tsc {
+		j := k.initialJ + k.ticks(rc.now())
+		c.seen = j | seenValid
+		return j
+	}
+	tsc := rdtsc()
+	if tsc < c.tscNext {
+		// Still the jiffy this context last read: the counter has not
+		// reached the next jiffy's first tick. The value returned does
+		// not wait for the counter (a predicted branch checks it), so
+		// the read stays off the caller's critical path; it is the same
+		// value the computation below would give.
+		c.seen = c.tscJ | seenValid
+		return c.tscJ
+	}
+	return c.readJiffiesTSC(tsc)
+}
+
+// readJiffiesTSC is readJiffies at a jiffy this context has not seen yet:
+// realClock.jiffiesFast at the counter value tsc, remembering where the
+// next jiffy begins.
+func (c *Ctx) readJiffiesTSC(tsc uint64) uint64 {
+	k := c.k
+	rc := &k.clock
 	var e uint64
-	if rc := &k.clock; rc.tsc { // realClock.jiffiesFast, written out
-		if d := int64(rdtsc() - rc.tsc0); d > 0 {
-			e, _ = bits.Mul64(uint64(d), rc.multJ)
+	c.tscNext = 0
+	if d := int64(tsc - rc.tsc0); d > 0 {
+		e, _ = bits.Mul64(uint64(d), rc.multJ)
+		// The first counter value of jiffy e+1: ceil((e+1) 2^64 / multJ).
+		if e+1 < rc.multJ {
+			q, r := bits.Div64(e+1, 0, rc.multJ)
+			if r != 0 {
+				q++
+			}
+			c.tscNext = rc.tsc0 + q
 		}
-	} else {
-		e = k.ticks(k.clock.now())
 	}
 	j := k.initialJ + e
+	c.tscJ = j
 	c.seen = j | seenValid
 	return j
 }

@@ -471,23 +471,26 @@ func Mod(c *kernel.Ctx, t *Timer, expires uint64) int {
 		return modTimer(c, t, expires, modNormal, -1)
 	}
 	b.mu.Lock()
-	if t.base.Load() != b || t.odebug == odebugNone || t.function == nil || b.sys.k != c.Kernel() ||
-		b.cpu != c.CPU() || b.kind != t.baseKind() {
+	if t.base.Load() != b {
 		b.mu.Unlock()
 		return modTimer(c, t, expires, modNormal, -1)
 	}
-	var ret int
-	var kick bool
-	floor := b.w.runFloor
-	if t.pprev == nil {
-		kick = b.w.arm(t, expires, c.ArmJiffies())
-	} else {
-		if t.expires == expires { // rearmIsNoop, before the clock is read
+	ret := 0
+	if t.pprev != nil {
+		if t.expires == expires {
+			// The networking fast path (rearmIsNoop), before the clock
+			// is read: a pending timer is set up and not shut down.
 			b.mu.Unlock()
 			return 1
 		}
-		ret, kick = 1, b.w.arm(t, expires, c.ArmJiffies())
+		ret = 1
 	}
+	if t.odebug == odebugNone || t.function == nil || b.sys.k != c.Kernel() || b.cpu != c.CPU() || b.kind != t.baseKind() {
+		b.mu.Unlock()
+		return modTimer(c, t, expires, modNormal, -1)
+	}
+	floor := b.w.runFloor
+	kick := b.w.arm(t, expires, c.ArmJiffies())
 	if b.w.runFloor != floor {
 		b.w.raiseFloor(c.Kernel())
 	}
