@@ -114,9 +114,8 @@ func (c *Ctx) readJiffiesTSC(tsc uint64) uint64 {
 }
 
 // ArmJiffies returns the jiffies value with which an arm operation
-// (mod_timer and its variants) forwards its timer base. In real time that
-// is the value this context's last Jiffies call returned, if no arm has
-// used it yet, and the clock otherwise; in virtual time it is the clock.
+// (mod_timer and its variants) forwards its timer base: TakeJiffies' value
+// if there is one, else Kernel().Jiffies().
 //
 // The usual call timer.Mod(c, t, c.Jiffies()+n) so reads the clock once,
 // where the kernel's mod_timer reads jiffies a second time (a plain load
@@ -126,22 +125,20 @@ func (c *Ctx) readJiffiesTSC(tsc uint64) uint64 {
 // early. Arm code that must know whether a bucket is already due at the
 // current jiffy reads the clock itself.
 func (c *Ctx) ArmJiffies() uint64 {
-	if c.k.virtual {
-		return c.k.vjiffies.Load()
+	if j, ok := c.TakeJiffies(); ok {
+		return j
 	}
-	return c.armJiffies()
+	return c.k.Jiffies()
 }
 
-// armJiffies is ArmJiffies in real time, out of line so that ArmJiffies
-// inlines.
-//
-//go:noinline
-func (c *Ctx) armJiffies() uint64 {
-	if s := c.seen; s != 0 {
-		c.seen = 0
-		return s &^ seenValid
-	}
-	return c.k.realJiffies()
+// TakeJiffies returns, once, the value this context's last Jiffies call
+// returned in real time, and false if there is none (in virtual time, or
+// already taken). ArmJiffies is the usual way to use it; this half of it
+// inlines into the caller.
+func (c *Ctx) TakeJiffies() (uint64, bool) {
+	s := c.seen
+	c.seen = 0
+	return s &^ seenValid, s != 0
 }
 
 // seenValid marks Ctx.seen as holding a value.

@@ -490,7 +490,11 @@ func Mod(c *kernel.Ctx, t *Timer, expires uint64) int {
 		return modTimer(c, t, expires, modNormal, -1)
 	}
 	floor := b.w.runFloor
-	kick := b.w.arm(t, expires, c.ArmJiffies())
+	now, ok := c.TakeJiffies() // Ctx.ArmJiffies, in two inlined halves
+	if !ok {
+		now = c.Kernel().Jiffies()
+	}
+	kick := b.w.arm(t, expires, now)
 	if b.w.runFloor != floor {
 		b.w.raiseFloor(c.Kernel())
 	}
