@@ -121,9 +121,13 @@ func (c *Ctx) readJiffiesTSC(tsc uint64) uint64 {
 // where the kernel's mod_timer reads jiffies a second time (a plain load
 // there, a clock read here). The value is never ahead of the clock: a
 // base forwarded with it may be forwarded less far, which can only choose
-// a later bucket, never an earlier one, so a timer armed with it is never
-// early. Arm code that must know whether a bucket is already due at the
-// current jiffy reads the clock itself.
+// a later bucket, never an earlier one, so a timer armed with it never
+// runs before its expiry. Between the two reads lie only the caller's own
+// instructions; a caller that holds the value across jiffies (reads
+// jiffies, sleeps, then arms) gets the arm it would have got right after
+// the read, except that a timer whose expiry has passed still waits for
+// the tick after the jiffy it is really armed in (the timer code reads the
+// clock in that case).
 func (c *Ctx) ArmJiffies() uint64 {
 	if j, ok := c.TakeJiffies(); ok {
 		return j

@@ -317,7 +317,7 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 	// rather than a second clock read: never ahead of the clock, so the
 	// base is forwarded no further than the kernel's would be.
 	now := c.ArmJiffies()
-	floor := b.w.runFloor
+	floor, floorSet := b.w.runFloor, b.w.runFloorSet
 	var ret int
 	var kick bool
 	switch {
@@ -346,7 +346,7 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 		}
 		ret, kick = b.w.modKick(t, expires, mode == modPendingOnly, mode == modReduce, now)
 	}
-	if b.w.runFloor != floor && b.w.runFloorSet {
+	if b.w.runFloorSet && (b.w.runFloor != floor || !floorSet) {
 		// Queued already due: it runs from the tick after the current
 		// jiffy, which now, read earlier by the caller, may lag.
 		b.w.raiseFloor(k)
@@ -380,9 +380,9 @@ func migrateTimer(k *kernel.Kernel, t *Timer, b, target *timerBase, expires uint
 	t.base.Store(target)
 	target.w.forward(now)
 	t.expires = expires
-	floor := target.w.runFloor
+	floor, floorSet := target.w.runFloor, target.w.runFloorSet
 	kick := target.w.add(t, now)
-	if target.w.runFloor != floor && target.w.runFloorSet {
+	if target.w.runFloorSet && (target.w.runFloor != floor || !floorSet) {
 		target.w.raiseFloor(k)
 	}
 	target.mu.Unlock()
@@ -489,13 +489,13 @@ func Mod(c *kernel.Ctx, t *Timer, expires uint64) int {
 		b.mu.Unlock()
 		return modTimer(c, t, expires, modNormal, -1)
 	}
-	floor := b.w.runFloor
+	floor, floorSet := b.w.runFloor, b.w.runFloorSet
 	now, ok := c.TakeJiffies() // Ctx.ArmJiffies, in two inlined halves
 	if !ok {
 		now = c.Kernel().Jiffies()
 	}
 	kick := b.w.arm(t, expires, now)
-	if b.w.runFloor != floor {
+	if b.w.runFloorSet && (b.w.runFloor != floor || !floorSet) {
 		b.w.raiseFloor(c.Kernel())
 	}
 	if kick && !b.deferrable {

@@ -142,3 +142,37 @@ func TestTimerArmedForJiffiesPlusNNeverRunsBeforeNMinusOneJiffiesUnderLoad(t *te
 		}
 	}
 }
+
+// TestPastExpiryArmedWithAnOldJiffiesReadStillWaitsForTheNextTick: Mod
+// forwards the wheel with the jiffies value the caller last read
+// (Ctx.ArmJiffies), which may be jiffies old by the time it arms; a timer
+// it queues in an already-due bucket must still wait for the tick after
+// the jiffy it is really armed in. Real time, lower bound only.
+func TestPastExpiryArmedWithAnOldJiffiesReadStillWaitsForTheNextTick(t *testing.T) {
+	k := bootK(t, kernel.Config{CPUs: 1, HZ: jiffies.HZ1000})
+	var tm timer.Timer
+	var firedAt atomic.Uint64
+	var fired atomic.Int32
+	timer.Setup(nil, &tm, func(c *kernel.Ctx, _ *timer.Timer) { firedAt.Store(c.Jiffies()); fired.Add(1) }, 0)
+	task(t, k, func(c *kernel.Ctx) {
+		for i := range 8 {
+			seen := c.Jiffies()
+			for k.Jiffies() < seen+2 { // let the value the context holds age
+				runtime.Gosched()
+			}
+			armedAt := k.Jiffies()
+			timer.Mod(c, &tm, seen-5)
+			deadline := time.Now().Add(10 * time.Second) // a hang guard, not a timing claim
+			for fired.Load() == int32(i) {
+				if time.Now().After(deadline) {
+					t.Errorf("round %d: the timer never fired", i)
+					return
+				}
+				runtime.Gosched()
+			}
+			if got := firedAt.Load(); got <= armedAt {
+				t.Errorf("round %d: read jiffies %d, armed at jiffy %d, fired at %d: before the next tick", i, seen, armedAt, got)
+			}
+		}
+	})
+}

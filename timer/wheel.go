@@ -271,7 +271,7 @@ func (w *wheel) arm(t *Timer, expires, now uint64) bool {
 			w.nextExpiryRecalc = true
 		}
 	}
-	if !jiffies.TimeAfter(bucketExpiry, now) {
+	if !jiffies.TimeAfter(bucketExpiry, now) || bucketExpiry == w.clk {
 		w.noteQueued(bucketExpiry, now)
 	}
 	h := &w.vectors[idx]
@@ -313,9 +313,13 @@ func (w *wheel) add(t *Timer, now uint64) bool {
 
 // noteQueued keeps the next tick rule: a timer queued at jiffies now in a
 // bucket that is already due runs from the next tick's softirq, not from
-// this jiffy's (see runFloor).
+// this jiffy's (see runFloor). The bucket of clk itself (an expiry in the
+// past) counts as due even when now is behind clk: now may be a jiffies
+// value the caller read a while ago (the API layer then raises the floor
+// to the tick after the current jiffy), and where clk is jiffies+1 (while
+// and after a run) the floor it sets is that bucket's own expiry.
 func (w *wheel) noteQueued(bucketExpiry, now uint64) {
-	if jiffies.TimeAfter(bucketExpiry, now) {
+	if jiffies.TimeAfter(bucketExpiry, now) && bucketExpiry != w.clk {
 		return
 	}
 	if !w.runFloorSet || jiffies.TimeBefore(w.runFloor, now+1) {
