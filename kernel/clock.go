@@ -49,7 +49,7 @@ type realClock struct {
 	tsc   bool   // read the TSC
 	tsc0  uint64 // TSC at boot
 	mult  uint64 // ns per TSC tick, 32.32 fixed point
-	multJ uint64 // jiffies per TSC tick, 0.64 fixed point: mult / TICK_NSEC, rounded down
+	multJ uint64 // jiffies per TSC tick, 0.64 fixed point: mult / TICK_NSEC, rounded down (Ctx.readJiffies)
 	nano0 int64  // nanotime at boot (the fallback's origin)
 }
 
@@ -62,23 +62,6 @@ func (rc *realClock) init(tickNs int64) {
 	}
 	rc.nano0 = nanotime()
 	rc.tsc0 = rdtsc()
-}
-
-// jiffiesFast returns the jiffies elapsed since the origin straight from
-// the TSC with one multiplication (ok false without a TSC clock). It is
-// never more than ticks(now()): the product is rounded down twice where
-// ticks(now()) rounds once; it can be one less for a fraction of a
-// nanosecond after a jiffy boundary, as if read a moment earlier.
-func (rc *realClock) jiffiesFast() (j uint64, ok bool) {
-	if !rc.tsc {
-		return 0, false
-	}
-	d := int64(rdtsc() - rc.tsc0)
-	if d < 0 {
-		return 0, true
-	}
-	j, _ = bits.Mul64(uint64(d), rc.multJ)
-	return j, true
 }
 
 // now returns ns since the clock's origin.
@@ -205,8 +188,8 @@ func (k *Kernel) Jiffies() uint64 {
 //go:noinline
 func (k *Kernel) realJiffies() uint64 { return k.initialJ + k.ticks(k.clock.now()) }
 
-// NB: Ctx.readJiffies repeats realJiffies inline, to save a call on the
-// arm path.
+// Ctx.readJiffies has its own TSC-to-jiffies conversion (one multiply,
+// never ahead of realJiffies), to save calls on the arm path.
 
 // ticks returns ns / TICK_NSEC without a division instruction: tickRecip
 // is floor(2^64 / TICK_NSEC), so the high word of the product is the

@@ -1,8 +1,9 @@
 package kernel
 
 // rdtsc reads the time-stamp counter, unordered (no LFENCE): the read may
-// execute a little before the instructions that precede it, so the value
-// can only be slightly older than program order says, never newer.
+// execute a few cycles before earlier instructions complete or after
+// later ones start, which for a jiffies or nanosecond clock is the same
+// as having been read a moment earlier or later.
 //
 //go:noescape
 func rdtsc() uint64

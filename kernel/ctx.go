@@ -53,10 +53,11 @@ func (c *Ctx) Current() *Task { return c.task }
 func (c *Ctx) CPU() int { return c.cpu.id }
 
 // Jiffies returns the current jiffies value. In real time the context
-// also remembers it for the next ArmJiffies; on the TSC clock it is read
-// straight from the counter, and for a fraction of a nanosecond after a
-// jiffy boundary may still be the previous jiffy (never ahead of
-// Kernel.Jiffies).
+// also remembers it for the next ArmJiffies; on the TSC clock it is
+// converted straight from the counter (one multiplication, rounded down,
+// where Kernel.Jiffies goes through nanoseconds), so for a fraction of a
+// nanosecond after a jiffy boundary it may still be the previous jiffy:
+// never ahead of Kernel.Jiffies.
 func (c *Ctx) Jiffies() uint64 {
 	if c.k.virtual {
 		return c.k.vjiffies.Load()
@@ -89,7 +90,7 @@ func (c *Ctx) readJiffies() uint64 {
 }
 
 // readJiffiesTSC is readJiffies at a jiffy this context has not seen yet:
-// realClock.jiffiesFast at the counter value tsc, remembering where the
+// the TSC-to-jiffies conversion at the counter value tsc, remembering where the
 // next jiffy begins.
 func (c *Ctx) readJiffiesTSC(tsc uint64) uint64 {
 	k := c.k
