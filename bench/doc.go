@@ -8,5 +8,6 @@
 //
 //	cd bench && go test -run '^$' -bench . -benchmem -count 5 . | tee out.txt
 //	awk -f summarize.awk out.txt
-//	awk -v num=go/AfterFunc+Stop -v den=kdefer/mod_timer+timer_delete -f ratio.awk out.txt
+//	awk -v num=ArmCancelWith1MPending/go/AfterFunc+Stop \
+//	    -v den=ArmCancelWith1MPending/kdefer/mod_timer+timer_delete -f ratio.awk out.txt
 package bench

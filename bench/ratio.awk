@@ -2,14 +2,15 @@
 # output run with -count N, paired in the order they ran (each -count
 # round runs every sub-benchmark once), with the median and range:
 #
-#	awk -v num='go/AfterFunc+Stop' -v den='kdefer/mod_timer+timer_delete' -f ratio.awk out.txt
+#	awk -v num=ArmCancelWith1MPending/go/AfterFunc+Stop \
+#	    -v den=ArmCancelWith1MPending/kdefer/mod_timer+timer_delete -f ratio.awk out.txt
 #
-# num and den are matched exactly against the sub-benchmark names (after
-# the last "Benchmark.../" prefix, without the -GOMAXPROCS suffix).
+# num and den are matched exactly against the benchmark names without the
+# "Benchmark" prefix and the -GOMAXPROCS suffix.
 /^Benchmark/ {
 	name = $1
 	sub(/-[0-9]+$/, "", name)
-	sub(/^Benchmark[^\/]*\//, "", name)
+	sub(/^Benchmark/, "", name)
 	for (i = 3; i + 1 <= NF; i += 2) {
 		if ($(i + 1) != "ns/op") continue
 		if (name == num) a[++na] = $i
