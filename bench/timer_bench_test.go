@@ -18,6 +18,7 @@ const (
 	timeout30s   = 30 * time.Second
 	benchHZ      = 250
 	randPoolSize = 1 << 16
+	opPool       = 1024 // timers an arm-then-cancel benchmark cycles through
 )
 
 // virtKernel boots a one-CPU virtual-time kernel; the benchmark goroutine is
@@ -30,6 +31,29 @@ func virtKernel(b *testing.B, cpus int) (*kernel.Kernel, *kernel.Ctx) {
 	}
 	b.Cleanup(func() { k.Shutdown(context.Background()) })
 	return k, k.IdleCtx(0)
+}
+
+// realKernel boots a one-CPU real-time kernel; the benchmark goroutine uses
+// swapper/0's context, as code running on CPU 0. The caller shuts it down
+// before it returns (defer), so that the kernels of the b.N ramp-up (each
+// with a CPU goroutine) do not pile up until the benchmark ends.
+func realKernel(b *testing.B) *kernel.Kernel {
+	b.Helper()
+	k, err := kernel.Boot(kernel.Config{CPUs: 1, HZ: benchHZ, Quiet: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
+}
+
+// settle finishes the garbage collection that a benchmark's setup (a
+// million timers) may have started, so that its write barriers and marking
+// do not run inside the timed loop, then starts timing with allocation
+// reporting.
+func settle(b *testing.B) {
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
 }
 
 // randIdx is a precomputed pool of random timer indexes so that the
@@ -60,8 +84,7 @@ func BenchmarkRearmRandomOf1M(b *testing.B) {
 		idx := randIdx(nPending)
 		tick := time.Duration(k.TickNsec())
 		ctx := context.Background()
-		b.ReportAllocs()
-		b.ResetTimer()
+		settle(b)
 		for i := 0; i < b.N; i++ {
 			if i%opsPerJiffy == opsPerJiffy-1 {
 				k.Run(ctx, tick)
@@ -79,8 +102,7 @@ func BenchmarkRearmRandomOf1M(b *testing.B) {
 			timers[i] = time.AfterFunc(timeout30s, func() {})
 		}
 		idx := randIdx(nPending)
-		b.ReportAllocs()
-		b.ResetTimer()
+		settle(b)
 		for i := 0; i < b.N; i++ {
 			timers[idx[i%randPoolSize]].Reset(timeout30s)
 		}
@@ -100,8 +122,7 @@ func BenchmarkRearmHot(b *testing.B) {
 		tj := uint64(k.HZ()) * 30
 		ctx := context.Background()
 		tick := time.Duration(k.TickNsec())
-		b.ReportAllocs()
-		b.ResetTimer()
+		settle(b)
 		for i := 0; i < b.N; i++ {
 			if i%opsPerJiffy == opsPerJiffy-1 {
 				k.Run(ctx, tick)
@@ -115,17 +136,13 @@ func BenchmarkRearmHot(b *testing.B) {
 	// the clock for jiffies (c.Jiffies), and mod_timer's same-expiry
 	// shortcut returns before reading it again.
 	b.Run("kdefer/mod_timer-realtime", func(b *testing.B) {
-		k, err := kernel.Boot(kernel.Config{CPUs: 1, HZ: benchHZ, Quiet: true})
-		if err != nil {
-			b.Fatal(err)
-		}
+		k := realKernel(b)
 		defer k.Shutdown(context.Background())
 		c := k.IdleCtx(0)
 		var t timer.Timer
 		timer.Setup(c, &t, noop, 0)
 		tj := uint64(k.HZ()) * 30
-		b.ReportAllocs()
-		b.ResetTimer()
+		settle(b)
 		for i := 0; i < b.N; i++ {
 			timer.Mod(c, &t, c.Jiffies()+tj)
 		}
@@ -134,8 +151,7 @@ func BenchmarkRearmHot(b *testing.B) {
 	})
 	b.Run("go/Timer.Reset", func(b *testing.B) {
 		t := time.AfterFunc(timeout30s, func() {})
-		b.ReportAllocs()
-		b.ResetTimer()
+		settle(b)
 		for i := 0; i < b.N; i++ {
 			t.Reset(timeout30s)
 		}
@@ -156,19 +172,46 @@ func BenchmarkArmCancelWith1MPending(b *testing.B) {
 			timer.Setup(c, &timers[i], noop, 0)
 			timer.Mod(c, &timers[i], c.Jiffies()+tj)
 		}
-		op := make([]timer.Timer, 1024)
+		op := make([]timer.Timer, opPool)
 		for i := range op {
 			timer.Setup(c, &op[i], noop, 0)
 		}
 		ctx := context.Background()
 		tick := time.Duration(k.TickNsec())
-		b.ReportAllocs()
-		b.ResetTimer()
+		settle(b)
 		for i := 0; i < b.N; i++ {
 			if i%opsPerJiffy == opsPerJiffy-1 {
 				k.Run(ctx, tick)
 			}
-			t := &op[i%len(op)]
+			t := &op[i&(opPool-1)]
+			timer.Mod(c, t, c.Jiffies()+tj)
+			timer.Delete(t)
+		}
+		b.StopTimer()
+		for i := range timers {
+			timer.Delete(&timers[i])
+		}
+	})
+	// The same in real time, as a program would run it: every op reads
+	// the clock once (c.Jiffies); mod_timer forwards the base with that
+	// value instead of reading the clock again.
+	b.Run("kdefer/mod_timer+timer_delete-realtime", func(b *testing.B) {
+		k := realKernel(b)
+		defer k.Shutdown(context.Background())
+		c := k.IdleCtx(0)
+		tj := uint64(k.HZ()) * 30
+		timers := make([]timer.Timer, nPending)
+		for i := range timers {
+			timer.Setup(c, &timers[i], noop, 0)
+			timer.Mod(c, &timers[i], c.Jiffies()+tj)
+		}
+		op := make([]timer.Timer, opPool)
+		for i := range op {
+			timer.Setup(c, &op[i], noop, 0)
+		}
+		settle(b)
+		for i := 0; i < b.N; i++ {
+			t := &op[i&(opPool-1)]
 			timer.Mod(c, t, c.Jiffies()+tj)
 			timer.Delete(t)
 		}
@@ -184,8 +227,7 @@ func BenchmarkArmCancelWith1MPending(b *testing.B) {
 	b.Run("floor/two-lock-round-trips", func(b *testing.B) {
 		var mu sync.Mutex
 		n := 0
-		b.ReportAllocs()
-		b.ResetTimer()
+		settle(b)
 		for i := 0; i < b.N; i++ {
 			mu.Lock()
 			n++
@@ -204,8 +246,7 @@ func BenchmarkArmCancelWith1MPending(b *testing.B) {
 			timers[i] = time.AfterFunc(timeout30s, func() {})
 		}
 		f := func() {}
-		b.ReportAllocs()
-		b.ResetTimer()
+		settle(b)
 		for i := 0; i < b.N; i++ {
 			time.AfterFunc(timeout30s, f).Stop()
 		}
@@ -228,8 +269,7 @@ func BenchmarkExpire1MSameJiffy(b *testing.B) {
 			timer.Setup(c, &timers[i], fn, 0)
 		}
 		ctx := context.Background()
-		b.ReportAllocs()
-		b.ResetTimer()
+		settle(b)
 		var elapsed time.Duration
 		for n := 0; n < b.N; n++ {
 			b.StopTimer()

@@ -28,3 +28,28 @@ func TestJiffiesFollowTheClockAtEveryHZ(t *testing.T) {
 		}
 	}
 }
+
+// TestCtxJiffiesIsNeverAheadOfTheKernelsAndAtMostAJiffyBehind: the arm
+// path's jiffies (Ctx.Jiffies, straight from the TSC where that is the
+// clock) against Kernel.Jiffies read just before and just after it, on
+// the real clock at every HZ. Only ordering is asserted.
+func TestCtxJiffiesIsNeverAheadOfTheKernelsAndAtMostAJiffyBehind(t *testing.T) {
+	for _, hz := range []jiffies.HZ{100, 250, 300, 1000} {
+		k := boot(t, kernel.Config{CPUs: 1, HZ: hz, Quiet: true})
+		c := k.IdleCtx(0)
+		for i := 0; i < 200000; i++ {
+			before := k.Jiffies()
+			got := c.Jiffies()
+			after := k.Jiffies()
+			if got > after || got+1 < before {
+				t.Fatalf("HZ=%d: Ctx.Jiffies %d between Kernel.Jiffies %d and %d", hz, got, before, after)
+			}
+			if arm := c.ArmJiffies(); arm != got {
+				t.Fatalf("HZ=%d: ArmJiffies %d right after Jiffies %d", hz, arm, got)
+			}
+			if arm := c.ArmJiffies(); arm < got || arm > k.Jiffies() {
+				t.Fatalf("HZ=%d: a second ArmJiffies %d is not a fresh read (last %d)", hz, arm, got)
+			}
+		}
+	}
+}

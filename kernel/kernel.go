@@ -92,6 +92,7 @@ type Kernel struct {
 	vjiffies  atomic.Uint64 // jiffies at vnow (virtual time)
 	tickRecip uint64        // floor(2^64 / tickNs), for a division-free jiffies
 	bootMono  time.Time     // real clock origin
+	clock     realClock     // the real-time clock source (clock.go)
 	realBase  int64         // CLOCK_REALTIME ns at boot
 	baseCtx   context.Context
 	cancelAll context.CancelCauseFunc
@@ -219,6 +220,9 @@ func Boot(cfg Config) (*Kernel, error) {
 		k.realBase = time.Now().UnixNano()
 	}
 	k.bootMono = time.Now()
+	if !cfg.Virtual {
+		k.clock.init(k.tickNs)
+	}
 	tr, err := trace.New(trace.Options{CPUs: cfg.CPUs, BufferRecords: cfg.TraceBufferRecords, Clock: k.Now})
 	if err != nil {
 		return nil, fmt.Errorf("kernel: boot: %w", err)

@@ -45,6 +45,7 @@ type timerBase struct {
 	w          wheel
 	sys        *system
 	cpu        int
+	kind       int    // baseLocal, baseGlobal or baseDef
 	name       string // BASE_LOCAL, BASE_GLOBAL or BASE_DEF
 	deferrable bool
 	sentinel   bool        // the migrating placeholder, never locked
@@ -64,7 +65,7 @@ func newSystem(k *kernel.Kernel) any {
 	j := k.Jiffies()
 	for cpu := 0; cpu < k.NumCPUs(); cpu++ {
 		for i, name := range baseNames {
-			b := &timerBase{sys: s, cpu: cpu, name: name, deferrable: i == baseDef, tr: k.Tracer()}
+			b := &timerBase{sys: s, cpu: cpu, kind: i, name: name, deferrable: i == baseDef, tr: k.Tracer()}
 			b.w.reset(k.HZ(), j)
 			b.expireFn = b.expire
 			s.bases = append(s.bases, b)
@@ -87,13 +88,18 @@ var baseNames = [nrBases]string{"BASE_LOCAL", "BASE_GLOBAL", "BASE_DEF"}
 
 // base is get_timer_cpu_base(): the base t's flags select on cpu.
 func (s *system) base(cpu int, t *Timer) *timerBase {
-	i := baseGlobal
+	return s.bases[cpu*nrBases+t.baseKind()]
+}
+
+// baseKind is the kind of base t's flags select.
+func (t *Timer) baseKind() int {
 	if t.deferrable {
-		i = baseDef
-	} else if t.pinned {
-		i = baseLocal
+		return baseDef
 	}
-	return s.bases[cpu*nrBases+i]
+	if t.pinned {
+		return baseLocal
+	}
+	return baseGlobal
 }
 
 // cpuBases returns cpu's bases in expiry order.
@@ -105,6 +111,19 @@ func (s *system) cpuBases(cpu int) []*timerBase {
 // was never armed. While t moves between CPUs it points at a sentinel base
 // (TIMER_MIGRATING) and lockBase waits.
 func (t *Timer) lockBase() *timerBase {
+	if b := t.base.Load(); b != nil && !b.sentinel {
+		b.mu.Lock()
+		if t.base.Load() == b {
+			return b
+		}
+		b.mu.Unlock()
+	}
+	return t.lockBaseSlow()
+}
+
+// lockBaseSlow is lockBase's loop, for a timer that is migrating or whose
+// base changed while lockBase took the lock.
+func (t *Timer) lockBaseSlow() *timerBase {
 	for {
 		b := t.base.Load()
 		if b == nil {
@@ -276,7 +295,9 @@ const (
 
 // modTimer is __mod_timer() on the calling CPU's base (cpu < 0) or on cpu.
 func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
-	debugAssertInit(c, t)
+	if t.odebug == odebugNone {
+		debugAssertInit(c, t)
+	}
 	k := c.Kernel()
 	if cpu < 0 {
 		cpu = c.CPU()
@@ -295,34 +316,56 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 		kernel.WarnOnce(c, true, "timer armed in two kernels\n")
 		return 0
 	}
-	if t.pending() && t.rearmIsNoop(expires, mode == modReduce) {
+	if t.pprev != nil && t.rearmIsNoop(expires, mode == modReduce) {
 		// The fast path, taken before the clock is read.
 		b.mu.Unlock()
 		return 1
 	}
-	// The base the flags select on the target CPU: a timer set up again
-	// with or without FlagDeferrable changes wheels on its next arm, as
-	// the kernel's timer->flags do.
-	target := s.base(cpu, t)
-	now := k.Jiffies()
-	// __mod_timer leaves a timer whose callback is running on its base;
-	// add_timer_on moves it regardless.
-	if target != b && (b.w.runningTimer != t || mode == modAddOn) && (mode != modPendingOnly || t.pending()) {
-		// As in __mod_timer, a pending timer whose new expiry falls in
-		// the bucket it already occupies stays on its base.
-		if t.pending() {
-			if _, _, same := b.w.rearmSameBucket(t, expires, mode == modReduce, now); same {
-				b.mu.Unlock()
-				return 1
+	// In real time, the jiffies the caller has just read (c.Jiffies())
+	// rather than a second clock read: never ahead of the clock, so the
+	// base is forwarded no further than the kernel's would be.
+	now := c.ArmJiffies()
+	floor, floorSet := b.w.runFloor, b.w.runFloorSet
+	var ret int
+	var kick bool
+	switch {
+	case b.cpu == cpu && b.kind == t.baseKind() && mode != modPendingOnly && t.pprev == nil:
+		// Arming an inactive timer on the base it is on: add_timer.
+		pre := b.tracePre(t)
+		kick = b.w.arm(t, expires, now)
+		b.tracePost(c, t, pre)
+	case b.cpu == cpu && b.kind == t.baseKind():
+		pre := b.tracePre(t)
+		ret, kick = b.w.modKick(t, expires, mode == modPendingOnly, mode == modReduce, now)
+		b.tracePost(c, t, pre)
+	default:
+		// The base the flags select on the target CPU: a timer set up
+		// again with or without FlagDeferrable changes wheels on its
+		// next arm, as the kernel's timer->flags do.
+		target := s.base(cpu, t)
+		// __mod_timer leaves a timer whose callback is running on its
+		// base; add_timer_on moves it regardless.
+		if (b.w.runningTimer != t || mode == modAddOn) && (mode != modPendingOnly || t.pending()) {
+			// As in __mod_timer, a pending timer whose new expiry falls
+			// in the bucket it already occupies stays on its base.
+			if t.pending() {
+				if _, _, same := b.w.rearmSameBucket(t, expires, mode == modReduce, now); same {
+					b.mu.Unlock()
+					return 1
+				}
 			}
+			return migrateTimer(c, t, b, target, expires, now)
 		}
-		return migrateTimer(c, t, b, target, expires, now)
+		pre := b.tracePre(t)
+		ret, kick = b.w.modKick(t, expires, mode == modPendingOnly, mode == modReduce, now)
+		b.tracePost(c, t, pre)
 	}
-	before := b.w.nextExpiry
-	pre := b.tracePre(t)
-	ret := b.w.mod(t, expires, mode == modPendingOnly, mode == modReduce, now)
-	b.tracePost(c, t, pre)
-	if !b.deferrable && t.pending() && jiffies.TimeBefore(b.w.nextExpiry, before) {
+	if b.w.runFloorSet && (b.w.runFloor != floor || !floorSet) {
+		// Queued already due: it runs from the tick after the current
+		// jiffy, which now, read earlier by the caller, may lag.
+		b.w.raiseFloor(k)
+	}
+	if kick && !b.deferrable {
 		cpuOf := b.cpu
 		b.mu.Unlock()
 		k.KickCPU(cpuOf)
@@ -330,6 +373,14 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 	}
 	b.mu.Unlock()
 	return ret
+}
+
+// raiseFloor makes w's run floor the tick after the current jiffy, when it
+// was set from a jiffies value that may lag the clock.
+func (w *wheel) raiseFloor(k *kernel.Kernel) {
+	if j := k.Jiffies() + 1; jiffies.TimeBefore(w.runFloor, j) {
+		w.runFloor = j
+	}
 }
 
 // migrateTimer moves t from base b (locked) to target, the calling CPU's
@@ -344,8 +395,12 @@ func migrateTimer(c *kernel.Ctx, t *Timer, b, target *timerBase, expires uint64,
 	t.base.Store(target)
 	target.w.forward(now)
 	t.expires = expires
-	kick := target.w.add(t)
+	floor, floorSet := target.w.runFloor, target.w.runFloorSet
+	kick := target.w.add(t, now)
 	target.traceStart(c, t)
+	if target.w.runFloorSet && (target.w.runFloor != floor || !floorSet) {
+		target.w.raiseFloor(c.Kernel())
+	}
 	target.mu.Unlock()
 	if kick && !target.deferrable {
 		c.Kernel().KickCPU(target.cpu)
@@ -424,7 +479,51 @@ func setPinned(t *Timer, on bool) {
 // the same wheel bucket, only updates the expiry). A shut-down timer is not
 // armed and 0 is returned. Re-arming allocates nothing.
 func Mod(c *kernel.Ctx, t *Timer, expires uint64) int {
-	return modTimer(c, t, expires, modNormal, -1)
+	// The common case inline: a set-up timer armed again on the base it
+	// is on (the calling CPU's, of its kind). Anything else, and every
+	// report, is modTimer's.
+	b := t.base.Load()
+	if b == nil || b.sentinel {
+		return modTimer(c, t, expires, modNormal, -1)
+	}
+	b.mu.Lock()
+	if t.base.Load() != b {
+		b.mu.Unlock()
+		return modTimer(c, t, expires, modNormal, -1)
+	}
+	ret := 0
+	if t.pprev != nil {
+		if t.expires == expires {
+			// The networking fast path (rearmIsNoop), before the clock
+			// is read: a pending timer is set up and not shut down.
+			b.mu.Unlock()
+			return 1
+		}
+		ret = 1
+	}
+	if t.odebug == odebugNone || t.function == nil || b.sys.k != c.Kernel() || b.cpu != c.CPU() || b.kind != t.baseKind() {
+		b.mu.Unlock()
+		return modTimer(c, t, expires, modNormal, -1)
+	}
+	floor, floorSet := b.w.runFloor, b.w.runFloorSet
+	now, ok := c.TakeJiffies() // Ctx.ArmJiffies, in two inlined halves
+	if !ok {
+		now = c.Kernel().Jiffies()
+	}
+	pre := b.tracePre(t)
+	kick := b.w.arm(t, expires, now)
+	b.tracePost(c, t, pre)
+	if b.w.runFloorSet && (b.w.runFloor != floor || !floorSet) {
+		b.w.raiseFloor(c.Kernel())
+	}
+	if kick && !b.deferrable {
+		cpu := b.cpu
+		b.mu.Unlock()
+		c.Kernel().KickCPU(cpu)
+		return ret
+	}
+	b.mu.Unlock()
+	return ret
 }
 
 // ModPending is mod_timer_pending(): Mod only if t is pending; an inactive
@@ -450,6 +549,28 @@ func Reduce(c *kernel.Ctx, t *Timer, expires uint64) int {
 // to report in and return 0 for it silently. DeleteSync, ShutdownSync, Mod
 // and Add report it.
 func Delete(t *Timer) int {
+	b := t.base.Load()
+	if b == nil || b.sentinel {
+		return deleteSlow(t)
+	}
+	b.mu.Lock()
+	if t.base.Load() != b {
+		b.mu.Unlock()
+		return deleteSlow(t)
+	}
+	if t.pprev == nil {
+		b.mu.Unlock()
+		return 0
+	}
+	b.traceCancelNoCtx(t)
+	b.w.detachPending(t)
+	b.mu.Unlock()
+	return 1
+}
+
+// deleteSlow is Delete for a timer that is migrating, or whose base
+// changed while Delete took the lock, or that has none.
+func deleteSlow(t *Timer) int {
 	b := t.lockBase()
 	if b == nil {
 		return 0
@@ -620,7 +741,7 @@ func (s *system) runTimerSoftirq(c *kernel.Ctx) {
 	now := s.k.Jiffies()
 	for _, b := range s.cpuBases(c.CPU()) {
 		b.mu.Lock()
-		if jiffies.TimeAfterEq(now, b.w.clk) && jiffies.TimeAfterEq(now, b.w.nextExpiryJiffies()) {
+		if b.w.due(now) {
 			b.runCtx = c
 			b.w.run(now, b.expireFn)
 			b.runCtx = nil
@@ -659,7 +780,7 @@ func (s *system) Tick(c *kernel.Ctx) {
 	now := s.k.Jiffies()
 	for _, b := range s.cpuBases(c.CPU()) {
 		b.mu.Lock()
-		due := jiffies.TimeAfterEq(now, b.w.nextExpiry)
+		due := jiffies.TimeAfterEq(now, b.w.nextExpiry) && b.w.floorReached(now)
 		b.mu.Unlock()
 		if due {
 			kernel.RaiseSoftirqIrqoff(c, kernel.TimerSoftirq)

@@ -58,7 +58,10 @@
 // Timeouts beyond the wheel's capacity (WHEEL_TIMEOUT_CUTOFF,
 // 1056964608 jiffies, about 12 days at HZ=1000) are not rejected: they are
 // clamped to WHEEL_TIMEOUT_MAX and fire then. A timer whose expiry has
-// already passed fires at the next timer softirq.
+// already passed is queued in the bucket of the wheel clock and fires
+// from the next tick's timer softirq: armed from process context at
+// jiffies J, at J+1 (the tick of J has run before process context sees
+// J), never in J itself, although kdefer's CPUs do not tick.
 //
 // # Tracepoints
 //

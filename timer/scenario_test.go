@@ -301,7 +301,7 @@ func (s *scenario) moveTo(d *datadriven.Cmd) error {
 			if i > 100000 {
 				return fmt.Errorf("nohz-to: no progress")
 			}
-			next := s.w.nextExpiryJiffies()
+			next := s.w.nextRunJiffies()
 			if !jiffies.TimeBefore(next, target) {
 				break
 			}

@@ -39,7 +39,7 @@ const (
 )
 
 // lvlShift is LVL_SHIFT(n): log2 of level n's granularity.
-func lvlShift(n uint) uint { return n * lvlClkShift }
+func lvlShift(n uint) uint { return (n * lvlClkShift) & 63 } // masked: plain shifts, no range check
 
 // lvlGran is LVL_GRAN(n): the granularity of level n in jiffies (8^n).
 func lvlGran(n uint) uint64 { return 1 << lvlShift(n) }
@@ -47,7 +47,7 @@ func lvlGran(n uint) uint64 { return 1 << lvlShift(n) }
 // lvlStart is LVL_START(n) for n >= 1: the smallest delta (expires - clk)
 // that is queued on level n. It is one level-(n-1) granularity below the
 // level's capacity so that calcIndex can round up by a whole granule.
-func lvlStart(n uint) uint64 { return (lvlSize - 1) << ((n - 1) * lvlClkShift) }
+func lvlStart(n uint) uint64 { return (lvlSize - 1) << (((n - 1) * lvlClkShift) & 63) }
 
 // lvlOffs is LVL_OFFS(n): the index of level n's first bucket.
 func lvlOffs(n uint) uint { return n * lvlSize }
@@ -106,6 +106,19 @@ type wheel struct {
 	// nextExpiryRecalc is timer_base::next_expiry_recalc: a bucket emptied
 	// by a delete may have been the first one; recompute lazily.
 	nextExpiryRecalc bool
+
+	// runFloor, when runFloorSet, is the first jiffy at which run may
+	// expire anything. An arm from process context at jiffies J that
+	// queues a timer in a bucket already due (expiry <= J: an expiry in
+	// the past, or a wheel whose softirq is late) sets it to J+1. In the
+	// kernel the tick of jiffy J has already run by the time process
+	// context sees jiffies == J, so such a timer waits for the next
+	// tick's softirq; kdefer is tickless and would otherwise run it at
+	// once, in the jiffy it was armed in. A callback re-arming its timer
+	// never sets it: while timers run clk is jiffies+1, so every bucket
+	// it can choose expires after jiffies. run clears it.
+	runFloor    uint64
+	runFloorSet bool
 
 	// timersPending is timer_base::timers_pending: whether nextExpiry
 	// refers to a real timer (valid when nextExpiryRecalc is false). As in
@@ -173,10 +186,19 @@ func calcIndex(expires uint64, lvl uint) (idx uint, bucketExpiry uint64) {
 // the wheel's capacity, rather than being rejected.
 func (w *wheel) calcWheelIndex(expires, clk uint64) (idx uint, bucketExpiry uint64) {
 	delta := expires - clk
-	for lvl := uint(0); lvl < w.depth-1; lvl++ {
-		if delta < lvlStart(lvl+1) {
-			return calcIndex(expires, lvl)
-		}
+	if delta < lvlStart(1) {
+		return calcIndex(expires, 0)
+	}
+	// LVL_START(l) = 63 << 3(l-1) lies in [2^(3l+2), 2^(3l+3)), so a
+	// delta of bit length n is on level (n-3)/3, or one below when n is a
+	// multiple of 3 and delta falls short of that level's start. This
+	// replaces the kernel's compare chain.
+	lvl := uint(bits.Len64(delta)-3) / 3
+	if delta < lvlStart(lvl) {
+		lvl--
+	}
+	if lvl < w.depth-1 {
+		return calcIndex(expires, lvl)
 	}
 	if int64(delta) < 0 {
 		return uint(clk & lvlMask), clk
@@ -208,11 +230,124 @@ func (w *wheel) enqueue(t *Timer, idx uint, bucketExpiry uint64) bool {
 	return false
 }
 
+// arm is the wheel half of mod_timer / add_timer on the arm path, for a
+// timer that is not shut down and whose expiry changes (the caller has
+// taken the same-expiry shortcut): forward the clock to now, choose the
+// bucket and, for a pending timer, either only update the expiry (the same
+// bucket) or unlink it; then queue it. It reports whether nextExpiry
+// moved earlier. It is forward, calcWheelIndex, rearmSameBucket, detach,
+// noteQueued and enqueue written out in one piece for speed;
+// TestArmMatchesTheWheelsOwnSteps checks it against them.
+func (w *wheel) arm(t *Timer, expires, now uint64) bool {
+	if jiffies.TimeAfter(now, w.clk) {
+		w.forward(now)
+	}
+	var idx uint
+	var bucketExpiry uint64
+	if delta := expires - w.clk; delta < lvlStart(1) {
+		idx, bucketExpiry = uint(expires+1)&lvlMask, expires+1
+	} else if lvl := uint(lvlOfLen[bits.Len64(delta)]); lvl < w.depth-1 {
+		if delta < lvlStartTab[lvl&15] {
+			lvl--
+		}
+		sh := lvlShift(lvl)
+		e := (expires >> sh) + 1
+		idx, bucketExpiry = lvlOffs(lvl)+uint(e&lvlMask), e<<sh
+	} else {
+		idx, bucketExpiry = w.calcWheelIndex(expires, w.clk)
+	}
+	t.expires = expires
+	if pprev := t.pprev; pprev != nil {
+		old := t.wheelIdx()
+		if idx == old {
+			return false
+		}
+		next := t.next
+		*pprev = next
+		if next != nil {
+			next.pprev = pprev
+		} else if pprev == &w.vectors[old] {
+			w.pendingMap[old/lvlSize] &^= 1 << (old % lvlSize)
+			w.nextExpiryRecalc = true
+		}
+	}
+	if !jiffies.TimeAfter(bucketExpiry, now) || bucketExpiry == w.clk {
+		w.noteQueued(bucketExpiry, now)
+	}
+	h := &w.vectors[idx]
+	first := *h
+	t.next = first
+	if first != nil {
+		first.pprev = &t.next
+	}
+	*h = t
+	t.pprev = h
+	w.pendingMap[idx/lvlSize] |= 1 << (idx % lvlSize)
+	t.flags = (t.flags &^ flagArrayMask) | uint32(idx)<<flagArrayShift
+	if jiffies.TimeBefore(bucketExpiry, w.nextExpiry) {
+		w.nextExpiry = bucketExpiry
+		w.timersPending = true
+		w.nextExpiryRecalc = false
+		return true
+	}
+	return false
+}
+
+// lvlOfLen maps the bit length n of a delta of at least LVL_START(1) to
+// (n-3)/3: the delta's level, or one above it when the delta falls short
+// of that level's start (only possible when n is a multiple of 3); lengths
+// past the last level map to 9. lvlStartTab[l] is LVL_START(l). Read-only.
+var (
+	lvlOfLen    = [65]uint8{0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}
+	lvlStartTab = [16]uint64{0, lvlSize - 1, (lvlSize - 1) << 3, (lvlSize - 1) << 6, (lvlSize - 1) << 9, (lvlSize - 1) << 12, (lvlSize - 1) << 15, (lvlSize - 1) << 18, (lvlSize - 1) << 21, (lvlSize - 1) << 24}
+)
+
 // add is internal_add_timer: queue t at t.expires relative to the current
-// base clock. The caller forwards the base first.
-func (w *wheel) add(t *Timer) bool {
+// base clock. The caller forwards the base to now (the current jiffies)
+// first.
+func (w *wheel) add(t *Timer, now uint64) bool {
 	idx, bucketExpiry := w.calcWheelIndex(t.expires, w.clk)
+	w.noteQueued(bucketExpiry, now)
 	return w.enqueue(t, idx, bucketExpiry)
+}
+
+// noteQueued keeps the next tick rule: a timer queued at jiffies now in a
+// bucket that is already due runs from the next tick's softirq, not from
+// this jiffy's (see runFloor). The bucket of clk itself (an expiry in the
+// past) counts as due even when now is behind clk: now may be a jiffies
+// value the caller read a while ago (the API layer then raises the floor
+// to the tick after the current jiffy), and where clk is jiffies+1 (while
+// and after a run) the floor it sets is that bucket's own expiry.
+func (w *wheel) noteQueued(bucketExpiry, now uint64) {
+	if jiffies.TimeAfter(bucketExpiry, now) && bucketExpiry != w.clk {
+		return
+	}
+	if !w.runFloorSet || jiffies.TimeBefore(w.runFloor, now+1) {
+		w.runFloor, w.runFloorSet = now+1, true
+	}
+}
+
+// floorReached reports whether the softirq may run the wheel at now as far
+// as runFloor is concerned.
+func (w *wheel) floorReached(now uint64) bool {
+	return !w.runFloorSet || jiffies.TimeAfterEq(now, w.runFloor)
+}
+
+// nextRunJiffies is nextExpiryJiffies held back to runFloor: the first
+// jiffy whose softirq has something to expire, if a timer is queued.
+func (w *wheel) nextRunJiffies() uint64 {
+	next := w.nextExpiryJiffies()
+	if !w.floorReached(next) {
+		return w.runFloor
+	}
+	return next
+}
+
+// due reports whether a timer softirq at now has anything to do on w:
+// the clock and the (recalculated) next expiry have been reached, and so
+// has runFloor.
+func (w *wheel) due(now uint64) bool {
+	return jiffies.TimeAfterEq(now, w.clk) && jiffies.TimeAfterEq(now, w.nextExpiryJiffies()) && w.floorReached(now)
 }
 
 // unlink is detach_timer: take t off its list. With clearPending the timer
@@ -238,6 +373,10 @@ func (w *wheel) detach(t *Timer, clearPending bool) int {
 	if !t.pending() {
 		return 0
 	}
+	if clearPending {
+		w.detachPending(t)
+		return 1
+	}
 	idx := t.wheelIdx()
 	if hlistIsSingularNode(t, &w.vectors[idx]) {
 		w.pendingMap[idx/lvlSize] &^= 1 << (idx % lvlSize)
@@ -245,6 +384,22 @@ func (w *wheel) detach(t *Timer, clearPending bool) int {
 	}
 	w.unlink(t, clearPending)
 	return 1
+}
+
+// detachPending is detach(t, true) for a timer known to be pending: the
+// whole of timer_delete's wheel work.
+func (w *wheel) detachPending(t *Timer) {
+	next, pprev := t.next, t.pprev
+	*pprev = next
+	if next != nil {
+		next.pprev = pprev
+	} else if idx := t.wheelIdx(); pprev == &w.vectors[idx] {
+		// It was the bucket's only timer.
+		w.pendingMap[idx/lvlSize] &^= 1 << (idx % lvlSize)
+		w.nextExpiryRecalc = true
+	}
+	t.pprev = nil
+	t.next = nil
 }
 
 // rearmIsNoop reports whether arming the pending timer t at expires would
@@ -326,40 +481,46 @@ func (w *wheel) forward(now uint64) {
 // layer's job; it uses forward, detach, calcWheelIndex and enqueue
 // directly when it needs to move a timer between wheels.
 func (w *wheel) mod(t *Timer, expires uint64, pendingOnly, reduce bool, now uint64) int {
-	if !t.pending() {
+	ret, _ := w.modKick(t, expires, pendingOnly, reduce, now)
+	return ret
+}
+
+// modKick is mod, also reporting whether it queued t in a bucket that
+// moved nextExpiry earlier (enqueue's trigger_dyntick_cpu condition).
+func (w *wheel) modKick(t *Timer, expires uint64, pendingOnly, reduce bool, now uint64) (int, bool) {
+	if t.pprev == nil {
 		if t.function == nil { // shut down
-			return 0
+			return 0, false
 		}
 		w.forward(now)
 		// detach_if_pending finds nothing to detach.
 		if pendingOnly {
-			return 0
+			return 0, false
 		}
 		t.expires = expires
-		w.add(t)
-		return 0
+		return 0, w.add(t, now)
 	}
 
 	// The networking fast path: re-arming to the same expiry, or a reduce
 	// that would not reduce, is a lock-free no-op.
 	if t.rearmIsNoop(expires, reduce) {
-		return 1
+		return 1, false
 	}
 	// lock_timer_base(): from here on the kernel holds the lock (and
 	// re-checks the reduce case, which under our lock cannot change).
 	if t.function == nil { // shut down
-		return 0
+		return 0, false
 	}
 	idx, bucketExpiry, same := w.rearmSameBucket(t, expires, reduce, now)
 	if same {
-		return 1
+		return 1, false
 	}
 	// Move it: the bucket computed above is valid, the clock has not
 	// moved since.
 	w.detach(t, false)
 	t.expires = expires
-	w.enqueue(t, idx, bucketExpiry)
-	return 1
+	w.noteQueued(bucketExpiry, now)
+	return 1, w.enqueue(t, idx, bucketExpiry)
 }
 
 // collectExpired is collect_expired_timers: set clk to nextExpiry and move
@@ -461,7 +622,8 @@ func (w *wheel) nextExpiryJiffies() uint64 {
 // stale next expiry, move an empty wheel's next expiry to now +
 // TIMER_NEXT_MAX_DELTA so that it does not fall due while the CPU sleeps,
 // and forward clk. It returns the next expiry and whether a timer is
-// queued (if not, the CPU need not wake for this wheel).
+// queued (if not, the CPU need not wake for this wheel). A wheel that is
+// due but holds off until runFloor returns runFloor: the next tick.
 //
 // One difference: the kernel re-bases whenever timers_pending is false,
 // which can also be the case with a timer queued beyond a stale next
@@ -475,6 +637,10 @@ func (w *wheel) idle(now uint64) (next uint64, pending bool) {
 		w.nextExpiry = now + timerNextMaxDelta
 	}
 	w.forward(now)
+	if w.timersPending && !w.floorReached(w.nextExpiry) {
+		// Already due, but queued after this jiffy's tick.
+		return w.runFloor, true
+	}
 	return w.nextExpiry, w.timersPending
 }
 
@@ -504,7 +670,8 @@ func (w *wheel) empty() bool {
 // and retakes the lock. It may re-arm t or any other timer on this wheel,
 // delete timers (including ones collected in the same step, which then
 // do not run) and read runningTimer. A nested run while a callback is
-// running returns at once, as in the kernel since v6.9.
+// running returns at once, as in the kernel since v6.9. Before runFloor
+// (a timer was queued already due in this jiffy) run does nothing.
 //
 // When run returns, clk is one past the last bucket jiffy it processed:
 // now+1 if something was due at now, less after a late run whose
@@ -512,6 +679,12 @@ func (w *wheel) empty() bool {
 func (w *wheel) run(now uint64, expire func(*Timer)) {
 	if w.runningTimer != nil {
 		return
+	}
+	if w.runFloorSet {
+		if jiffies.TimeBefore(now, w.runFloor) {
+			return // queued after this jiffy's tick: the next one runs it
+		}
+		w.runFloorSet = false
 	}
 	for jiffies.TimeAfterEq(now, w.clk) && jiffies.TimeAfterEq(now, w.nextExpiry) {
 		levels := w.collectExpired()

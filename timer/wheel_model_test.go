@@ -21,6 +21,10 @@ import (
 //   - mod/mod_pending/reduce/delete return what the model predicts;
 //   - a timer never fires before its bucket's jiffy, and (except capped
 //     and past-expiry timers) never at or before its expires;
+//   - never before the next tick: a timer armed outside a callback at
+//     jiffies J does not fire in a run at J, even when its bucket (an
+//     expiry in the past, or a wheel whose softirq is late) is already
+//     due; the tick of J has passed by the time process context runs;
 //   - a timer fires in the first run whose jiffies reaches its bucket, so
 //     it is late by at most its level's granularity (8^level jiffies, at
 //     most 8/63 of the delta above level 0) plus however late the
@@ -103,6 +107,8 @@ type modelTimer struct {
 	level   int
 	kind    int    // kindNormal, kindPast, kindCapped
 	armClk  uint64 // wheel clk when the bucket was chosen
+	armJ    uint64 // jiffies when the bucket was chosen
+	procArm bool   // armed outside a callback (process context)
 	// batchShortcut: modified while already collected by the running
 	// expiry to an expiry with the same bucket index; fires with the
 	// batch, possibly before expires.
@@ -122,8 +128,10 @@ type modelChecker struct {
 	byTimer map[*Timer]*modelTimer
 	expire  func(*Timer)
 
-	ops, fires, shortcuts, runs, strandedNext int
-	trace                                     []string // recent operations, for failure reports
+	inCallback int // callbacks running (the model's expiry context)
+
+	ops, fires, shortcuts, runs, strandedNext, nextTick int
+	trace                                               []string // recent operations, for failure reports
 }
 
 func newModelChecker(tb testing.TB, hz jiffies.HZ, start uint64) *modelChecker {
@@ -219,10 +227,13 @@ func (c *modelChecker) step(s opSource) {
 			if next, pending := c.w.idle(c.jiffies); pending && jiffies.TimeBefore(next, target) {
 				nj = next
 			}
-			if jiffies.TimeBeforeEq(nj, c.jiffies) {
-				nj = c.jiffies + 1
+			if jiffies.TimeBefore(nj, c.jiffies) {
+				nj = c.jiffies // overdue: the CPU takes its interrupt at once
 			}
 			c.runAt(nj)
+			if nj == c.jiffies && nj != target && !c.anyDue(nj) {
+				c.jiffies++ // nothing more this jiffy: sleep to the next
+			}
 		}
 	case 7: // the softirq runs late, once
 		n := c.advance(s)
@@ -308,6 +319,7 @@ func (c *modelChecker) modelMod(m *modelTimer, expires uint64, pendingOnly, redu
 // arm records a new placement and checks the formula's own promises.
 func (c *modelChecker) arm(m *modelTimer, expires, clk uint64, level int, idx uint, fire uint64, kind int) {
 	m.pending, m.expires, m.idx, m.fire, m.level, m.kind, m.armClk = true, expires, idx, fire, level, kind, clk
+	m.armJ, m.procArm = c.jiffies, c.inCallback == 0
 	m.batchShortcut = false
 	if jiffies.TimeAfter(clk, c.jiffies+1) {
 		c.failf("wheel clk %d more than one jiffy ahead of jiffies", clk)
@@ -360,11 +372,28 @@ func (c *modelChecker) runAt(j uint64) {
 		c.failf("runningTimer left set")
 	}
 	for _, m := range c.timers {
-		if m.pending && !jiffies.TimeAfter(m.fire, j) {
+		if c.due(m, j) {
 			c.failf("t%d late: due at %d (level %d, expires %d, armed at clk %d) but pending after run(%d)",
 				m.id, m.fire, m.level, m.expires, m.armClk, j)
 		}
 	}
+}
+
+// due reports whether the model says m must have fired by a run at j:
+// its bucket has expired, and if it was armed outside a callback, the
+// tick of its arm jiffy has passed.
+func (c *modelChecker) due(m *modelTimer, j uint64) bool {
+	return m.pending && !jiffies.TimeAfter(m.fire, j) && (!m.procArm || jiffies.TimeAfter(j, m.armJ))
+}
+
+// anyDue reports whether some armed timer is due at j.
+func (c *modelChecker) anyDue(j uint64) bool {
+	for _, m := range c.timers {
+		if c.due(m, j) {
+			return true
+		}
+	}
+	return false
 }
 
 // dueOrder is the naive model's queue: the armed timers sorted by firing
@@ -398,7 +427,14 @@ func (c *modelChecker) fired(_ *kernel.Ctx, t *Timer) {
 		c.failf("t%d fired at %d, not after its expires %d", m.id, j, m.expires)
 	case m.kind == kindPast && jiffies.TimeBefore(j, m.armClk):
 		c.failf("t%d (past expiry) fired at %d before clk %d", m.id, j, m.armClk)
+	case m.procArm && !jiffies.TimeAfter(j, m.armJ):
+		c.failf("t%d armed outside a callback at jiffy %d fired in that jiffy, before the next tick", m.id, m.armJ)
 	}
+	if m.procArm && !jiffies.TimeAfter(m.fire, m.armJ) {
+		c.nextTick++ // its bucket was due when armed: the floor held it
+	}
+	c.inCallback++
+	defer func() { c.inCallback-- }()
 	m.pending, m.batchShortcut = false, false
 	c.fires++
 
@@ -492,7 +528,11 @@ func runModel(tb testing.TB, s opSource, maxOps int) *modelChecker {
 		for _, m := range c.timers {
 			m.act = actNone
 		}
-		c.runAt(c.dueOrder()[0].fire)
+		j := c.dueOrder()[0].fire
+		if jiffies.TimeBeforeEq(j, c.jiffies) {
+			j = c.jiffies + 1 // already due: the next tick runs it
+		}
+		c.runAt(j)
 	}
 	if q := c.dueOrder(); len(q) > 0 {
 		c.failf("t%d never fired", q[0].id)
@@ -504,7 +544,7 @@ func runModel(tb testing.TB, s opSource, maxOps int) *modelChecker {
 // random operations (25k per HZ), so CI covers it without -fuzz.
 func TestWheelAgainstModelRandomOps(t *testing.T) {
 	total := 0
-	var fires, runs, shortcuts, stranded int
+	var fires, runs, shortcuts, stranded, nextTick int
 	for seed := uint64(0); seed < 4; seed++ {
 		for chunk := uint64(0); chunk < 5; chunk++ {
 			src := randSource{rand.New(rand.NewPCG(seed, chunk))}
@@ -514,13 +554,17 @@ func TestWheelAgainstModelRandomOps(t *testing.T) {
 			runs += c.runs
 			shortcuts += c.shortcuts
 			stranded += c.strandedNext
+			nextTick += c.nextTick
 		}
 	}
 	if total < 100000 {
 		t.Fatalf("only %d ops", total)
 	}
-	t.Logf("%d ops, %d runs, %d timer expiries, %d same-index shortcuts on collected timers, %d next-expiry checks with timers_pending=false and timers queued",
-		total, runs, fires, shortcuts, stranded)
+	t.Logf("%d ops, %d runs, %d timer expiries, %d same-index shortcuts on collected timers, %d next-expiry checks with timers_pending=false and timers queued, %d expiries held for the next tick",
+		total, runs, fires, shortcuts, stranded, nextTick)
+	if nextTick == 0 {
+		t.Error("no timer was armed into an already-due bucket: the next-tick rule is not exercised")
+	}
 	if fires < total/20 {
 		t.Errorf("only %d expiries in %d ops: the generator is not exercising expiry", fires, total)
 	}

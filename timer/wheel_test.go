@@ -197,8 +197,23 @@ func TestKernelCommentTableRegeneratedForEachHZ(t *testing.T) {
 	}
 }
 
+// runsAt is the jiffy whose timer softirq runs a bucket expiring at fire
+// for a timer armed from process context at jiffies armJ: fire itself,
+// or the next tick if the bucket was already due (an expiry in the
+// past): by the time process context sees jiffies armJ, that jiffy's
+// tick has run.
+func runsAt(fire, armJ uint64) uint64 {
+	if jiffies.TimeAfter(fire, armJ) {
+		return fire
+	}
+	return armJ + 1
+}
+
 // TestWorkedExamplesOfFiringJiffy is the worked-example table of
-// kernel-semantics.md §1.3 (clk = 1000000, depth 9).
+// kernel-semantics.md §1.3 (clk = 1000000, depth 9), armed at jiffies
+// clk: the past expiries queue in clk's own bucket and run on the next
+// tick, clk+1 ("a timer armed for jiffies or earlier fires on the next
+// tick").
 func TestWorkedExamplesOfFiringJiffy(t *testing.T) {
 	const clk = 1000000
 	tests := []struct {
@@ -240,11 +255,12 @@ func TestWorkedExamplesOfFiringJiffy(t *testing.T) {
 		fired = fired[:0]
 		firedAt := make(map[*Timer]uint64)
 		for _, tt := range tests {
-			w.run(tt.fire, func(tm *Timer) { firedAt[tm] = tt.fire; fired = append(fired, tt.fire) })
+			j := runsAt(tt.fire, clk)
+			w.run(j, func(tm *Timer) { firedAt[tm] = j; fired = append(fired, j) })
 		}
 		for i, tt := range tests {
-			if got, ok := firedAt[&timers[i]]; !ok || got != tt.fire {
-				t.Errorf("HZ=%d expires=clk%+d fired at %d (%t), want %d", hz, int64(tt.expires-clk), got, ok, tt.fire)
+			if got, ok := firedAt[&timers[i]]; !ok || got != runsAt(tt.fire, clk) {
+				t.Errorf("HZ=%d expires=clk%+d fired at %d (%t), want %d", hz, int64(tt.expires-clk), got, ok, runsAt(tt.fire, clk))
 			}
 		}
 	}
@@ -340,36 +356,48 @@ func TestFiringJiffyMatchesKernelFormula(t *testing.T) {
 			}
 			sort.Slice(fires, func(i, j int) bool { return fires[i]-clk < fires[j]-clk })
 
-			for _, f := range fires {
+			// The past expiries (bucket clk) run with the next tick's
+			// buckets, before them.
+			for gi := 0; gi < len(fires); {
+				f := fires[gi]
+				j := runsAt(f, clk)
+				group := []uint64{f}
+				for gi++; gi < len(fires) && runsAt(fires[gi], clk) == j; gi++ {
+					group = append(group, fires[gi])
+				}
 				if next := w.nextExpiryJiffies(); next != f {
 					t.Fatalf("HZ=%d clk=%d: next expiry %d, want %d", hz, clk, next, f)
 				}
 				var got []*Timer
 				record := func(tm *Timer) { got = append(got, tm) }
-				w.run(f-1, record)
+				w.run(j-1, record)
 				if len(got) != 0 {
-					t.Fatalf("HZ=%d clk=%d: %d timers fired at %d, one jiffy before %d", hz, clk, len(got), f-1, f)
+					t.Fatalf("HZ=%d clk=%d: %d timers fired at %d, one jiffy before %d", hz, clk, len(got), j-1, j)
 				}
-				w.run(f, record)
+				w.run(j, record)
 				var exp []*Timer
 				for tm, wt := range wants {
-					if wt.fire == f {
+					if runsAt(wt.fire, clk) == j {
 						exp = append(exp, tm)
 					}
 				}
-				// Highest level first, then last queued first.
+				// Bucket by bucket; highest level first, then last
+				// queued first.
 				sort.Slice(exp, func(i, j int) bool {
 					a, b := wants[exp[i]], wants[exp[j]]
+					if a.fire != b.fire {
+						return a.fire-clk < b.fire-clk
+					}
 					if a.level != b.level {
 						return a.level > b.level
 					}
 					return a.seq > b.seq
 				})
 				if fmt.Sprint(got) != fmt.Sprint(exp) {
-					t.Fatalf("HZ=%d clk=%d: at %d fired %d timers %v, want %d %v", hz, clk, f, len(got), got, len(exp), exp)
+					t.Fatalf("HZ=%d clk=%d: at %d fired %d timers %v, want %d %v", hz, clk, j, len(got), got, len(exp), exp)
 				}
-				if w.clk != f+1 {
-					t.Fatalf("after expiring at %d clk is %d, want jiffies+1", f, w.clk)
+				if last := group[len(group)-1]; w.clk != last+1 {
+					t.Fatalf("after expiring bucket %d at %d clk is %d, want %d", last, j, w.clk, last+1)
 				}
 				if err := w.verify(); err != nil {
 					t.Fatal(err)
@@ -398,6 +426,7 @@ func TestFiringJiffyMatchesKernelFormulaTickByTick(t *testing.T) {
 			for i := range timers {
 				expires := clk + uint64(rng.Int64N(6000)-20)
 				_, _, fire, _ := refPlacement(depth, clk, expires)
+				fire = runsAt(fire, clk)
 				timers[i].function = func(*kernel.Ctx, *Timer) {}
 				w.mod(&timers[i], expires, false, false, clk)
 				want[&timers[i]] = fire
@@ -422,7 +451,7 @@ func TestFiringJiffyMatchesKernelFormulaTickByTick(t *testing.T) {
 	}
 }
 
-func TestPastExpiryFiresOnNextRun(t *testing.T) {
+func TestPastExpiryFiresOnTheNextTick(t *testing.T) {
 	var w wheel
 	w.reset(250, 5000)
 	var tm Timer
@@ -432,19 +461,35 @@ func TestPastExpiryFiresOnNextRun(t *testing.T) {
 		t.Fatalf("past timer in bucket %d, want %d", idx, 5000%64)
 	}
 	fired := 0
+	// Armed at jiffies 5000, whose tick has run: the next tick runs it.
 	w.run(5000, func(*Timer) { fired++ })
-	if fired != 1 || w.clk != 5001 {
-		t.Fatalf("fired %d, clk %d", fired, w.clk)
+	if fired != 0 {
+		t.Fatal("past timer armed at jiffies 5000 fired in the softirq of 5000")
 	}
-	// Armed for "now" after the run: clk is jiffies+1, so it is past and
-	// lands on the next tick, not this one.
-	w.mod(&tm, 5000, false, false, 5000)
-	w.run(5000, func(*Timer) { fired++ })
-	if fired != 1 {
-		t.Fatal("timer re-armed for now fired in the same jiffy")
+	if next, _ := w.idle(5000); next != 5001 {
+		t.Fatalf("idle CPU wakes at %d, want 5001", next)
 	}
 	w.run(5001, func(*Timer) { fired++ })
-	if fired != 2 {
+	if fired != 1 {
+		t.Fatalf("fired %d at the next tick, want 1", fired)
+	}
+	// Re-armed for "now" from its callback: clk is jiffies+1 while
+	// timers run, so it lands on the next tick, not this one.
+	tm.function = func(*kernel.Ctx, *Timer) {
+		fired++
+		if fired == 2 {
+			w.mod(&tm, 5002, false, false, 5002)
+		}
+	}
+	call := func(t *Timer) { t.function(nil, t) }
+	w.mod(&tm, 5001, false, false, 5001)
+	w.run(5002, call)
+	w.run(5002, call)
+	if fired != 2 || !tm.pending() {
+		t.Fatalf("fired %d (pending %t): re-armed for now from its callback fired in the same jiffy", fired, tm.pending())
+	}
+	w.run(5003, call)
+	if fired != 3 {
 		t.Fatal("timer re-armed for now did not fire on the next tick")
 	}
 }
@@ -729,5 +774,64 @@ func TestTimerQueuedBeyondStaleEmptyNextExpiryIsFoundAtRecalc(t *testing.T) {
 	w.run(bucket, expire)
 	if fired != bucket {
 		t.Fatalf("fired at %d, want %d", fired, bucket)
+	}
+}
+
+// TestArmMatchesTheWheelsOwnSteps: the arm path's written-out wheel work
+// (arm) queues every timer in the bucket, with the bucket expiry, clock,
+// next expiry, run floor and kick that the wheel's own steps choose
+// (forward + add for an inactive timer, mod's same-bucket shortcut,
+// detach and enqueue for a pending one), for deltas on every level, past
+// and capped, at every HZ.
+func TestArmMatchesTheWheelsOwnSteps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	noop := func(*kernel.Ctx, *Timer) {}
+	for _, hz := range allHZ {
+		depth := refDepth(hz)
+		for _, clk := range clkSamples(rng, hz) {
+			deltas := deltaSamples(rng, depth, 120)
+			for i, d := range deltas {
+				for _, lag := range []uint64{0, 1, 70, 5000} {
+					for _, pending := range []bool{false, true} {
+						var a, b wheel
+						a.reset(hz, clk)
+						b.reset(hz, clk)
+						// Something else pending, so next expiry and forward matter.
+						pa, pb := Timer{function: noop}, Timer{function: noop}
+						a.mod(&pa, clk+300, false, false, clk)
+						b.mod(&pb, clk+300, false, false, clk)
+						ta, tb := Timer{function: noop}, Timer{function: noop}
+						if pending {
+							first := clk + uint64(deltas[(i+1)%len(deltas)])
+							a.mod(&ta, first, false, false, clk)
+							b.mod(&tb, first, false, false, clk)
+						}
+						now := clk + lag
+						expires := now + uint64(d)
+						if pending && ta.expires == expires {
+							continue // the caller's same-expiry shortcut
+						}
+						kickA := a.arm(&ta, expires, now)
+						var kickB bool
+						if pending {
+							_, kickB = b.modKick(&tb, expires, false, false, now)
+						} else {
+							b.forward(now)
+							tb.expires = expires
+							kickB = b.add(&tb, now)
+						}
+						if ta.wheelIdx() != tb.wheelIdx() || ta.expires != tb.expires || kickA != kickB || a.clk != b.clk ||
+							a.nextExpiry != b.nextExpiry || a.nextExpiryRecalc != b.nextExpiryRecalc || a.timersPending != b.timersPending ||
+							a.runFloorSet != b.runFloorSet || a.runFloor != b.runFloor || a.pendingMap != b.pendingMap {
+							t.Fatalf("HZ=%d clk=%d pending=%t now=clk+%d delta=%d: arm idx %d kick %t %s; the wheel's steps idx %d kick %t %s",
+								hz, clk, pending, lag, d, ta.wheelIdx(), kickA, a.describe(), tb.wheelIdx(), kickB, b.describe())
+						}
+						if err := a.verify(); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+		}
 	}
 }

@@ -1,0 +1,12 @@
+package kernel
+
+// rdtsc reads the time-stamp counter, unordered (no LFENCE): the read may
+// execute a few cycles before earlier instructions complete or after
+// later ones start, which for a jiffies or nanosecond clock is the same
+// as having been read a moment earlier or later.
+//
+//go:noescape
+func rdtsc() uint64
+
+// haveTSC reports whether this architecture has a time-stamp counter.
+const haveTSC = true

@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package kernel
+
+func rdtsc() uint64 { return 0 }
+
+// haveTSC reports whether this architecture has a time-stamp counter.
+const haveTSC = false
