@@ -45,7 +45,10 @@
 //   - Real time (the default): every task is a goroutine running in
 //     parallel; each CPU has an idle goroutine (swapper/N) that sleeps until
 //     its next event — tickless, it never ticks HZ times a second — then
-//     takes the local timer interrupt.
+//     takes the local timer interrupt. The clock is the machine's monotonic
+//     clock, read from the TSC where the operating system itself trusts it
+//     (see Kernel.Now), and a context remembers the jiffies value it last
+//     read so that mod_timer(t, jiffies + n) reads the clock once.
 //   - Virtual time (Config.Virtual): one run token passes between the task
 //     goroutines and the CPUs' idle goroutines (which take the CPUs'
 //     interrupts, as in real time) so that exactly one runs at a time, in

@@ -91,7 +91,6 @@ type Kernel struct {
 	vnow      atomic.Int64  // virtual clock, ns since boot
 	vjiffies  atomic.Uint64 // jiffies at vnow (virtual time)
 	tickRecip uint64        // floor(2^64 / tickNs), for a division-free jiffies
-	bootMono  time.Time     // real clock origin
 	clock     realClock     // the real-time clock source (clock.go)
 	realBase  int64         // CLOCK_REALTIME ns at boot
 	baseCtx   context.Context
@@ -219,7 +218,6 @@ func Boot(cfg Config) (*Kernel, error) {
 	default:
 		k.realBase = time.Now().UnixNano()
 	}
-	k.bootMono = time.Now()
 	if !cfg.Virtual {
 		k.clock.init(k.tickNs)
 	}
