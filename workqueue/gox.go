@@ -211,10 +211,11 @@ func Shutdown(c *kernel.Ctx, wq *Workqueue, mode ShutdownMode, timeout time.Dura
 		return fmt.Errorf("workqueue: shutdown %s: %w", wq.name, ErrClosed)
 	}
 	if mode == Drain {
-		// Chained queueing stays allowed while the items drain.
-		wq.setFlag(flagDraining)
-	} else {
+		// Outsiders are refused; chained queueing stays allowed while
+		// the items drain.
 		wq.setFlag(flagClosed)
+	} else {
+		wq.setFlag(flagClosed | flagCancelling)
 	}
 	// Delayed items: queue them now (Drain) or cancel them (Cancel).
 	for {
@@ -227,7 +228,7 @@ func Shutdown(c *kernel.Ctx, wq *Workqueue, mode ShutdownMode, timeout time.Dura
 		if timer.DeleteSync(c, &dw.timer) == 1 {
 			wq.unregisterDelayed(c, dw)
 			if mode == Drain {
-				wq.queueWork(c, dw.cpu, &dw.Work)
+				wq.insertQueued(c, dw.cpu, &dw.Work)
 			} else {
 				dw.data.Store(dw.data.Load() &^ dataPending)
 			}
@@ -239,7 +240,6 @@ func Shutdown(c *kernel.Ctx, wq *Workqueue, mode ShutdownMode, timeout time.Dura
 	if mode == Cancel {
 		wq.cancelQueued(c)
 	}
-	wq.setFlag(flagClosed)
 	jiffies := int64(-1)
 	if timeout > 0 {
 		t := c.Kernel().TickNsec()

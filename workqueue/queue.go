@@ -144,18 +144,37 @@ func currentWorker(c *kernel.Ctx) *worker {
 // non-reentrancy), active or inactive as max_active allows. It reports
 // whether w was queued.
 func (wq *Workqueue) queueWork(c *kernel.Ctx, cpu int, w *Work) bool {
-	s := wq.sys
 	if f := Flags(wq.flags.Load()); f&(flagDestroying|flagDraining|flagClosed|flagDestroyed) != 0 {
-		if f&(flagClosed|flagDestroyed) != 0 || !isChainedWork(c, wq) {
-			if f&(flagClosed|flagDestroyed) == 0 {
-				kernel.WarnOnce(c, true, "workqueue: cannot queue %s on wq %s\n", funcName(w.fn), wq.name)
-			}
+		if !wq.mayQueueWhileClosing(c, f, w) {
 			// The kernel leaves the item PENDING forever here; kdefer
 			// gives PENDING back so that nothing waits for it in vain.
 			w.data.Store(w.data.Load() &^ dataPending)
 			return false
 		}
 	}
+	return wq.insertQueued(c, cpu, w)
+}
+
+// mayQueueWhileClosing decides a queueing onto a workqueue that is being
+// drained, destroyed or shut down: only chained queueing (by one of its
+// own items) is allowed; others get the kernel's warning, except after
+// Shutdown, which refuses them quietly.
+func (wq *Workqueue) mayQueueWhileClosing(c *kernel.Ctx, f Flags, w *Work) bool {
+	switch {
+	case f&(flagDestroyed|flagCancelling) != 0:
+		return false
+	case isChainedWork(c, wq):
+		return true
+	case f&flagClosed != 0:
+		return false
+	}
+	kernel.WarnOnce(c, true, "workqueue: cannot queue %s on wq %s\n", funcName(w.fn), wq.name)
+	return false
+}
+
+// insertQueued is the rest of __queue_work(), past the draining check.
+func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
+	s := wq.sys
 	if cpu == CPUUnbound || cpu < 0 || cpu >= len(wq.cpuPwq) {
 		cpu = c.CPU()
 	}
@@ -264,8 +283,14 @@ func QueueRCUWork(c *kernel.Ctx, wq *Workqueue, rw *RCUWork) bool {
 func delayedWorkTimerFn(c *kernel.Ctx, t *timer.Timer) {
 	dw := timer.ContainerOf[DelayedWork](t, delayedTimerOff)
 	wq := dw.wq
+	if f := Flags(wq.flags.Load()); f&flagClosed != 0 && f&(flagCancelling|flagDestroyed) == 0 {
+		// Armed before Shutdown(Drain): it belongs to what is drained.
+		wq.insertQueued(c, dw.cpu, &dw.Work)
+	} else {
+		wq.queueWork(c, dw.cpu, &dw.Work)
+	}
+	// Only now, so that Shutdown never sees the item in neither place.
 	wq.unregisterDelayed(c, dw)
-	wq.queueWork(c, dw.cpu, &dw.Work)
 }
 
 // queueDelayed is __queue_delayed_work() (PENDING owned).

@@ -55,6 +55,7 @@ const (
 	flagLegacy     Flags = 1 << 18 // __WQ_LEGACY
 	flagClosed     Flags = 1 << 24 // kdefer: Shutdown has begun
 	flagDestroyed  Flags = 1 << 25 // kdefer: destroyed
+	flagCancelling Flags = 1 << 26 // kdefer: Shutdown(Cancel): chained queueing refused too
 
 	bhAllows = BH | Highpri // __WQ_BH_ALLOWS
 )
