@@ -71,12 +71,12 @@ func startFlushWork(c *kernel.Ctx, w *Work, b *wqBarrier, fromCancel bool) bool 
 		}
 		pool.mu.Lock()
 		var wk *worker
-		p := w.pwq
-		if p != nil && w.data.Load()&dataQueued != 0 {
-			if p.pool != pool {
-				pool.mu.Unlock()
-				return false
-			}
+		var p *pwq
+		if queuedOn(w, pool) {
+			p = w.pwq
+		} else if w.data.Load()&dataQueued != 0 {
+			pool.mu.Unlock()
+			return false // queued elsewhere meanwhile: already gone
 		} else {
 			wk = pool.findWorkerExecuting(w)
 			if wk == nil {

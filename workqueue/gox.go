@@ -177,8 +177,16 @@ func (m ShutdownMode) String() string {
 func (wq *Workqueue) wakeClosers(c *kernel.Ctx) { wait.WakeUpAll(c, &wq.closeq) }
 
 // closedEmpty reports whether nothing is in flight on wq and no delayed
-// item of it is armed.
+// item of it is armed. The delayed items are looked at first: none can be
+// armed once wq is closed, and one whose timer fires is counted until it
+// is queued.
 func (wq *Workqueue) closedEmpty() bool {
+	wq.delayedMu.Lock()
+	delayed := wq.nrDelayed + wq.nrFiring
+	wq.delayedMu.Unlock()
+	if delayed != 0 {
+		return false
+	}
 	for _, p := range wq.pwqs {
 		p.pool.mu.Lock()
 		busy := p.busy()
@@ -187,14 +195,13 @@ func (wq *Workqueue) closedEmpty() bool {
 			return false
 		}
 	}
-	wq.delayedMu.Lock()
-	defer wq.delayedMu.Unlock()
-	return wq.nrDelayed == 0
+	return true
 }
 
 // Shutdown closes wq for a Go program's orderly exit and destroys it: from
 // the call on, queueing onto wq fails (returns false) except chained
-// queueing by wq's own items while draining; then either every item runs
+// queueing by wq's own items while draining (delayed queueing fails
+// too, chained or not); then either every item runs
 // (Drain) or every pending item is cancelled and the running ones are
 // waited for (Cancel). It waits at most timeout of kernel time (0: no
 // limit) and gives up early when c is cancelled — a signal, or for a

@@ -19,7 +19,14 @@ func poolData(p *workerPool) uint64 {
 	return d
 }
 
-// pool is get_work_pool(): the pool w is queued on or last ran on.
+// queuedOn reports whether w is queued on pool, whose lock the caller
+// holds: only then may w's queue fields be read.
+func queuedOn(w *Work, pool *workerPool) bool {
+	d := w.data.Load()
+	return d&dataQueued != 0 && int(d>>dataPoolShift)-1 == pool.id
+}
+
+// workPool is get_work_pool(): the pool w is queued on or last ran on.
 func (s *system) workPool(w *Work) *workerPool {
 	id := int(w.data.Load()>>dataPoolShift) - 1
 	return s.poolByID(id)
@@ -282,15 +289,26 @@ func QueueRCUWork(c *kernel.Ctx, wq *Workqueue, rw *RCUWork) bool {
 // item expired; queue it.
 func delayedWorkTimerFn(c *kernel.Ctx, t *timer.Timer) {
 	dw := timer.ContainerOf[DelayedWork](t, delayedTimerOff)
-	wq := dw.wq
+	wq, cpu := dw.wq, dw.cpu
+	// The item leaves the list of armed items and is counted in transit
+	// until it is queued, so that Shutdown never sees it in neither place.
+	wq.delayedMu.Lock()
+	wq.nrFiring++
+	wq.delayedMu.Unlock()
+	wq.unregisterDelayed(c, dw)
 	if f := Flags(wq.flags.Load()); f&flagClosed != 0 && f&(flagCancelling|flagDestroyed) == 0 {
 		// Armed before Shutdown(Drain): it belongs to what is drained.
-		wq.insertQueued(c, dw.cpu, &dw.Work)
+		wq.insertQueued(c, cpu, &dw.Work)
 	} else {
-		wq.queueWork(c, dw.cpu, &dw.Work)
+		wq.queueWork(c, cpu, &dw.Work)
 	}
-	// Only now, so that Shutdown never sees the item in neither place.
-	wq.unregisterDelayed(c, dw)
+	wq.delayedMu.Lock()
+	wq.nrFiring--
+	wake := wq.nrFiring == 0 && wq.nrDelayed == 0
+	wq.delayedMu.Unlock()
+	if wake && wq.has(flagClosed) {
+		wq.wakeClosers(c)
+	}
 }
 
 // queueDelayed is __queue_delayed_work() (PENDING owned).
@@ -398,7 +416,7 @@ func (wq *Workqueue) unregisterDelayed(c *kernel.Ctx, dw *DelayedWork) {
 		}
 		dw.dnext, dw.dprev, dw.onWQ = nil, nil, nil
 		wq.nrDelayed--
-		empty := wq.nrDelayed == 0
+		empty := wq.nrDelayed == 0 && wq.nrFiring == 0
 		wq.delayedMu.Unlock()
 		if empty && wq.has(flagClosed) {
 			wq.wakeClosers(c)
@@ -431,7 +449,11 @@ func tryToGrabPending(c *kernel.Ctx, w *Work, isDwork bool) int {
 		return -1
 	}
 	pool.mu.Lock()
-	if p := w.pwq; p != nil && p.pool == pool && w.data.Load()&dataQueued != 0 {
+	if queuedOn(w, pool) {
+		// w.pwq was set under this pool's lock (work->data points to
+		// the pwq iff the item is queued, and is changed under the lock
+		// of that pwq's pool).
+		p := w.pwq
 		qf := w.qflags
 		// An inactive item may have barriers linked to it: move them to
 		// the worklist with it, then take the item off.

@@ -140,6 +140,7 @@ type Workqueue struct {
 	delayedMu   sync.Mutex
 	delayedHead *DelayedWork
 	nrDelayed   int
+	nrFiring    int // delayed items between their timer and their queueing
 
 	// closeq wakes Shutdown when the workqueue empties.
 	closeq wait.Queue
