@@ -60,7 +60,8 @@ func TestItemsThatDoNotSleepRunOneAfterTheOtherOnACPU(t *testing.T) {
 
 // TestAnItemThatSpinsIsMarkedCPUIntensiveAndReported: an item that runs
 // without sleeping for wq_cpu_intensive_thresh_us (20 ms here) is taken out
-// of concurrency management — the item queued behind it starts then — and
+// of concurrency management — the item queued behind it starts then (the
+// pool's tick runs every 2.5 ms, so within 5 ms after the threshold) — and
 // from its fourth time on the kernel's report names its function.
 func TestAnItemThatSpinsIsMarkedCPUIntensiveAndReported(t *testing.T) {
 	k := ktest.Virtual(t, 1, 1000)
@@ -80,8 +81,8 @@ func TestAnItemThatSpinsIsMarkedCPUIntensiveAndReported(t *testing.T) {
 		}
 	})
 	for i, d := range behind {
-		if d < 20 || d > 21 {
-			t.Fatalf("run %d: the next item started %d ms after the hog, want at the 20 ms threshold", i, d)
+		if d < 20 || d >= 25 {
+			t.Fatalf("run %d: the next item started %d ms after the hog, want within 5 ms after the 20 ms threshold", i, d)
 		}
 	}
 	logHas(t, k, "workqueue: TestAnItemThatSpinsIsMarkedCPUIntensiveAndReported hogged CPU for >20000us 4 times, consider switching to WQ_UNBOUND")

@@ -84,9 +84,16 @@
 //     on the unbound pool of their priority, max_active system-wide.
 //     workqueue.power_efficient is off, so PowerEfficient workqueues are
 //     per-CPU. There is no CPU hotplug, no sysfs, no NUMA.
-//   - CPU-intensive detection uses a timer of the pool, armed while a
-//     concurrency-managed item runs, instead of the scheduler tick; an
-//     item's "CPU time" is the time since it last started or woke.
+//   - CPU-intensive detection uses a timer of the pool, every eighth of the
+//     threshold while a concurrency-managed item runs, instead of the
+//     scheduler tick (a kdefer CPU sleeps between its events): a run is
+//     timed from the tick that first saw it, so an item is marked after
+//     the threshold, late by less than a quarter of it. An item's "CPU
+//     time" is the time since it last started or woke.
+//   - Queue-to-start latency is measured on one item in 16, and start
+//     times come from a clock each worker reads at least every 16 items
+//     and after every wakeup (reading the clock for every item would cost
+//     as much as queueing it).
 //   - Lockdep is not modelled as a whole: only the self-deadlocks of
 //     flushes above are detected. Its lock names use the work function's
 //     name ("(work_completion)(fn)") where the kernel's use the INIT_WORK

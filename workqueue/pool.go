@@ -54,18 +54,17 @@ type workerPool struct {
 	disassociated bool
 
 	// Guarded by mu.
-	worklist   wlist
-	nrWorkers  int
-	nrIdle     int
-	nrRunning  int
-	idle       workerList // LIFO: the most recently idle worker first
-	busy       []*worker  // busy_hash
-	workers    []*worker  // attached workers
-	manager    *worker
-	managing   bool // POOL_MANAGER_ACTIVE
-	watchdogTS uint64
-	ids        []bool // worker_ida
-	tickArmed  bool
+	worklist  wlist
+	nrWorkers int
+	nrIdle    int
+	nrRunning int
+	idle      workerList // LIFO: the most recently idle worker first
+	busy      []*worker  // busy_hash
+	workers   []*worker  // attached workers
+	manager   *worker
+	managing  bool   // POOL_MANAGER_ACTIVE
+	ids       []bool // worker_ida
+	tickArmed bool
 
 	idleTimer   timer.Timer
 	maydayTimer timer.Timer
@@ -90,7 +89,8 @@ type worker struct {
 	currentFnID  uintptr
 	currentPwq   *pwq
 	currentColor int
-	startAt      int64
+	startAt      int64 // when the current item started (kdefer's clock estimate, see startClock)
+	sampled      bool  // the current item's queue latency is measured
 	scheduled    wlist
 	desc         string
 	lastActive   uint64
@@ -98,8 +98,21 @@ type worker struct {
 	inext, iprev *worker
 	onIdle       bool
 
-	currentAt atomic.Int64 // when it last started running without sleeping (ns)
-	sleeping  atomic.Bool
+	// CPU-hog detection (guarded by pool.mu): execGen changes whenever
+	// the worker starts an item or wakes up (the kernel's current_at
+	// reset); the pool's tick notes when it first saw each generation.
+	execGen  uint32
+	tickGen  uint32
+	tickSeen int64
+
+	// The worker's cached clock (its own goroutine only): read at most
+	// every clockEvery items, after every wakeup, and for sampled items.
+	clock        int64
+	clockItems   int
+	clockStale   bool
+	sinceResched int
+
+	sleeping atomic.Bool
 
 	rescueWQ *Workqueue
 }
@@ -137,7 +150,6 @@ func (l *workerList) remove(w *worker) {
 
 func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
 	p := &workerPool{sys: s, id: id, cpu: cpu, nice: nice, bh: bh, disassociated: cpu < 0 || bh}
-	p.watchdogTS = s.k.Jiffies()
 	timer.Setup(nil, &p.idleTimer, p.idleWorkerTimeout, timer.FlagDeferrable)
 	timer.Setup(nil, &p.maydayTimer, p.maydayTimeout, 0)
 	timer.Setup(nil, &p.tickTimer, p.tick, 0)
@@ -402,6 +414,7 @@ func (w *worker) thread(c *kernel.Ctx) int {
 			return 0
 		}
 		p.leaveIdle(w)
+		w.clockStale = true
 	recheck:
 		if !p.needMoreWorker() {
 			goto sleep
@@ -411,9 +424,7 @@ func (w *worker) thread(c *kernel.Ctx) int {
 		}
 		w.clrFlags(workerPrep | workerRebound)
 		for {
-			if ok, _ := p.assignWork(p.worklist.head, w); ok {
-				w.processScheduledWorks(c)
-			}
+			w.runNext(c)
 			if !p.keepWorking() || c.Dying() {
 				break
 			}
@@ -495,13 +506,33 @@ func maydayInitialTimeout(hz jiffies.HZ) uint64 {
 	return 2
 }
 
+// runNext runs the first item of the pool's worklist (pool.mu held): the
+// loop body of worker_thread(). An item with nothing linked to it that no
+// other worker is executing runs straight off the worklist (the kernel's
+// old "optimization path"); otherwise assign_work() moves it, with its
+// linked barriers, to this worker's scheduled list or to the worker
+// already executing it.
+func (w *worker) runNext(c *kernel.Ctx) {
+	p := w.pool
+	first := p.worklist.head
+	if first.qflags&qLinked == 0 && p.findWorkerExecuting(first) == nil {
+		w.processOneWork(c, first)
+		if !w.scheduled.empty() {
+			w.processScheduledWorks(c)
+		}
+		return
+	}
+	if ok, _ := p.assignWork(first, w); ok {
+		w.processScheduledWorks(c)
+	}
+}
+
 // processScheduledWorks is process_scheduled_works() (pool.mu held).
 func (w *worker) processScheduledWorks(c *kernel.Ctx) {
 	first := true
 	for w.scheduled.head != nil {
 		if first {
-			w.pool.watchdogTS = w.pool.sys.k.Jiffies()
-			first = false
+			first = false // the kernel stamps pool->watchdog_ts here (no watchdog in kdefer)
 		}
 		w.processOneWork(c, w.scheduled.head)
 	}
@@ -536,60 +567,69 @@ func (w *worker) Running(*kernel.Task) {
 	if !w.sleeping.Load() {
 		return
 	}
+	w.clockStale = true
 	p := w.pool
 	if w.flags.Load()&workerNotRunning == 0 {
 		p.mu.Lock()
 		if w.flags.Load()&workerNotRunning == 0 {
 			p.nrRunning++
 		}
-		w.currentAt.Store(p.sys.k.Now())
+		w.execGen++
 		if w.currentWork != nil {
 			p.armTick(nil)
 		}
 		p.mu.Unlock()
-	} else {
-		w.currentAt.Store(p.sys.k.Now())
 	}
 	w.sleeping.Store(false)
 }
 
 // --- CPU-intensive detection (wq_worker_tick) ---
 
-// armTick arms the pool's CPU-hog check for the earliest moment a running
-// concurrency-managed worker can pass the threshold (pool.mu held).
+// armTick arms the pool's tick, the stand-in for the scheduler tick that
+// calls wq_worker_tick(): it runs every tickPeriod while a
+// concurrency-managed worker of the pool runs an item (pool.mu held).
 func (p *workerPool) armTick(c *kernel.Ctx) {
 	if p.tickArmed || p.disassociated || p.sys.threshNs <= 0 {
 		return
 	}
 	p.tickArmed = true
-	k := p.sys.k
-	timer.Mod(p.ctxFor(c), &p.tickTimer, k.Jiffies()+nsToJiffiesUp(k, p.sys.threshNs))
+	timer.Mod(p.ctxFor(c), &p.tickTimer, p.sys.k.Jiffies()+p.sys.tickPeriod())
 }
 
-func nsToJiffiesUp(k *kernel.Kernel, ns int64) uint64 {
-	t := k.TickNsec()
-	return uint64((ns + t - 1) / t)
+// tickPeriod is the period of the pool's tick in jiffies: an eighth of the
+// CPU-hog threshold, at least one jiffy. (The kernel checks at every
+// scheduler tick; a kdefer CPU sleeps between its events, and waking it
+// every jiffy while items run would cost more than the items.)
+func (s *system) tickPeriod() uint64 {
+	t := s.k.TickNsec()
+	return uint64(max((s.threshNs/8+t-1)/t, 1))
 }
 
 // tick is wq_worker_tick() for every busy worker of the pool: a
 // concurrency-managed worker that has run an item for
 // wq_cpu_intensive_thresh_us without sleeping is marked CPU_INTENSIVE (it no
 // longer counts in nr_running, so the pool's other items get a worker), its
-// function is reported, and the pool kicked.
+// function is reported, and the pool kicked. A run is timed from the tick
+// that first saw it (the kernel reads the task's exact runtime at each
+// scheduler tick): the mark comes after the threshold, late by less than
+// two tick periods.
 func (p *workerPool) tick(c *kernel.Ctx, _ *timer.Timer) {
 	s := p.sys
 	k := s.k
 	p.mu.Lock()
 	p.tickArmed = false
 	now := k.Now()
-	next := kernel.NoEvent
+	again := false
 	for _, w := range p.busy {
 		if w.flags.Load()&workerNotRunning != 0 || w.sleeping.Load() || w.currentPwq == nil {
 			continue
 		}
-		at := w.currentAt.Load()
-		if now-at < s.threshNs {
-			next = min(next, at+s.threshNs)
+		if w.tickGen != w.execGen {
+			w.tickGen = w.execGen
+			w.tickSeen = now
+		}
+		if now-w.tickSeen < s.threshNs {
+			again = true
 			continue
 		}
 		w.setFlags(workerCPUIntensive)
@@ -599,10 +639,9 @@ func (p *workerPool) tick(c *kernel.Ctx, _ *timer.Timer) {
 			w.currentPwq.stats.cmWakeups++
 		}
 	}
-	if next != kernel.NoEvent {
+	if again {
 		p.tickArmed = true
-		d := next - now
-		timer.Mod(c, &p.tickTimer, k.Jiffies()+nsToJiffiesUp(k, d))
+		timer.Mod(c, &p.tickTimer, k.Jiffies()+s.tickPeriod())
 	}
 	p.mu.Unlock()
 }
@@ -762,9 +801,7 @@ func (p *workerPool) bhWorker(c *kernel.Ctx, w *worker) {
 	if p.needMoreWorker() {
 		w.clrFlags(workerPrep | workerRebound)
 		for {
-			if ok, _ := p.assignWork(p.worklist.head, w); ok {
-				w.processScheduledWorks(c)
-			}
+			w.runNext(c)
 			restarts--
 			if !p.keepWorking() || restarts == 0 || !jiffies.TimeBefore(k.Jiffies(), end) {
 				break

@@ -59,9 +59,6 @@ func (p *pwq) tryincNrActive() bool {
 func (p *pwq) activateWork(w *Work) {
 	pool := p.pool
 	// tracepoint: workqueue_activate_work
-	if pool.worklist.empty() {
-		pool.watchdogTS = pool.sys.k.Jiffies()
-	}
 	moveLinkedWorks(w, &pool.worklist)
 	w.qflags &^= qInactive
 }
@@ -213,11 +210,13 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	p.nrInFlight[p.workColor]++
 	qf := colorFlags(p.workColor)
 	p.stats.queued++
-	w.queuedAt = s.k.Now()
+	// The queue-to-start latency is measured on one item in latencySample
+	// (reading the clock costs as much as the rest of a queueing).
+	w.stamped = (p.stats.queued-1)%latencySample == 0
+	if w.stamped {
+		w.queuedAt = s.k.Now()
+	}
 	if p.inactive.empty() && p.tryincNrActive() {
-		if pool.worklist.empty() {
-			pool.watchdogTS = s.k.Jiffies()
-		}
 		// tracepoint: workqueue_activate_work
 		insertWork(p, w, &pool.worklist, nil, qf)
 		pool.kick(c)
@@ -616,19 +615,20 @@ func Busy(c *kernel.Ctx, w *Work) uint32 {
 func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	p := w.pwq
 	pool := wk.pool
-	s := pool.sys
-	k := s.k
-	now := k.Now()
 	pool.busy = append(pool.busy, wk)
 	wk.currentWork = w
 	wk.currentFn = w.fn
 	wk.currentFnID = w.fnID
 	wk.currentPwq = p
-	wk.currentAt.Store(now)
-	wk.startAt = now
+	wk.execGen++
 	qf := w.qflags
 	wk.currentColor = int(qf&qColorMask) >> qColorSh
 	wk.desc = p.wq.name
+	wk.sampled = w.stamped
+	wk.startAt = wk.startClock(pool.sys.k, wk.sampled)
+	if wk.sampled {
+		p.stats.observeLatency(wk.startAt - w.queuedAt)
+	}
 	w.unlink()
 	w.pwq = nil
 	if p.wq.has(CPUIntensive) {
@@ -639,7 +639,6 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	// function runs; queueing it from now on queues it again.
 	w.data.Store(poolData(pool))
 	p.stats.started++
-	p.stats.observeLatency(now - w.queuedAt)
 	if wk.task != nil && wk.flags.Load()&workerNotRunning == 0 {
 		pool.armTick(c)
 	}
@@ -661,13 +660,26 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 		}, true)
 		unwindAtomic(c, before)
 	}
+	// cond_resched() between items: in real time the Go scheduler
+	// preempts a long-running goroutine by itself, so the worker yields
+	// only every condReschedEvery items; in virtual time after each item,
+	// so that other tasks get their turn.
 	if wk.task != nil {
-		kernel.CondResched(c)
+		wk.sinceResched++
+		if wk.sinceResched >= condReschedEvery || pool.sys.k.Virtual() {
+			wk.sinceResched = 0
+			kernel.CondResched(c)
+		}
 	}
-	end := k.Now()
+	var end int64
+	if wk.sampled {
+		end = pool.sys.k.Now()
+	}
 
 	pool.mu.Lock()
-	wk.clrFlags(workerCPUIntensive)
+	if wk.flags.Load()&workerCPUIntensive != 0 {
+		wk.clrFlags(workerCPUIntensive)
+	}
 	wk.lastFn = fn
 	pool.delBusy(wk)
 	wk.currentWork = nil
@@ -676,10 +688,31 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	wk.currentPwq = nil
 	wk.currentColor = -1
 	p.stats.completed++
-	if d := end - wk.startAt; d > p.stats.maxRun {
-		p.stats.maxRun = d
+	if wk.sampled && end-wk.startAt > p.stats.maxRun {
+		p.stats.maxRun = end - wk.startAt
 	}
 	p.decNrInFlight(c, qf)
+}
+
+// Sampling rates of the worker's clock reads.
+const (
+	latencySample    = 16 // one item in 16 has its queue latency measured
+	clockEvery       = 16 // the cached clock is read at least every 16 items
+	condReschedEvery = 64 // real time: cond_resched every 64 items
+)
+
+// startClock returns the start time of an item: the clock read now for a
+// sampled item, after a wakeup and every clockEvery items, the worker's
+// cached reading otherwise (late by at most the run time of the
+// clockEvery-1 items before, which ran without sleeping).
+func (wk *worker) startClock(k *kernel.Kernel, sampled bool) int64 {
+	wk.clockItems++
+	if sampled || wk.clockStale || wk.clockItems >= clockEvery || wk.clock == 0 {
+		wk.clock = k.Now()
+		wk.clockItems = 0
+		wk.clockStale = false
+	}
+	return wk.clock
 }
 
 // callWorkFn calls the work function; a panic in it is an Oops of the

@@ -77,7 +77,8 @@ type Work struct {
 	list       *wlist
 	pwq        *pwq
 	qflags     uint16
-	queuedAt   int64 // kernel time of the queueing, for the queue latency
+	queuedAt   int64 // kernel time of the queueing, when stamped
+	stamped    bool  // the queue latency of this queueing is measured
 
 	// Owned by whoever holds PENDING (the kernel keeps it in work->data
 	// while the item is off queue).
