@@ -75,18 +75,18 @@ func kdeferWQ(b *testing.B, c *kernel.Ctx, mode string) *workqueue.Workqueue {
 	return workqueue.System(c.Kernel())
 }
 
-// submitter is a Go pool under test: submit queues one task, wait waits
-// for everything submitted, stop releases the pool's goroutines.
+// submitter is a Go pool under test: start makes a pool; submit queues one
+// task; finish waits for everything submitted and releases the pool's
+// goroutines. Each library's own way to wait is used where it has one.
 type submitter struct {
-	name   string
-	start  func(n int) (submit func(f func()), wait func(), stop func())
-	allocs bool
+	name  string
+	start func() (submit func(f func()), finish func())
 }
 
 func submitters() []submitter {
 	n := runtime.GOMAXPROCS(0)
 	return []submitter{
-		{name: "chan-pool", start: func(int) (func(func()), func(), func()) {
+		{"chan-pool", func() (func(func()), func()) {
 			ch := make(chan func(), 1024)
 			var wg, workers sync.WaitGroup
 			for range n {
@@ -99,19 +99,13 @@ func submitters() []submitter {
 					}
 				}()
 			}
-			return func(f func()) { wg.Add(1); ch <- f }, wg.Wait, func() { close(ch); workers.Wait() }
+			return func(f func()) { wg.Add(1); ch <- f }, func() { wg.Wait(); close(ch); workers.Wait() }
 		}},
-		{name: "pond", start: func(int) (func(func()), func(), func()) {
+		{"pond", func() (func(func()), func()) {
 			p := pond.NewPool(n)
-			var wg sync.WaitGroup
-			return func(f func()) {
-					wg.Add(1)
-					p.Go(func() { f(); wg.Done() })
-				}, wg.Wait, func() {
-					p.StopAndWait()
-				}
+			return func(f func()) { p.Go(f) }, p.StopAndWait
 		}},
-		{name: "ants", start: func(int) (func(func()), func(), func()) {
+		{"ants", func() (func(func()), func()) {
 			p, err := ants.NewPool(n)
 			if err != nil {
 				panic(err)
@@ -120,33 +114,25 @@ func submitters() []submitter {
 			return func(f func()) {
 					wg.Add(1)
 					p.Submit(func() { f(); wg.Done() })
-				}, wg.Wait, func() {
+				}, func() {
+					wg.Wait()
 					p.ReleaseTimeout(10 * time.Second)
 				}
 		}},
-		{name: "workerpool", start: func(int) (func(func()), func(), func()) {
+		{"workerpool", func() (func(func()), func()) {
 			p := workerpool.New(n)
-			var wg sync.WaitGroup
-			return func(f func()) {
-					wg.Add(1)
-					p.Submit(func() { f(); wg.Done() })
-				}, wg.Wait, func() {
-					p.StopWait()
-				}
+			return p.Submit, p.StopWait
 		}},
-		{name: "conc", start: func(int) (func(func()), func(), func()) {
-			var p *pool.Pool
-			fresh := func() { p = pool.New().WithMaxGoroutines(n) }
-			fresh()
-			// A conc pool is single-use: Wait ends it.
-			return func(f func()) { p.Go(f) }, func() { p.Wait(); fresh() }, func() { p.Wait() }
+		{"conc", func() (func(func()), func()) {
+			p := pool.New().WithMaxGoroutines(n)
+			return p.Go, p.Wait
 		}},
-		{name: "go", start: func(int) (func(func()), func(), func()) {
+		{"go", func() (func(func()), func()) {
 			var wg sync.WaitGroup
 			return func(f func()) {
 				wg.Add(1)
 				go func() { f(); wg.Done() }()
-			}, wg.Wait, func() {}
+			}, wg.Wait
 		}},
 	}
 }
@@ -193,8 +179,7 @@ func BenchmarkQueueWork(b *testing.B) {
 	}
 	for _, s := range submitters() {
 		b.Run(s.name, func(b *testing.B) {
-			submit, wait, stop := s.start(b.N)
-			defer stop()
+			submit, finish := s.start()
 			var ran atomic.Int64
 			f := func() { ran.Add(1) }
 			b.ReportAllocs()
@@ -202,7 +187,7 @@ func BenchmarkQueueWork(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				submit(f)
 			}
-			wait()
+			finish()
 			b.StopTimer()
 			if ran.Load() != int64(b.N) {
 				b.Fatalf("%d of %d tasks ran", ran.Load(), b.N)
@@ -306,8 +291,7 @@ func BenchmarkQueueToStart(b *testing.B) {
 	}
 	for _, s := range submitters() {
 		b.Run(s.name, func(b *testing.B) {
-			submit, wait, stop := s.start(b.N)
-			defer stop()
+			submit, finish := s.start()
 			lat := newLatency(b.N)
 			var stamp int64
 			var done atomic.Int64
@@ -320,7 +304,7 @@ func BenchmarkQueueToStart(b *testing.B) {
 					runtime.Gosched()
 				}
 			}
-			wait()
+			finish()
 			b.StopTimer()
 			lat.report(b)
 		})

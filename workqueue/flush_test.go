@@ -287,3 +287,44 @@ func TestFlushingASystemWorkqueueWarns(t *testing.T) {
 	logHas(t, k, "WARNING: Flushing system-wide workqueues will be prohibited in near future.")
 	logHas(t, k, "Call Trace:")
 }
+
+// TestAMemReclaimItemFlushingANonReclaimWorkqueueIsWarnedAbout: the
+// kernel's check_flush_dependency() WARN_ONCE.
+func TestAMemReclaimItemFlushingANonReclaimWorkqueueIsWarnedAbout(t *testing.T) {
+	k := ktest.Virtual(t, 1, 1000)
+	var plain *workqueue.Workqueue
+	other := workqueue.Declare(func(c *kernel.Ctx, w *workqueue.Work) { delay.Msleep(c, 5) })
+	w := workqueue.Declare(func(c *kernel.Ctx, w *workqueue.Work) {
+		workqueue.QueueWork(c, plain, other) // something to flush
+		workqueue.FlushWorkqueue(c, plain)
+	})
+	ktest.InTask(t, k, func(c *kernel.Ctx) {
+		reclaim, _ := workqueue.AllocWorkqueue(c, "reclaim", workqueue.MemReclaim, 0)
+		plain, _ = workqueue.AllocWorkqueue(c, "plain", 0, 0)
+		workqueue.QueueWork(c, reclaim, w)
+		workqueue.FlushWorkqueue(c, reclaim)
+	})
+	logHas(t, k, "workqueue: WQ_MEM_RECLAIM reclaim:TestAMemReclaimItemFlushingANonReclaimWorkqueueIsWarnedAbout is flushing !WQ_MEM_RECLAIM plain:0x0")
+}
+
+// TestDestroyingAWorkqueueFromOneOfItsItemsReportsTheBusyPwq: the drain
+// cannot finish (lockdep's report) and destroy_workqueue finds the item
+// itself in flight: the kernel's "has the following busy pwq" report, and
+// the workqueue is left alone.
+func TestDestroyingAWorkqueueFromOneOfItsItemsReportsTheBusyPwq(t *testing.T) {
+	k := ktest.Virtual(t, 1, 1000)
+	var wq *workqueue.Workqueue
+	destroyed := true
+	w := workqueue.Declare(func(c *kernel.Ctx, w *workqueue.Work) { destroyed = workqueue.DestroyWorkqueue(c, wq) })
+	ktest.InTask(t, k, func(c *kernel.Ctx) {
+		wq, _ = workqueue.AllocWorkqueue(c, "victim", 0, 0)
+		workqueue.QueueWork(c, wq, w)
+	})
+	ktest.Run(t, k, 0)
+	if destroyed {
+		t.Fatal("destroy_workqueue from its own item reported success")
+	}
+	logHas(t, k, "destroy_workqueue: victim has the following busy pwq")
+	logHas(t, k, "  pwq 2: cpus=0 node=0 flags=0x0 nice=0 active=1 refcnt=1")
+	logHas(t, k, ":TestDestroyingAWorkqueueFromOneOfItsItemsReportsTheBusyPwq")
+}
