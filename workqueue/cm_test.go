@@ -2,6 +2,7 @@ package workqueue_test
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -205,4 +206,33 @@ func TestAPanicInAWorkFunctionIsAnOopsAndNothingQueuedIsLost(t *testing.T) {
 	if k.Oopses() != 2 {
 		t.Fatalf("%d oopses, want 2", k.Oopses())
 	}
+}
+
+// TestAWorkFunctionThatEndsItsGoroutineLosesNothing: runtime.Goexit in a
+// work function (a test's t.FailNow) ends that worker's task; the pool
+// forgets the worker and the items queued behind it still run.
+func TestAWorkFunctionThatEndsItsGoroutineLosesNothing(t *testing.T) {
+	k := ktest.Virtual(t, 1, 1000)
+	quitter := workqueue.Declare(func(c *kernel.Ctx, w *workqueue.Work) { runtime.Goexit() })
+	var ran []int
+	items := make([]workqueue.Work, 3)
+	for i := range items {
+		i := i
+		workqueue.Init(&items[i], func(c *kernel.Ctx, w *workqueue.Work) { ran = append(ran, i) })
+	}
+	ktest.InTask(t, k, func(c *kernel.Ctx) {
+		workqueue.ScheduleWork(c, quitter)
+		for i := range items {
+			workqueue.ScheduleWork(c, &items[i])
+		}
+		workqueue.FlushWork(c, &items[2])
+		if workqueue.Busy(c, quitter) != 0 || !workqueue.ScheduleWork(c, quitter) {
+			t.Error("the item whose function ended its goroutine is still busy")
+		}
+		workqueue.FlushWork(c, quitter)
+	})
+	if fmt.Sprint(ran) != "[0 1 2]" {
+		t.Fatalf("ran %v", ran)
+	}
+	logHas(t, k, "task function exited its goroutine (runtime.Goexit)")
 }

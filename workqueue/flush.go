@@ -86,7 +86,12 @@ func startFlushWork(c *kernel.Ctx, w *Work, b *wqBarrier, fromCancel bool) bool 
 			p = wk.currentPwq
 		}
 		wq := p.wq
-		checkFlushDependency(c, wq, w, fromCancel)
+		if warn := flushDependency(c, wq, w, fromCancel); warn != nil {
+			pool.mu.Unlock()
+			warn()
+			pool.mu.Lock()
+			continue // look again
+		}
 		// The deadlocks lockdep reports here (touch_work_lockdep_map and,
 		// for single-threaded or rescuer-equipped workqueues, the wq
 		// map): the flusher is the item itself, or an item of the same
@@ -168,24 +173,36 @@ func FlushRCUWork(c *kernel.Ctx, rw *RCUWork) bool {
 	return FlushWork(c, &rw.Work)
 }
 
-// checkFlushDependency is check_flush_dependency(): an item of a
-// WQ_MEM_RECLAIM workqueue must not wait for one that has no rescuer.
-func checkFlushDependency(c *kernel.Ctx, target *Workqueue, w *Work, fromCancel bool) {
+// flushDependency is check_flush_dependency(): an item of a WQ_MEM_RECLAIM
+// workqueue must not wait for one that has no rescuer. It returns the
+// warning to print (once per kernel) once the caller's locks are dropped,
+// or nil.
+func flushDependency(c *kernel.Ctx, target *Workqueue, w *Work, fromCancel bool) func() {
 	if fromCancel || target.has(MemReclaim) {
-		return
+		return nil
 	}
 	cur := currentWorker(c)
-	if cur == nil || cur.currentPwq == nil {
-		return
+	if cur == nil || cur.currentPwq == nil || cur.warnedFlushDep {
+		return nil
 	}
-	if Flags(cur.currentPwq.wq.flags.Load())&(MemReclaim|flagLegacy) == MemReclaim {
-		var tf Func
-		if w != nil {
-			tf = w.fn
-		}
-		kernel.WarnOnce(c, true, "workqueue: WQ_MEM_RECLAIM %s:%s is flushing !WQ_MEM_RECLAIM %s:%s",
-			cur.currentPwq.wq.name, funcName(cur.currentFn), target.name, funcName(tf))
+	if Flags(cur.currentPwq.wq.flags.Load())&(MemReclaim|flagLegacy) != MemReclaim {
+		return nil
 	}
+	var tf Func
+	if w != nil {
+		tf = w.fn
+	}
+	from, fromFn := cur.currentPwq.wq.name, cur.currentFn
+	return func() {
+		cur.warnedFlushDep = true
+		warnFlushDependency(c, from, funcName(fromFn), target.name, funcName(tf))
+	}
+}
+
+// warnFlushDependency is the WARN_ONCE of check_flush_dependency().
+func warnFlushDependency(c *kernel.Ctx, from, fromFn, target, targetFn string) {
+	kernel.WarnOnce(c, true, "workqueue: WQ_MEM_RECLAIM %s:%s is flushing !WQ_MEM_RECLAIM %s:%s",
+		from, fromFn, target, targetFn)
 }
 
 // flusher is struct wq_flusher.
@@ -270,8 +287,11 @@ func flushWorkqueue(c *kernel.Ctx, wq *Workqueue) {
 	} else {
 		wq.flusherOver = append(wq.flusherOver, f)
 	}
-	checkFlushDependency(c, wq, nil, false)
+	warn := flushDependency(c, wq, nil, false)
 	wq.mu.Unlock()
+	if warn != nil {
+		warn()
+	}
 
 	f.done.WaitFor(c)
 

@@ -115,6 +115,8 @@ type worker struct {
 	sleeping atomic.Bool
 
 	rescueWQ *Workqueue
+
+	warnedFlushDep bool // its item's check_flush_dependency warning is out (own goroutine)
 }
 
 // workerList is the intrusive idle list of a pool.

@@ -648,7 +648,7 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	before := c.PreemptCount()
 	// tracepoint: workqueue_execute_start
 	if wk.task != nil {
-		callWorkFn(c, fn, w)
+		callWorkFn(c, wk, fn, w, p, qf)
 	} else {
 		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
 	}
@@ -677,21 +677,57 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	}
 
 	pool.mu.Lock()
+	if wk.sampled && end-wk.startAt > p.stats.maxRun {
+		p.stats.maxRun = end - wk.startAt
+	}
+	wk.release(c, p, qf, fn)
+}
+
+// release is the end of process_one_work() (pool.mu held): the worker is
+// done with its item.
+func (wk *worker) release(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
 	if wk.flags.Load()&workerCPUIntensive != 0 {
 		wk.clrFlags(workerCPUIntensive)
 	}
 	wk.lastFn = fn
-	pool.delBusy(wk)
+	wk.pool.delBusy(wk)
 	wk.currentWork = nil
 	wk.currentFn = nil
 	wk.currentFnID = 0
 	wk.currentPwq = nil
 	wk.currentColor = -1
 	p.stats.completed++
-	if wk.sampled && end-wk.startAt > p.stats.maxRun {
-		p.stats.maxRun = end - wk.startAt
-	}
 	p.decNrInFlight(c, qf)
+}
+
+// goexit handles a work function that ended its goroutine with
+// runtime.Goexit (a test's t.FailNow, say): the worker's task exits, so
+// the pool forgets it — its item is released, what was scheduled behind
+// it goes back to the front of the worklist, and another worker is woken
+// or created — and nothing queued is lost.
+func (wk *worker) goexit(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
+	pool := wk.pool
+	pool.mu.Lock()
+	wk.release(c, p, qf, fn)
+	for it := wk.scheduled.tail; it != nil; it = wk.scheduled.tail {
+		it.unlink()
+		pool.worklist.insertBefore(pool.worklist.head, it)
+	}
+	if wk.flags.Load()&workerNotRunning == 0 {
+		pool.nrRunning--
+	}
+	wk.flags.Store(wk.flags.Load() | workerDie | workerPrep)
+	pool.nrWorkers--
+	pool.detach(wk)
+	pool.freeID(wk.id)
+	if !pool.kick(c) && pool.needMoreWorker() && pool.nrIdle == 0 {
+		pool.mu.Unlock()
+		pool.createWorker()
+		pool.mu.Lock()
+		pool.kick(c)
+	}
+	pool.mu.Unlock()
+	c.Current().SetSchedNotifier(nil)
 }
 
 // Sampling rates of the worker's clock reads.
@@ -717,13 +753,17 @@ func (wk *worker) startClock(k *kernel.Kernel, sampled bool) int64 {
 
 // callWorkFn calls the work function; a panic in it is an Oops of the
 // worker, which goes on with its next item.
-func callWorkFn(c *kernel.Ctx, fn Func, w *Work) {
+func callWorkFn(c *kernel.Ctx, wk *worker, fn Func, w *Work, p *pwq, qf uint16) {
+	normal := false
 	defer func() {
 		if r := recover(); r != nil {
 			kernel.RecoverCallback(c, r, "workqueue: work function "+funcName(fn))
+		} else if !normal {
+			wk.goexit(c, p, qf, fn) // runtime.Goexit: the goroutine ends
 		}
 	}()
 	fn(c, w)
+	normal = true
 }
 
 // unwindAtomic drops the atomic state a work function leaked (kdefer's
