@@ -328,3 +328,31 @@ func TestDestroyingAWorkqueueFromOneOfItsItemsReportsTheBusyPwq(t *testing.T) {
 	logHas(t, k, "  pwq 2: cpus=0 node=0 flags=0x0 nice=0 active=1 refcnt=1")
 	logHas(t, k, ":TestDestroyingAWorkqueueFromOneOfItsItemsReportsTheBusyPwq")
 }
+
+// TestDrainWorkqueueWarnsWhenAChainTakesTenFlushes: an item that queues
+// itself again 24 times keeps drain_workqueue flushing (each flush sees
+// one or two runs); at the 10th try the kernel's warning is printed, and
+// the drain still ends.
+func TestDrainWorkqueueWarnsWhenAChainTakesTenFlushes(t *testing.T) {
+	k := ktest.Virtual(t, 1, 1000)
+	var wq *workqueue.Workqueue
+	var n atomic.Int32
+	var w *workqueue.Work
+	w = workqueue.Declare(func(c *kernel.Ctx, _ *workqueue.Work) {
+		if n.Add(1) <= 24 {
+			workqueue.QueueWork(c, wq, w)
+		}
+	})
+	ktest.InTask(t, k, func(c *kernel.Ctx) {
+		wq, _ = workqueue.AllocWorkqueue(c, "chain", 0, 0)
+		workqueue.QueueWork(c, wq, w)
+		workqueue.DrainWorkqueue(c, wq)
+		if workqueue.Pending(w) || n.Load() != 25 {
+			t.Errorf("drained with %d runs, pending %v", n.Load(), workqueue.Pending(w))
+		}
+	})
+	logHas(t, k, "workqueue chain: drain_workqueue() isn't complete after 10 tries")
+	if n := logCount(k, "isn't complete"); n != 1 {
+		t.Fatalf("%d warnings, want 1", n)
+	}
+}
