@@ -226,7 +226,8 @@ func (p *workerPool) leaveIdle(w *worker) {
 }
 
 // ctxFor returns c, or a context to arm the pool's timers from when the
-// caller has none at hand (the CPU's idle context).
+// caller has none at hand (the pool's CPU's idle context, which the timer
+// code only reads the CPU and clock from).
 func (p *workerPool) ctxFor(c *kernel.Ctx) *kernel.Ctx {
 	if c != nil {
 		return c
@@ -337,20 +338,20 @@ func (p *workerPool) freeID(id int) {
 // bringUp creates the pool's first worker on first use (the kernel creates
 // it at boot, in workqueue_init; kdefer starts no goroutine before a pool
 // is needed).
-func (p *workerPool) bringUp() {
+func (p *workerPool) bringUp(c *kernel.Ctx) {
 	p.bring.Lock()
 	defer p.bring.Unlock()
 	if p.online.Load() {
 		return
 	}
-	p.createWorker()
+	p.createWorker(c)
 	p.online.Store(true)
 }
 
 // createWorker is create_worker(): a new worker attached to the pool and
 // idle, its task started. It reports false if the task could not be
 // created (the kernel is shutting down, or a test made it fail).
-func (p *workerPool) createWorker() bool {
+func (p *workerPool) createWorker(c *kernel.Ctx) bool {
 	s := p.sys
 	p.mu.Lock()
 	id := p.allocID()
@@ -378,7 +379,7 @@ func (p *workerPool) createWorker() bool {
 	p.mu.Lock()
 	p.attach(w)
 	p.nrWorkers++
-	p.enterIdle(nil, w)
+	p.enterIdle(c, w)
 	if w.task != nil {
 		s.k.WakeUpProcess(w.task)
 	}
@@ -478,7 +479,7 @@ func (p *workerPool) maybeCreateWorker(c *kernel.Ctx) {
 		p.mu.Unlock()
 		timer.Mod(c, &p.maydayTimer, k.Jiffies()+maydayInitialTimeout(k.HZ()))
 		for {
-			if p.createWorker() || !p.needToCreateWorkerLocked() || c.Dying() {
+			if p.createWorker(c) || !p.needToCreateWorkerLocked() || c.Dying() {
 				break
 			}
 			delay.ScheduleTimeoutInterruptible(c, int64(k.HZ())) // CREATE_COOLDOWN
@@ -565,7 +566,7 @@ func (w *worker) Sleeping(*kernel.Task) {
 
 // Running is wq_worker_running(): the worker runs again; it counts in
 // nr_running again and its CPU-hog clock restarts.
-func (w *worker) Running(*kernel.Task) {
+func (w *worker) Running(t *kernel.Task) {
 	if !w.sleeping.Load() {
 		return
 	}
@@ -578,7 +579,7 @@ func (w *worker) Running(*kernel.Task) {
 		}
 		w.execGen++
 		if w.currentWork != nil {
-			p.armTick(nil)
+			p.armTick(t.Ctx())
 		}
 		p.mu.Unlock()
 	}

@@ -185,7 +185,7 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	p := wq.cpuPwq[cpu]
 	pool := p.pool
 	if !pool.online.Load() {
-		pool.bringUp()
+		pool.bringUp(c)
 	}
 	// If w was last on another pool, it may still be running there: queue
 	// it there (ordered workqueues need not, their order guarantees it).
@@ -722,7 +722,7 @@ func (wk *worker) goexit(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
 	pool.freeID(wk.id)
 	if !pool.kick(c) && pool.needMoreWorker() && pool.nrIdle == 0 {
 		pool.mu.Unlock()
-		pool.createWorker()
+		pool.createWorker(c)
 		pool.mu.Lock()
 		pool.kick(c)
 	}
