@@ -423,3 +423,50 @@ func (k *Kernel) runHandler(c *Ctx, fn func()) {
 // it is logged as an Oops and the kernel goes on. With PanicOnWarn in
 // virtual time a report's panic is kept and re-raised by Run.
 func CallHandler(c *Ctx, fn func()) { c.k.runHandler(c, fn) }
+
+// Report prints a multi-line report of one of the kernel's debugging
+// facilities that does not go through WARN — lockdep's splats, the
+// workqueue's "BUG: workqueue leaked atomic, lock or RCU" — at level, one
+// record a line, followed by the dump_stack lines (CPU, task, Go stack)
+// when stack is set. It is counted in Warnings; unlike WARN it neither
+// taints the kernel nor panics under Config.PanicOnWarn, as these reports
+// do not in the kernel.
+func Report(c *Ctx, level printk.Level, lines []string, stack bool) {
+	k := c.k
+	k.warnings.Add(1)
+	k.emitLines(c, level, lines)
+	if stack {
+		k.emitLines(c, level, k.dumpStackLines(c))
+	}
+}
+
+// RecoverCallback handles r, the value recovered from a panic in a
+// callback that a kernel thread of a higher layer ran in its process
+// context c (a work item on a workqueue worker): it is an Oops of that
+// thread, as a panic in a task function is — "Oops: <what> panicked: …"
+// with the stack, the kernel tainted D — but the thread goes on: the atomic
+// state the callback left behind (preempt count, disabled interrupts,
+// bottom halves disabled) is dropped, so that the thread can run its next
+// callback. Under Config.PanicOnWarn a report's panic is kept and re-raised
+// by Run, as for a task. Call it from the deferred function that recovered
+// r.
+func RecoverCallback(c *Ctx, r any, what string) {
+	k := c.k
+	if w, isWarn := r.(*Warning); isWarn && k.cfg.PanicOnWarn {
+		k.keepPanic(w)
+	}
+	c.preempt = 0
+	c.irqsOff = false
+	if c.bhHeld {
+		c.bhHeld = false
+		k.unlockMutex(&c.cpu.softirqMu)
+	}
+	o := k.oops(c, r, fmt.Sprintf("%s panicked: %v", what, r))
+	if k.cfg.PanicOnOops {
+		k.keepPanic(o)
+	}
+}
+
+// Oopses returns how many Oopses (panics caught in tasks and handlers) the
+// kernel has logged.
+func (k *Kernel) Oopses() uint64 { return k.oopses.Load() }

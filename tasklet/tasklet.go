@@ -141,6 +141,9 @@ type system struct {
 	// cur is the tasklet whose callback runs on each CPU right now, to
 	// recognise a callback that waits for itself.
 	cur []atomic.Pointer[Tasklet]
+	// bh is the hook the two softirqs call before their tasklets (see
+	// SetBHHook).
+	bh atomic.Pointer[func(c *kernel.Ctx, highpri bool) bool]
 }
 
 var sysKey kernel.LocalKey
@@ -153,6 +156,18 @@ func newSystem(k *kernel.Kernel) any {
 	k.OpenSoftirq(kernel.TaskletSoftirq, func(c *kernel.Ctx) { s.action(c, s.vec, kernel.TaskletSoftirq) })
 	k.OpenSoftirq(kernel.HISoftirq, func(c *kernel.Ctx) { s.action(c, s.hiVec, kernel.HISoftirq) })
 	return s
+}
+
+// SetBHHook installs fn as the first thing k's TASKLET_SOFTIRQ and
+// HI_SOFTIRQ handlers do on each run, before their tasklets: since v6.9
+// tasklet_action() and tasklet_hi_action() call
+// workqueue_softirq_action(false) and (true), by which BH workqueues
+// (WQ_BH) run their work items in softirq context. fn reports whether it
+// did anything (so that a pass which only re-polled disabled tasklets is
+// told apart). Package workqueue installs it; the softirqs stay owned by
+// this package. The hook is per kernel; a second call replaces it.
+func SetBHHook(k *kernel.Kernel, fn func(c *kernel.Ctx, highpri bool) bool) {
+	sysOf(k).bh.Store(&fn)
 }
 
 // InitKernel makes sure k's tasklet lists exist and the TASKLET and HI softirqs
@@ -194,12 +209,16 @@ func schedule(c *kernel.Ctx, t *Tasklet, hi bool) {
 // clears SCHED and calls it; the others go back to the tail of the list and
 // the softirq is raised again (the kernel's busy re-polling).
 func (s *system) action(c *kernel.Ctx, vec []tlHead, nr int) {
+	bhRan := false
+	if hook := s.bh.Load(); hook != nil {
+		bhRan = (*hook)(c, nr == kernel.HISoftirq)
+	}
 	h := &vec[c.CPU()]
 	h.mu.Lock()
 	list := h.head
 	h.head, h.tail = nil, nil
 	h.mu.Unlock()
-	polled, ran := list != nil, false
+	polled, ran := list != nil, bhRan
 	defer func() {
 		if polled && !ran {
 			kernel.SoftirqRepoll(c) // nothing ran: busy re-polling

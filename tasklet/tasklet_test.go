@@ -390,3 +390,27 @@ func TestTaskletTracepointsBracketTheCallback(t *testing.T) {
 }
 
 func namedCallback(*kernel.Ctx, *tasklet.Tasklet) {}
+
+// TestBHHookRunsBeforeTheTaskletsOfItsSoftirq: the hook of BH workqueues
+// (workqueue_softirq_action) runs at the start of each tasklet softirq,
+// told which one, before that softirq's tasklets.
+func TestBHHookRunsBeforeTheTaskletsOfItsSoftirq(t *testing.T) {
+	k := ktest.Virtual(t, 1, 1000)
+	var order []string
+	tasklet.SetBHHook(k, func(c *kernel.Ctx, highpri bool) bool {
+		order = append(order, fmt.Sprintf("hook(hi=%v)", highpri))
+		return false
+	})
+	tl := tasklet.Declare(func(c *kernel.Ctx, _ *tasklet.Tasklet) { order = append(order, "tasklet") })
+	hi := tasklet.Declare(func(c *kernel.Ctx, _ *tasklet.Tasklet) { order = append(order, "hi-tasklet") })
+	ktest.InTask(t, k, func(c *kernel.Ctx) {
+		kernel.LocalBHDisable(c)
+		tasklet.Schedule(c, tl)
+		tasklet.HiSchedule(c, hi)
+		kernel.LocalBHEnable(c)
+	})
+	ktest.Run(t, k, 0)
+	if got := strings.Join(order, " "); got != "hook(hi=true) hi-tasklet hook(hi=false) tasklet" {
+		t.Fatalf("order %q", got)
+	}
+}

@@ -1,0 +1,107 @@
+// Package workqueue is kdefer's concurrency-managed workqueues (CMWQ,
+// kernel/workqueue.c, include/linux/workqueue.h,
+// Documentation/core-api/workqueue.rst): work items that run in process
+// context on shared pools of kernel worker threads.
+//
+// # Work items
+//
+// Work and DelayedWork are values users embed (INIT_WORK, DECLARE_WORK,
+// INIT_DELAYED_WORK, INIT_DEFERRABLE_WORK); queueing them allocates nothing.
+// One PENDING bit, shared by immediate and delayed queueing, is set by
+// whoever queues an item and cleared by the worker right before the
+// function runs: QueueWork on a pending item returns false and changes
+// nothing; on a running item it queues it again. An item never runs on two
+// workers at once, also when it is queued again from another CPU while it
+// runs (it is then queued behind itself, on the pool where it runs).
+//
+// # Queueing, cancelling, flushing
+//
+// QueueWork(On), QueueDelayedWork(On), ModDelayedWork(On), ScheduleWork and
+// the rest return what the kernel's do (§8.4 of the reference).
+// CancelWorkSync and CancelDelayedWorkSync guarantee that the item is
+// neither pending nor running on return, also for an item that requeues
+// itself; DisableWork/EnableWork (v6.10) count. FlushWork waits for the
+// last queueing of an item, FlushWorkqueue for everything queued before
+// it (with the kernel's flush colors, so new items cannot livelock it),
+// DrainWorkqueue until the queue is empty. Every wait goes through the
+// kernel (a completion, or for BH items a busy-wait), so a waiting task
+// sleeps in D state and concurrency management sees it.
+//
+// # Workqueues and pools
+//
+// AllocWorkqueue takes the WQ_* flags (Unbound, Highpri, CPUIntensive,
+// Freezable, MemReclaim, PowerEfficient, BH) and max_active (0 means
+// DflActive; out of range is clamped with the kernel's message; items
+// beyond it wait on an inactive list, activated in FIFO order).
+// AllocOrderedWorkqueue runs one item at a time in queueing order. The
+// system workqueues (System "events", SystemHighpri, SystemLong,
+// SystemUnbound, SystemFreezable, SystemPowerEfficient, SystemBH…) are
+// created on first use.
+//
+// Each CPU has a normal and a high-priority pool whose workers are kernel
+// threads named kworker/N:M and kworker/N:MH, and two BH pools that run in
+// softirq context (TASKLET_SOFTIRQ and HI_SOFTIRQ, through a hook in package
+// tasklet); unbound pools name theirs kworker/uP:M (P the pool id), and a
+// MemReclaim workqueue has a rescuer kworker/R-name. Per-CPU pools are
+// concurrency managed: through the scheduler notifier the pool counts its
+// running workers (nr_running), and when one sleeps in any kernel primitive
+// an idle worker takes over, so a sleeping item never stalls the other
+// items of its CPU; a manager keeps one idle worker in reserve. An item
+// that runs without sleeping for wq_cpu_intensive_thresh_us (20 ms with
+// kdefer's BogoMIPS) is marked CPU_INTENSIVE and, from its fourth time on,
+// reported ("workqueue: fn hogged CPU for >20000us 4 times, consider
+// switching to WQ_UNBOUND"). Workers idle for 5 minutes beyond a quarter
+// of the busy ones are reaped. Freezable workqueues are held back between
+// FreezeWorkqueuesBegin and ThawWorkqueues. After each item the worker
+// checks for a leaked preempt count ("BUG: workqueue leaked atomic, lock or
+// RCU"); a panic in a work function is an Oops of the worker, which goes
+// on with the next item.
+//
+// Misuse is reported as the kernel does: flushing an item from its own
+// function, or a workqueue from one of its items, would wait forever —
+// kdefer prints lockdep's "possible recursive locking detected" report
+// naming both locks and returns without waiting; so it does for a flush
+// on an ordered (max_active 1) workqueue of an item queued behind the
+// flusher, where the kernel truly deadlocks. Flushing a system workqueue
+// warns that it "will be prohibited in near future".
+//
+// # For Go programs
+//
+// A goroutine attached with kernel.Attach uses the whole API with its own
+// context. Nothing starts a goroutine before an item is queued; QueueWork
+// never blocks. Shutdown closes a workqueue and drains or cancels it within
+// a time limit, Snapshot reads its counters (queued, executed, in flight,
+// longest running, queue-to-start latency), and RetryWork requeues itself
+// with exponential backoff and an optional rate limit, its failure count
+// kept in the item.
+//
+// # Differences from Linux
+//
+//   - Workers are created lazily: a pool gets its first worker when its
+//     first item is queued (the kernel creates one per pool at boot), so
+//     the first worker of a pool is kworker/N:0 whichever pool it is.
+//   - Unbound workqueues have one pod (affinity scope "system"): one pwq
+//     on the unbound pool of their priority, max_active system-wide.
+//     workqueue.power_efficient is off, so PowerEfficient workqueues are
+//     per-CPU. There is no CPU hotplug, no sysfs, no NUMA.
+//   - CPU-intensive detection uses a timer of the pool, every eighth of the
+//     threshold while a concurrency-managed item runs, instead of the
+//     scheduler tick (a kdefer CPU sleeps between its events): a run is
+//     timed from the tick that first saw it, so an item is marked after
+//     the threshold, late by less than a quarter of it. An item's "CPU
+//     time" is the time since it last started or woke.
+//   - Queue-to-start latency is measured on one item in 16, and start
+//     times come from a clock each worker reads at least every 16 items
+//     and after every wakeup (reading the clock for every item would cost
+//     as much as queueing it).
+//   - Lockdep is not modelled as a whole: only the self-deadlocks of
+//     flushes above are detected. Its lock names use the work function's
+//     name ("(work_completion)(fn)") where the kernel's use the INIT_WORK
+//     expression, and its addresses are stable stand-ins.
+//   - A queueing refused because the workqueue is draining or destroyed
+//     returns false and gives PENDING back (the kernel returns true and
+//     leaves the item pending forever). After the leaked-atomic report the
+//     worker's preempt count is restored.
+//   - The workqueue tracepoints and the show_all_workqueues dump are not
+//     part of this package yet; the data they need is kept.
+package workqueue

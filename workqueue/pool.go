@@ -1,0 +1,818 @@
+package workqueue
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/kdefer/kdefer/delay"
+	"github.com/kdefer/kdefer/jiffies"
+	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/timer"
+)
+
+// Worker flags (enum worker_flags).
+const (
+	workerDie          = 1 << 1 // WORKER_DIE
+	workerIdle         = 1 << 2 // WORKER_IDLE
+	workerPrep         = 1 << 3 // WORKER_PREP
+	workerCPUIntensive = 1 << 6 // WORKER_CPU_INTENSIVE
+	workerUnbound      = 1 << 7 // WORKER_UNBOUND
+	workerRebound      = 1 << 8 // WORKER_REBOUND
+
+	workerNotRunning = workerPrep | workerCPUIntensive | workerUnbound | workerRebound
+)
+
+// Pool constants (kernel/workqueue.c).
+const (
+	// maxIdleWorkersRatio is MAX_IDLE_WORKERS_RATIO: a quarter of the
+	// busy workers may stay idle.
+	maxIdleWorkersRatio = 4
+	// idleWorkerTimeoutSec is IDLE_WORKER_TIMEOUT, 300 * HZ: idle workers
+	// beyond the allowance are reaped after 5 minutes.
+	idleWorkerTimeoutSec = 300
+	// highpriNice is HIGHPRI_NICE_LEVEL (MIN_NICE).
+	highpriNice = -20
+	// bhWorkerRestarts is BH_WORKER_RESTARTS.
+	bhWorkerRestarts = 10
+)
+
+// workerPool is struct worker_pool: a shared set of workers executing the
+// items of every workqueue that feeds it. Each CPU has four — BH normal
+// and high priority (a pseudo-worker running in softirq context), normal
+// and high priority (kworker/N:M, kworker/N:MH) — and there is one unbound
+// pool per priority (kworker/uP:M).
+type workerPool struct {
+	mu   sync.Mutex // pool->lock
+	sys  *system
+	id   int
+	cpu  int // -1 for unbound pools
+	nice int
+	bh   bool
+	// disassociated is POOL_DISASSOCIATED: workers are WORKER_UNBOUND
+	// and not concurrency managed (unbound and BH pools).
+	disassociated bool
+
+	// Guarded by mu.
+	worklist  wlist
+	nrWorkers int
+	nrIdle    int
+	nrRunning int
+	idle      workerList // LIFO: the most recently idle worker first
+	busy      []*worker  // busy_hash
+	workers   []*worker  // attached workers
+	manager   *worker
+	managing  bool   // POOL_MANAGER_ACTIVE
+	ids       []bool // worker_ida
+	tickArmed bool
+
+	idleTimer   timer.Timer
+	maydayTimer timer.Timer
+	tickTimer   timer.Timer // wq_worker_tick's stand-in (CPU-intensive detection)
+	idleCull    Work
+
+	online atomic.Bool // the first worker exists
+	bring  sync.Mutex
+}
+
+// worker is struct worker: a kworker task (or the BH pseudo-worker, or a
+// rescuer) and what it is executing.
+type worker struct {
+	pool  *workerPool // changes only for a rescuer (attach/detach)
+	task  *kernel.Task
+	id    int
+	flags atomic.Uint32 // WORKER_* (written under pool.mu)
+
+	// Guarded by pool.mu.
+	currentWork  *Work
+	currentFn    Func
+	currentFnID  uintptr
+	currentPwq   *pwq
+	currentColor int
+	startAt      int64 // when the current item started (kdefer's clock estimate, see startClock)
+	sampled      bool  // the current item's queue latency is measured
+	scheduled    wlist
+	desc         string
+	lastActive   uint64
+	lastFn       Func
+	inext, iprev *worker
+	onIdle       bool
+
+	// CPU-hog detection (guarded by pool.mu): execGen changes whenever
+	// the worker starts an item or wakes up (the kernel's current_at
+	// reset); the pool's tick notes when it first saw each generation.
+	execGen  uint32
+	tickGen  uint32
+	tickSeen int64
+
+	// The worker's cached clock (its own goroutine only): read at most
+	// every clockEvery items, after every wakeup, and for sampled items.
+	clock        int64
+	clockItems   int
+	clockStale   bool
+	sinceResched int
+
+	sleeping atomic.Bool
+
+	rescueWQ *Workqueue
+
+	warnedFlushDep bool // its item's check_flush_dependency warning is out (own goroutine)
+}
+
+// workerList is the intrusive idle list of a pool.
+type workerList struct{ head, tail *worker }
+
+func (l *workerList) pushFront(w *worker) {
+	w.iprev, w.inext = nil, l.head
+	if l.head != nil {
+		l.head.iprev = w
+	} else {
+		l.tail = w
+	}
+	l.head = w
+	w.onIdle = true
+}
+
+func (l *workerList) remove(w *worker) {
+	if !w.onIdle {
+		return
+	}
+	if w.iprev != nil {
+		w.iprev.inext = w.inext
+	} else {
+		l.head = w.inext
+	}
+	if w.inext != nil {
+		w.inext.iprev = w.iprev
+	} else {
+		l.tail = w.iprev
+	}
+	w.inext, w.iprev, w.onIdle = nil, nil, false
+}
+
+func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
+	p := &workerPool{sys: s, id: id, cpu: cpu, nice: nice, bh: bh, disassociated: cpu < 0 || bh}
+	timer.Setup(nil, &p.idleTimer, p.idleWorkerTimeout, timer.FlagDeferrable)
+	timer.Setup(nil, &p.maydayTimer, p.maydayTimeout, 0)
+	timer.Setup(nil, &p.tickTimer, p.tick, 0)
+	Init(&p.idleCull, p.idleCullFn)
+	return p
+}
+
+// --- policy functions (called with pool.mu held) ---
+
+func (p *workerPool) needMoreWorker() bool  { return !p.worklist.empty() && p.nrRunning == 0 }
+func (p *workerPool) mayStartWorking() bool { return p.nrIdle > 0 }
+func (p *workerPool) keepWorking() bool     { return !p.worklist.empty() && p.nrRunning <= 1 }
+func (p *workerPool) needToCreateWorker() bool {
+	return p.needMoreWorker() && !p.mayStartWorking()
+}
+
+// tooManyWorkers is too_many_workers(): the manager counts as idle.
+func (p *workerPool) tooManyWorkers() bool {
+	nrIdle := p.nrIdle
+	if p.managing {
+		nrIdle++
+	}
+	nrBusy := p.nrWorkers - nrIdle
+	return nrIdle > 2 && (nrIdle-2)*maxIdleWorkersRatio >= nrBusy
+}
+
+// setFlags is worker_set_flags(): entering NOT_RUNNING drops nr_running.
+func (w *worker) setFlags(flags uint32) {
+	p := w.pool
+	old := w.flags.Load()
+	if flags&workerNotRunning != 0 && old&workerNotRunning == 0 {
+		p.nrRunning--
+	}
+	w.flags.Store(old | flags)
+}
+
+// clrFlags is worker_clr_flags(): leaving NOT_RUNNING raises nr_running.
+func (w *worker) clrFlags(flags uint32) {
+	p := w.pool
+	old := w.flags.Load()
+	nw := old &^ flags
+	w.flags.Store(nw)
+	if flags&workerNotRunning != 0 && old&workerNotRunning != 0 && nw&workerNotRunning == 0 {
+		p.nrRunning++
+	}
+}
+
+func (p *workerPool) firstIdleWorker() *worker { return p.idle.head }
+
+// enterIdle is worker_enter_idle().
+func (p *workerPool) enterIdle(c *kernel.Ctx, w *worker) {
+	if w.flags.Load()&workerIdle != 0 {
+		return
+	}
+	w.flags.Store(w.flags.Load() | workerIdle)
+	p.nrIdle++
+	w.lastActive = p.sys.k.Jiffies()
+	p.idle.pushFront(w)
+	if p.tooManyWorkers() && !timer.Pending(&p.idleTimer) {
+		timer.Mod(p.ctxFor(c), &p.idleTimer, p.sys.k.Jiffies()+idleWorkerTimeoutSec*uint64(p.sys.k.HZ()))
+	}
+}
+
+// leaveIdle is worker_leave_idle().
+func (p *workerPool) leaveIdle(w *worker) {
+	if w.flags.Load()&workerIdle == 0 {
+		return
+	}
+	w.clrFlags(workerIdle)
+	p.nrIdle--
+	p.idle.remove(w)
+}
+
+// ctxFor returns c, or a context to arm the pool's timers from when the
+// caller has none at hand (the pool's CPU's idle context, which the timer
+// code only reads the CPU and clock from).
+func (p *workerPool) ctxFor(c *kernel.Ctx) *kernel.Ctx {
+	if c != nil {
+		return c
+	}
+	cpu := p.cpu
+	if cpu < 0 {
+		cpu = 0
+	}
+	return p.sys.k.IdleCtx(cpu)
+}
+
+// findWorkerExecuting is find_worker_executing_work(): the worker of the
+// pool executing w (matched by address and function), or nil.
+func (p *workerPool) findWorkerExecuting(w *Work) *worker {
+	for _, wk := range p.busy {
+		if wk.currentWork == w && wk.currentFnID == w.fnID {
+			return wk
+		}
+	}
+	return nil
+}
+
+func (p *workerPool) delBusy(w *worker) {
+	for i, b := range p.busy {
+		if b == w {
+			last := len(p.busy) - 1
+			p.busy[i] = p.busy[last]
+			p.busy[last] = nil
+			p.busy = p.busy[:last]
+			return
+		}
+	}
+}
+
+// assignWork is assign_work(): w and its linked items go to wk's scheduled
+// list, or to the worker already executing w in this pool (non-reentrancy).
+// It returns whether wk got them, and the item after the last one moved.
+func (p *workerPool) assignWork(w *Work, wk *worker) (bool, *Work) {
+	if collision := p.findWorkerExecuting(w); collision != nil {
+		return false, moveLinkedWorks(w, &collision.scheduled)
+	}
+	return true, moveLinkedWorks(w, &wk.scheduled)
+}
+
+// kick is kick_pool(): wake the first idle worker if the pool needs one. c
+// is the caller's context (nil where there is none); a BH pool raises its
+// softirq instead.
+func (p *workerPool) kick(c *kernel.Ctx) bool {
+	w := p.firstIdleWorker()
+	if !p.needMoreWorker() || w == nil {
+		return false
+	}
+	if p.bh {
+		p.kickBH(c)
+		return true
+	}
+	p.sys.k.WakeUpProcess(w.task)
+	return true
+}
+
+// kickBH is kick_bh_pool(): raise TASKLET_SOFTIRQ (HI_SOFTIRQ for the
+// high-priority pool) on the pool's CPU — locally, or through the stand-in
+// for the kernel's irq_work on another CPU.
+func (p *workerPool) kickBH(c *kernel.Ctx) {
+	nr := kernel.TaskletSoftirq
+	if p.nice == highpriNice {
+		nr = kernel.HISoftirq
+	}
+	if c != nil && c.CPU() == p.cpu {
+		kernel.RaiseSoftirqIrqoff(c, nr)
+		return
+	}
+	p.sys.k.RaiseSoftirqOn(p.cpu, nr)
+}
+
+// workerName is format_worker_id().
+func (p *workerPool) workerName(w *worker) string {
+	switch {
+	case w.rescueWQ != nil:
+		return "kworker/R-" + w.rescueWQ.name
+	case p.cpu >= 0:
+		h := ""
+		if p.nice < 0 {
+			h = "H"
+		}
+		return fmt.Sprintf("kworker/%d:%d%s", p.cpu, w.id, h)
+	}
+	return fmt.Sprintf("kworker/u%d:%d", p.id, w.id)
+}
+
+func (p *workerPool) allocID() int {
+	for i, used := range p.ids {
+		if !used {
+			p.ids[i] = true
+			return i
+		}
+	}
+	p.ids = append(p.ids, true)
+	return len(p.ids) - 1
+}
+
+func (p *workerPool) freeID(id int) {
+	if id >= 0 && id < len(p.ids) {
+		p.ids[id] = false
+	}
+}
+
+// bringUp creates the pool's first worker on first use (the kernel creates
+// it at boot, in workqueue_init; kdefer starts no goroutine before a pool
+// is needed).
+func (p *workerPool) bringUp(c *kernel.Ctx) {
+	p.bring.Lock()
+	defer p.bring.Unlock()
+	if p.online.Load() {
+		return
+	}
+	p.createWorker(c)
+	p.online.Store(true)
+}
+
+// createWorker is create_worker(): a new worker attached to the pool and
+// idle, its task started. It reports false if the task could not be
+// created (the kernel is shutting down, or a test made it fail).
+func (p *workerPool) createWorker(c *kernel.Ctx) bool {
+	s := p.sys
+	p.mu.Lock()
+	id := p.allocID()
+	p.mu.Unlock()
+	w := &worker{pool: p, id: id}
+	w.flags.Store(workerPrep)
+	if !p.bh {
+		if s.failCreate != nil && s.failCreate(p) {
+			p.mu.Lock()
+			p.freeID(id)
+			p.mu.Unlock()
+			return false
+		}
+		t, err := s.k.CreateTask(kernel.TaskOpts{Comm: p.workerName(w), Kthread: true, CPU: p.cpu}, w.thread)
+		if err != nil {
+			p.mu.Lock()
+			p.freeID(id)
+			p.mu.Unlock()
+			return false
+		}
+		w.task = t
+		t.SetPrivate(w)
+		t.SetSchedNotifier(w)
+	}
+	p.mu.Lock()
+	p.attach(w)
+	p.nrWorkers++
+	p.enterIdle(c, w)
+	if w.task != nil {
+		s.k.WakeUpProcess(w.task)
+	}
+	p.mu.Unlock()
+	return true
+}
+
+// attach is worker_attach_to_pool() (with pool.mu held).
+func (p *workerPool) attach(w *worker) {
+	if p.disassociated {
+		w.flags.Store(w.flags.Load() | workerUnbound)
+	}
+	p.workers = append(p.workers, w)
+	w.pool = p
+}
+
+// detach is worker_detach_from_pool() (with pool.mu held).
+func (p *workerPool) detach(w *worker) {
+	for i, x := range p.workers {
+		if x == w {
+			p.workers = append(p.workers[:i], p.workers[i+1:]...)
+			break
+		}
+	}
+	w.flags.Store(w.flags.Load() &^ (workerUnbound | workerRebound))
+}
+
+// thread is worker_thread(): the body of a kworker.
+func (w *worker) thread(c *kernel.Ctx) int {
+	p := w.pool
+	for {
+		p.mu.Lock()
+		if w.flags.Load()&workerDie != 0 || c.Dying() {
+			w.exit(c)
+			return 0
+		}
+		p.leaveIdle(w)
+		w.clockStale = true
+	recheck:
+		if !p.needMoreWorker() {
+			goto sleep
+		}
+		if !p.mayStartWorking() && p.manageWorkers(c, w) {
+			goto recheck
+		}
+		w.clrFlags(workerPrep | workerRebound)
+		for {
+			w.runNext(c)
+			if !p.keepWorking() || c.Dying() {
+				break
+			}
+		}
+		w.setFlags(workerPrep)
+	sleep:
+		p.enterIdle(c, w)
+		kernel.SetCurrentState(c, kernel.TaskIdle)
+		p.mu.Unlock()
+		kernel.Schedule(c)
+	}
+}
+
+// exit is the WORKER_DIE path of worker_thread (pool.mu held; released).
+func (w *worker) exit(c *kernel.Ctx) {
+	p := w.pool
+	if w.flags.Load()&workerDie == 0 {
+		// The kernel is going down: leave the pool's books as they are,
+		// minus this worker.
+		p.leaveIdle(w)
+		p.nrWorkers--
+	}
+	p.detach(w)
+	p.freeID(w.id)
+	p.mu.Unlock()
+	c.Current().SetSchedNotifier(nil)
+}
+
+// manageWorkers is manage_workers(): become the pool's manager and make
+// sure an idle worker exists. It reports whether it managed.
+func (p *workerPool) manageWorkers(c *kernel.Ctx, w *worker) bool {
+	if p.managing {
+		return false
+	}
+	p.managing = true
+	p.manager = w
+	p.maybeCreateWorker(c)
+	p.manager = nil
+	p.managing = false
+	return true
+}
+
+// maybeCreateWorker is maybe_create_worker() (pool.mu held, released and
+// retaken): create workers until one is idle; if that takes longer than
+// MAYDAY_INITIAL_TIMEOUT, the mayday timer calls the rescuers.
+func (p *workerPool) maybeCreateWorker(c *kernel.Ctx) {
+	k := p.sys.k
+	for {
+		p.mu.Unlock()
+		timer.Mod(c, &p.maydayTimer, k.Jiffies()+maydayInitialTimeout(k.HZ()))
+		for {
+			if p.createWorker(c) || !p.needToCreateWorkerLocked() || c.Dying() {
+				break
+			}
+			delay.ScheduleTimeoutInterruptible(c, int64(k.HZ())) // CREATE_COOLDOWN
+			if !p.needToCreateWorkerLocked() || c.Dying() {
+				break
+			}
+		}
+		timer.DeleteSync(c, &p.maydayTimer)
+		p.mu.Lock()
+		if !p.needToCreateWorker() || c.Dying() {
+			return
+		}
+	}
+}
+
+func (p *workerPool) needToCreateWorkerLocked() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.needToCreateWorker()
+}
+
+// maydayInitialTimeout is MAYDAY_INITIAL_TIMEOUT: HZ/100, at least 2.
+func maydayInitialTimeout(hz jiffies.HZ) uint64 {
+	if hz/100 >= 2 {
+		return uint64(hz / 100)
+	}
+	return 2
+}
+
+// runNext runs the first item of the pool's worklist (pool.mu held): the
+// loop body of worker_thread(). An item with nothing linked to it that no
+// other worker is executing runs straight off the worklist (the kernel's
+// old "optimization path"); otherwise assign_work() moves it, with its
+// linked barriers, to this worker's scheduled list or to the worker
+// already executing it.
+func (w *worker) runNext(c *kernel.Ctx) {
+	p := w.pool
+	first := p.worklist.head
+	if first.qflags&qLinked == 0 && p.findWorkerExecuting(first) == nil {
+		w.processOneWork(c, first)
+		if !w.scheduled.empty() {
+			w.processScheduledWorks(c)
+		}
+		return
+	}
+	if ok, _ := p.assignWork(first, w); ok {
+		w.processScheduledWorks(c)
+	}
+}
+
+// processScheduledWorks is process_scheduled_works() (pool.mu held).
+func (w *worker) processScheduledWorks(c *kernel.Ctx) {
+	first := true
+	for w.scheduled.head != nil {
+		if first {
+			first = false // the kernel stamps pool->watchdog_ts here (no watchdog in kdefer)
+		}
+		w.processOneWork(c, w.scheduled.head)
+	}
+}
+
+// --- scheduler notifier: concurrency management ---
+
+// Sleeping is wq_worker_sleeping(): a busy, concurrency-managed worker is
+// about to block, so the pool loses a running worker and, if items wait,
+// another one is woken to run them.
+func (w *worker) Sleeping(*kernel.Task) {
+	if w.flags.Load()&workerNotRunning != 0 || w.sleeping.Load() {
+		return
+	}
+	w.sleeping.Store(true)
+	p := w.pool
+	p.mu.Lock()
+	if w.flags.Load()&workerNotRunning != 0 {
+		p.mu.Unlock()
+		return
+	}
+	p.nrRunning--
+	if p.kick(nil) && w.currentPwq != nil {
+		w.currentPwq.stats.cmWakeups++
+	}
+	p.mu.Unlock()
+}
+
+// Running is wq_worker_running(): the worker runs again; it counts in
+// nr_running again and its CPU-hog clock restarts.
+func (w *worker) Running(t *kernel.Task) {
+	if !w.sleeping.Load() {
+		return
+	}
+	w.clockStale = true
+	p := w.pool
+	if w.flags.Load()&workerNotRunning == 0 {
+		p.mu.Lock()
+		if w.flags.Load()&workerNotRunning == 0 {
+			p.nrRunning++
+		}
+		w.execGen++
+		if w.currentWork != nil {
+			p.armTick(t.Ctx())
+		}
+		p.mu.Unlock()
+	}
+	w.sleeping.Store(false)
+}
+
+// --- CPU-intensive detection (wq_worker_tick) ---
+
+// armTick arms the pool's tick, the stand-in for the scheduler tick that
+// calls wq_worker_tick(): it runs every tickPeriod while a
+// concurrency-managed worker of the pool runs an item (pool.mu held).
+func (p *workerPool) armTick(c *kernel.Ctx) {
+	if p.tickArmed || p.disassociated || p.sys.threshNs <= 0 {
+		return
+	}
+	p.tickArmed = true
+	timer.Mod(p.ctxFor(c), &p.tickTimer, p.sys.k.Jiffies()+p.sys.tickPeriod())
+}
+
+// tickPeriod is the period of the pool's tick in jiffies: an eighth of the
+// CPU-hog threshold, at least one jiffy. (The kernel checks at every
+// scheduler tick; a kdefer CPU sleeps between its events, and waking it
+// every jiffy while items run would cost more than the items.)
+func (s *system) tickPeriod() uint64 {
+	t := s.k.TickNsec()
+	return uint64(max((s.threshNs/8+t-1)/t, 1))
+}
+
+// tick is wq_worker_tick() for every busy worker of the pool: a
+// concurrency-managed worker that has run an item for
+// wq_cpu_intensive_thresh_us without sleeping is marked CPU_INTENSIVE (it no
+// longer counts in nr_running, so the pool's other items get a worker), its
+// function is reported, and the pool kicked. A run is timed from the tick
+// that first saw it (the kernel reads the task's exact runtime at each
+// scheduler tick): the mark comes after the threshold, late by less than
+// two tick periods.
+func (p *workerPool) tick(c *kernel.Ctx, _ *timer.Timer) {
+	s := p.sys
+	k := s.k
+	p.mu.Lock()
+	p.tickArmed = false
+	now := k.Now()
+	again := false
+	for _, w := range p.busy {
+		if w.flags.Load()&workerNotRunning != 0 || w.sleeping.Load() || w.currentPwq == nil {
+			continue
+		}
+		if w.tickGen != w.execGen {
+			w.tickGen = w.execGen
+			w.tickSeen = now
+		}
+		if now-w.tickSeen < s.threshNs {
+			again = true
+			continue
+		}
+		w.setFlags(workerCPUIntensive)
+		s.cpuIntensiveReport(c, w.currentFn, w.currentFnID)
+		w.currentPwq.stats.cpuIntensive++
+		if p.kick(c) {
+			w.currentPwq.stats.cmWakeups++
+		}
+	}
+	if again {
+		p.tickArmed = true
+		timer.Mod(c, &p.tickTimer, k.Jiffies()+s.tickPeriod())
+	}
+	p.mu.Unlock()
+}
+
+// --- idle worker reaping ---
+
+// idleWorkerTimeout is idle_worker_timeout(): if too many workers have been
+// idle for IDLE_WORKER_TIMEOUT, queue the pool's cull work on
+// system_unbound_wq; otherwise re-arm for the oldest idle worker.
+func (p *workerPool) idleWorkerTimeout(c *kernel.Ctx, _ *timer.Timer) {
+	if Pending(&p.idleCull) {
+		return
+	}
+	k := p.sys.k
+	doCull := false
+	p.mu.Lock()
+	if p.tooManyWorkers() && p.idle.tail != nil {
+		expires := p.idle.tail.lastActive + idleWorkerTimeoutSec*uint64(k.HZ())
+		doCull = !jiffies.TimeBefore(k.Jiffies(), expires)
+		if !doCull {
+			timer.Mod(c, &p.idleTimer, expires)
+		}
+	}
+	p.mu.Unlock()
+	if doCull {
+		QueueWork(c, SystemUnbound(k), &p.idleCull)
+	}
+}
+
+// idleCullFn is idle_cull_fn(): the workers idle for longer than
+// IDLE_WORKER_TIMEOUT, beyond the allowance, are told to die and reaped.
+func (p *workerPool) idleCullFn(c *kernel.Ctx, _ *Work) {
+	k := p.sys.k
+	var cull []*worker
+	p.mu.Lock()
+	for p.tooManyWorkers() && p.idle.tail != nil {
+		w := p.idle.tail
+		expires := w.lastActive + idleWorkerTimeoutSec*uint64(k.HZ())
+		if jiffies.TimeBefore(k.Jiffies(), expires) {
+			timer.Mod(c, &p.idleTimer, expires)
+			break
+		}
+		// set_worker_dying
+		p.nrWorkers--
+		p.nrIdle--
+		p.idle.remove(w)
+		w.flags.Store(w.flags.Load() | workerDie)
+		cull = append(cull, w)
+	}
+	p.mu.Unlock()
+	for _, w := range cull {
+		// reap_dying_workers: kthread_stop_put
+		k.WakeUpProcess(w.task)
+		kernel.WaitTaskExit(c, w.task)
+	}
+}
+
+// --- the rescuer ---
+
+// maydayTimeout is pool_mayday_timeout(): worker creation is stuck, so the
+// rescuers of the workqueues with items on the pool are called.
+func (p *workerPool) maydayTimeout(c *kernel.Ctx, _ *timer.Timer) {
+	s := p.sys
+	p.mu.Lock()
+	s.maydayMu.Lock()
+	if p.needToCreateWorker() {
+		for w := p.worklist.head; w != nil; w = w.next {
+			s.sendMayday(w.pwq)
+		}
+	}
+	s.maydayMu.Unlock()
+	p.mu.Unlock()
+	timer.Mod(c, &p.maydayTimer, s.k.Jiffies()+maydayInterval(s.k.HZ()))
+}
+
+// maydayInterval is MAYDAY_INTERVAL: HZ/10.
+func maydayInterval(hz jiffies.HZ) uint64 { return max(uint64(hz/10), 1) }
+
+// sendMayday is send_mayday() (wq_mayday_lock held).
+func (s *system) sendMayday(pwq *pwq) {
+	wq := pwq.wq
+	if wq.rescuer == nil || pwq.onMayday {
+		return
+	}
+	pwq.onMayday = true
+	wq.maydays = append(wq.maydays, pwq)
+	s.k.WakeUpProcess(wq.rescuer.task)
+	pwq.stats.mayday++
+}
+
+// rescuerThread is rescuer_thread(): the WQ_MEM_RECLAIM workqueue's
+// kworker/R-name, which runs that workqueue's items on pools that cannot
+// get a new worker.
+func (w *worker) rescuerThread(c *kernel.Ctx) int {
+	wq := w.rescueWQ
+	s := wq.sys
+	for {
+		kernel.SetCurrentState(c, kernel.TaskIdle)
+		shouldStop := c.KthreadShouldStop() || c.Dying()
+		s.maydayMu.Lock()
+		for len(wq.maydays) > 0 {
+			pwq := wq.maydays[0]
+			wq.maydays = wq.maydays[1:]
+			pwq.onMayday = false
+			kernel.SetCurrentState(c, kernel.TaskRunning)
+			s.maydayMu.Unlock()
+			p := pwq.pool
+			p.mu.Lock()
+			p.attach(w)
+			for it := p.worklist.head; it != nil; {
+				if it.pwq == pwq {
+					var ok bool
+					ok, it = p.assignWork(it, w)
+					if ok {
+						pwq.stats.rescued++
+					}
+					continue
+				}
+				it = it.next
+			}
+			if !w.scheduled.empty() {
+				w.processScheduledWorks(c)
+				if pwq.nrActive > 0 && p.needToCreateWorker() {
+					s.maydayMu.Lock()
+					if wq.rescuer != nil && !pwq.onMayday {
+						pwq.onMayday = true
+						wq.maydays = append(wq.maydays, pwq)
+					}
+					s.maydayMu.Unlock()
+				}
+			}
+			p.kick(nil)
+			p.detach(w)
+			p.mu.Unlock()
+			s.maydayMu.Lock()
+		}
+		s.maydayMu.Unlock()
+		if shouldStop {
+			kernel.SetCurrentState(c, kernel.TaskRunning)
+			return 0
+		}
+		kernel.Schedule(c)
+	}
+}
+
+// --- BH pools ---
+
+// bhWorker is bh_worker(): run the BH pool's items in softirq context, at
+// most BH_WORKER_RESTARTS of them and for at most BH_WORKER_JIFFIES; what
+// is left raises the softirq again.
+func (p *workerPool) bhWorker(c *kernel.Ctx, w *worker) {
+	k := p.sys.k
+	restarts := bhWorkerRestarts
+	end := k.Jiffies() + k.HZ().MsecsToJiffies(2)
+	p.mu.Lock()
+	p.leaveIdle(w)
+	if p.needMoreWorker() {
+		w.clrFlags(workerPrep | workerRebound)
+		for {
+			w.runNext(c)
+			restarts--
+			if !p.keepWorking() || restarts == 0 || !jiffies.TimeBefore(k.Jiffies(), end) {
+				break
+			}
+		}
+		w.setFlags(workerPrep)
+	}
+	p.enterIdle(c, w)
+	p.kick(c)
+	p.mu.Unlock()
+}

@@ -1,0 +1,882 @@
+package workqueue
+
+import (
+	"runtime"
+
+	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/timer"
+	"github.com/kdefer/kdefer/trace"
+)
+
+// --- work->data ---
+
+func poolData(p *workerPool) uint64 {
+	d := uint64(p.id+1) << dataPoolShift
+	if p.bh {
+		d |= dataBH
+	}
+	return d
+}
+
+// queuedOn reports whether w is queued on pool, whose lock the caller
+// holds: only then may w's queue fields be read.
+func queuedOn(w *Work, pool *workerPool) bool {
+	d := w.data.Load()
+	return d&dataQueued != 0 && int(d>>dataPoolShift)-1 == pool.id
+}
+
+// workPool is get_work_pool(): the pool w is queued on or last ran on.
+func (s *system) workPool(w *Work) *workerPool {
+	id := int(w.data.Load()>>dataPoolShift) - 1
+	return s.poolByID(id)
+}
+
+// clearPendingIfDisabled is clear_pending_if_disabled(): called by the new
+// PENDING owner; a disabled item gives PENDING back and is not queued.
+func clearPendingIfDisabled(w *Work) bool {
+	if w.disable == 0 {
+		return false
+	}
+	w.data.Store(w.data.Load() &^ dataPending)
+	return true
+}
+
+// --- pwq activation and retirement (pool.mu held) ---
+
+// tryincNrActive is pwq_tryinc_nr_active(): one more active item if
+// max_active allows (one pod: the workqueue's max_active bounds each pwq).
+func (p *pwq) tryincNrActive() bool {
+	if p.nrActive < int(p.wq.maxActive.Load()) {
+		p.nrActive++
+		return true
+	}
+	return false
+}
+
+// activateWork is __pwq_activate_work(): an inactive item (with the
+// barriers linked to it) moves to the pool's worklist.
+func (p *pwq) activateWork(w *Work) {
+	pool := p.pool
+	// tracepoint: workqueue_activate_work
+	moveLinkedWorks(w, &pool.worklist)
+	w.qflags &^= qInactive
+}
+
+// activateFirstInactive is pwq_activate_first_inactive().
+func (p *pwq) activateFirstInactive() bool {
+	w := p.inactive.head
+	if w != nil && p.tryincNrActive() {
+		p.activateWork(w)
+		return true
+	}
+	return false
+}
+
+// decNrActive is pwq_dec_nr_active().
+func (p *pwq) decNrActive() {
+	p.nrActive--
+	p.activateFirstInactive()
+}
+
+// decNrInFlight is pwq_dec_nr_in_flight(): an item left the queue (ran, or
+// was cancelled); flushers of its color are told when it was the last.
+func (p *pwq) decNrInFlight(c *kernel.Ctx, qflags uint16) {
+	color := int(qflags&qColorMask) >> qColorSh
+	if qflags&qInactive == 0 {
+		p.decNrActive()
+	}
+	p.nrInFlight[color]--
+	wq := p.wq
+	if wq.has(flagClosed) && p.isEmpty() {
+		wq.wakeClosers(c)
+	}
+	if p.flushColor != color || p.nrInFlight[color] != 0 {
+		return
+	}
+	p.flushColor = -1
+	if wq.nrPwqsToFlush.Add(-1) == 0 {
+		wq.firstFlusher.Load().done.Complete()
+	}
+}
+
+// isEmpty is pwq_is_empty(): nothing active and nothing waiting.
+func (p *pwq) isEmpty() bool { return p.nrActive == 0 && p.inactive.empty() }
+
+// busy is pwq_busy(): anything in flight at all.
+func (p *pwq) busy() bool {
+	for _, n := range p.nrInFlight {
+		if n != 0 {
+			return true
+		}
+	}
+	return !p.isEmpty()
+}
+
+// insertWork is insert_work() (pool.mu held, w's PENDING owned): w joins l
+// before at (at the tail for nil) as an item of p.
+func insertWork(p *pwq, w *Work, l *wlist, at *Work, qflags uint16) {
+	w.pwq = p
+	w.qflags = qflags
+	w.data.Store(dataPending | dataQueued | poolData(p.pool))
+	l.insertBefore(at, w)
+}
+
+// isChainedWork is is_chained_work(): the caller is a worker running an
+// item of wq.
+func isChainedWork(c *kernel.Ctx, wq *Workqueue) bool {
+	w := currentWorker(c)
+	return w != nil && w.currentPwq != nil && w.currentPwq.wq == wq
+}
+
+// currentWorker is current_wq_worker(): the worker c runs on, if c is the
+// process context of a kworker or rescuer.
+func currentWorker(c *kernel.Ctx) *worker {
+	if c == nil || !c.InTask() {
+		return nil
+	}
+	t := c.Current()
+	if !t.IsKthread() {
+		return nil
+	}
+	w, _ := t.Private().(*worker)
+	return w
+}
+
+// queueWork is __queue_work(): w's PENDING is owned by the caller; put it
+// on the pwq of cpu (or of the pool where it is still running, for
+// non-reentrancy), active or inactive as max_active allows. It reports
+// whether w was queued.
+func (wq *Workqueue) queueWork(c *kernel.Ctx, cpu int, w *Work) bool {
+	if f := Flags(wq.flags.Load()); f&(flagDestroying|flagDraining|flagClosed|flagDestroyed) != 0 {
+		if !wq.mayQueueWhileClosing(c, f, w) {
+			// The kernel leaves the item PENDING forever here; kdefer
+			// gives PENDING back so that nothing waits for it in vain.
+			w.data.Store(w.data.Load() &^ dataPending)
+			return false
+		}
+	}
+	return wq.insertQueued(c, cpu, w)
+}
+
+// mayQueueWhileClosing decides a queueing onto a workqueue that is being
+// drained, destroyed or shut down: only chained queueing (by one of its
+// own items) is allowed; others get the kernel's warning, except after
+// Shutdown, which refuses them quietly.
+func (wq *Workqueue) mayQueueWhileClosing(c *kernel.Ctx, f Flags, w *Work) bool {
+	switch {
+	case f&(flagDestroyed|flagCancelling) != 0:
+		return false
+	case isChainedWork(c, wq):
+		return true
+	case f&flagClosed != 0:
+		return false
+	}
+	kernel.WarnOnce(c, true, "workqueue: cannot queue %s on wq %s\n", funcName(w.fn), wq.name)
+	return false
+}
+
+// insertQueued is the rest of __queue_work(), past the draining check.
+func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
+	s := wq.sys
+	if cpu == CPUUnbound || cpu < 0 || cpu >= len(wq.cpuPwq) {
+		cpu = c.CPU()
+	}
+	p := wq.cpuPwq[cpu]
+	pool := p.pool
+	if !pool.online.Load() {
+		pool.bringUp(c)
+	}
+	// If w was last on another pool, it may still be running there: queue
+	// it there (ordered workqueues need not, their order guarantees it).
+	if last := s.workPool(w); last != nil && last != pool && !wq.has(flagOrdered) {
+		last.mu.Lock()
+		if wk := last.findWorkerExecuting(w); wk != nil && wk.currentPwq.wq == wq {
+			p = wk.currentPwq
+			pool = last
+		} else {
+			last.mu.Unlock()
+			pool.mu.Lock()
+		}
+	} else {
+		pool.mu.Lock()
+	}
+	// tracepoint: workqueue_queue_work (req_cpu, pwq, w)
+	if w.list != nil {
+		pool.mu.Unlock()
+		kernel.WarnOn(c, true)
+		return false
+	}
+	p.nrInFlight[p.workColor]++
+	qf := colorFlags(p.workColor)
+	p.stats.queued++
+	// The queue-to-start latency is measured on one item in latencySample
+	// (reading the clock costs as much as the rest of a queueing).
+	w.stamped = (p.stats.queued-1)%latencySample == 0
+	if w.stamped {
+		w.queuedAt = s.k.Now()
+	}
+	if p.inactive.empty() && p.tryincNrActive() {
+		// tracepoint: workqueue_activate_work
+		insertWork(p, w, &pool.worklist, nil, qf)
+		pool.kick(c)
+	} else {
+		insertWork(p, w, &p.inactive, nil, qf|qInactive)
+	}
+	pool.mu.Unlock()
+	return true
+}
+
+// QueueWorkOn is queue_work_on(cpu, wq, w): queue w on wq to run on cpu
+// (CPUUnbound: the caller's CPU, or any for an unbound workqueue). It
+// returns false if w was already pending (nothing changes: it still runs
+// once) or is disabled, true if it was queued. It may be called from any
+// context and never blocks. Stores made before a true return are visible
+// to the work function.
+//
+// Difference: queueing on a workqueue being drained or destroyed from
+// outside it gets the kernel's warning "workqueue: cannot queue fn on wq
+// name" and returns false with the item no longer pending (the kernel
+// returns true and leaves it pending forever); after Shutdown it returns
+// false silently.
+func QueueWorkOn(c *kernel.Ctx, cpu int, wq *Workqueue, w *Work) bool {
+	if w.data.Or(dataPending)&dataPending != 0 {
+		return false
+	}
+	if clearPendingIfDisabled(w) {
+		return false
+	}
+	return wq.queueWork(c, cpu, w)
+}
+
+// QueueWork is queue_work(wq, w): QueueWorkOn(c, CPUUnbound, wq, w).
+func QueueWork(c *kernel.Ctx, wq *Workqueue, w *Work) bool {
+	return QueueWorkOn(c, CPUUnbound, wq, w)
+}
+
+// QueueWorkNode is queue_work_node(node, wq, w). kdefer has one NUMA node;
+// it is QueueWork.
+func QueueWorkNode(c *kernel.Ctx, node int, wq *Workqueue, w *Work) bool {
+	return QueueWork(c, wq, w)
+}
+
+// ScheduleWork is schedule_work(w): QueueWork on System ("events").
+func ScheduleWork(c *kernel.Ctx, w *Work) bool { return QueueWork(c, System(c.Kernel()), w) }
+
+// ScheduleWorkOn is schedule_work_on(cpu, w).
+func ScheduleWorkOn(c *kernel.Ctx, cpu int, w *Work) bool {
+	return QueueWorkOn(c, cpu, System(c.Kernel()), w)
+}
+
+// QueueRCUWork is queue_rcu_work(wq, rw): kdefer has no RCU readers, so the
+// grace period is over at once and rw is queued now. False if pending.
+func QueueRCUWork(c *kernel.Ctx, wq *Workqueue, rw *RCUWork) bool {
+	w := &rw.Work
+	if w.data.Or(dataPending)&dataPending != 0 {
+		return false
+	}
+	if clearPendingIfDisabled(w) {
+		kernel.WarnOnce(c, true, "")
+		return false
+	}
+	return wq.queueWork(c, CPUUnbound, w)
+}
+
+// --- delayed work ---
+
+// delayedWorkTimerFn is delayed_work_timer_fn(): the timer of a delayed
+// item expired; queue it.
+func delayedWorkTimerFn(c *kernel.Ctx, t *timer.Timer) {
+	dw := timer.ContainerOf[DelayedWork](t, delayedTimerOff)
+	wq, cpu := dw.wq, dw.cpu
+	// The item leaves the list of armed items and is counted in transit
+	// until it is queued, so that Shutdown never sees it in neither place.
+	wq.delayedMu.Lock()
+	wq.nrFiring++
+	wq.delayedMu.Unlock()
+	wq.unregisterDelayed(c, dw)
+	if f := Flags(wq.flags.Load()); f&flagClosed != 0 && f&(flagCancelling|flagDestroyed) == 0 {
+		// Armed before Shutdown(Drain): it belongs to what is drained.
+		wq.insertQueued(c, cpu, &dw.Work)
+	} else {
+		wq.queueWork(c, cpu, &dw.Work)
+	}
+	wq.delayedMu.Lock()
+	wq.nrFiring--
+	wake := wq.nrFiring == 0 && wq.nrDelayed == 0
+	wq.delayedMu.Unlock()
+	if wake && wq.has(flagClosed) {
+		wq.wakeClosers(c)
+	}
+}
+
+// queueDelayed is __queue_delayed_work() (PENDING owned).
+func queueDelayed(c *kernel.Ctx, cpu int, wq *Workqueue, dw *DelayedWork, delay uint64) bool {
+	if kernel.WarnOnce(c, wq == nil, "") {
+		dw.data.Store(dw.data.Load() &^ dataPending)
+		return false
+	}
+	if delay == 0 {
+		return wq.queueWork(c, cpu, &dw.Work)
+	}
+	if wq.has(flagClosed | flagDestroyed) {
+		dw.data.Store(dw.data.Load() &^ dataPending)
+		return false
+	}
+	dw.wq, dw.cpu = wq, cpu
+	wq.registerDelayed(dw)
+	timer.SetExpires(&dw.timer, c.Jiffies()+delay)
+	if cpu == CPUUnbound || cpu < 0 || cpu >= c.Kernel().NumCPUs() {
+		timer.AddGlobal(c, &dw.timer)
+	} else {
+		timer.AddOn(c, &dw.timer, cpu)
+	}
+	return true
+}
+
+// QueueDelayedWorkOn is queue_delayed_work_on(cpu, wq, dw, delay): queue dw
+// after delay jiffies (its TIMER_IRQSAFE timer, on cpu's base or the
+// caller's, queues it then). It returns false if dw was already pending
+// (queued or timer armed) or disabled. A delay of 0 queues it at once,
+// with no timer.
+func QueueDelayedWorkOn(c *kernel.Ctx, cpu int, wq *Workqueue, dw *DelayedWork, delay uint64) bool {
+	w := &dw.Work
+	if w.data.Or(dataPending)&dataPending != 0 {
+		return false
+	}
+	if clearPendingIfDisabled(w) {
+		return false
+	}
+	return queueDelayed(c, cpu, wq, dw, delay)
+}
+
+// QueueDelayedWork is queue_delayed_work(wq, dw, delay).
+func QueueDelayedWork(c *kernel.Ctx, wq *Workqueue, dw *DelayedWork, delay uint64) bool {
+	return QueueDelayedWorkOn(c, CPUUnbound, wq, dw, delay)
+}
+
+// ScheduleDelayedWork is schedule_delayed_work(dw, delay): on System.
+func ScheduleDelayedWork(c *kernel.Ctx, dw *DelayedWork, delay uint64) bool {
+	return QueueDelayedWork(c, System(c.Kernel()), dw, delay)
+}
+
+// ScheduleDelayedWorkOn is schedule_delayed_work_on(cpu, dw, delay).
+func ScheduleDelayedWorkOn(c *kernel.Ctx, cpu int, dw *DelayedWork, delay uint64) bool {
+	return QueueDelayedWorkOn(c, cpu, System(c.Kernel()), dw, delay)
+}
+
+// ModDelayedWorkOn is mod_delayed_work_on(cpu, wq, dw, delay): if dw is
+// idle, QueueDelayedWorkOn; otherwise its timer is changed (earlier or
+// later) — an item already queued is taken back and queued again with the
+// new delay. A delay of 0 queues it at once whatever its state. It returns
+// false if dw was idle and has been queued, true if it was pending and has
+// been modified. Any context.
+func ModDelayedWorkOn(c *kernel.Ctx, cpu int, wq *Workqueue, dw *DelayedWork, delay uint64) bool {
+	ret := workGrabPending(c, &dw.Work, true)
+	if !clearPendingIfDisabled(&dw.Work) {
+		queueDelayed(c, cpu, wq, dw, delay)
+	}
+	return ret
+}
+
+// ModDelayedWork is mod_delayed_work(wq, dw, delay).
+func ModDelayedWork(c *kernel.Ctx, wq *Workqueue, dw *DelayedWork, delay uint64) bool {
+	return ModDelayedWorkOn(c, CPUUnbound, wq, dw, delay)
+}
+
+// registerDelayed and unregisterDelayed keep the workqueue's list of
+// delayed items whose timer is armed (kdefer's, for Shutdown).
+func (wq *Workqueue) registerDelayed(dw *DelayedWork) {
+	wq.delayedMu.Lock()
+	dw.onWQ = wq
+	dw.dprev = nil
+	dw.dnext = wq.delayedHead
+	if wq.delayedHead != nil {
+		wq.delayedHead.dprev = dw
+	}
+	wq.delayedHead = dw
+	wq.nrDelayed++
+	wq.delayedMu.Unlock()
+}
+
+func (wq *Workqueue) unregisterDelayed(c *kernel.Ctx, dw *DelayedWork) {
+	if wq == nil {
+		return
+	}
+	wq.delayedMu.Lock()
+	if dw.onWQ == wq {
+		if dw.dprev != nil {
+			dw.dprev.dnext = dw.dnext
+		} else {
+			wq.delayedHead = dw.dnext
+		}
+		if dw.dnext != nil {
+			dw.dnext.dprev = dw.dprev
+		}
+		dw.dnext, dw.dprev, dw.onWQ = nil, nil, nil
+		wq.nrDelayed--
+		empty := wq.nrDelayed == 0 && wq.nrFiring == 0
+		wq.delayedMu.Unlock()
+		if empty && wq.has(flagClosed) {
+			wq.wakeClosers(c)
+		}
+		return
+	}
+	wq.delayedMu.Unlock()
+}
+
+// --- grabbing PENDING ---
+
+// tryToGrabPending is try_to_grab_pending(): 1 if w was pending and the
+// caller now owns PENDING (stolen from the timer or the worklist), 0 if it
+// was idle and the caller claimed PENDING, -1 (-EAGAIN) if it could not
+// be grabbed right now.
+func tryToGrabPending(c *kernel.Ctx, w *Work, isDwork bool) int {
+	if isDwork {
+		dw := (*DelayedWork)(unsafePointer(w))
+		if timer.Delete(&dw.timer) == 1 {
+			dw.wq.unregisterDelayed(c, dw)
+			return 1
+		}
+	}
+	if w.data.Or(dataPending)&dataPending == 0 {
+		return 0
+	}
+	s := sysOf(c.Kernel())
+	pool := s.workPool(w)
+	if pool == nil {
+		return -1
+	}
+	pool.mu.Lock()
+	if queuedOn(w, pool) {
+		// w.pwq was set under this pool's lock (work->data points to
+		// the pwq iff the item is queued, and is changed under the lock
+		// of that pwq's pool).
+		p := w.pwq
+		qf := w.qflags
+		// An inactive item may have barriers linked to it: move them to
+		// the worklist with it, then take the item off.
+		if qf&qInactive != 0 {
+			moveLinkedWorks(w, &pool.worklist)
+		}
+		w.unlink()
+		w.pwq = nil
+		w.data.Store(dataPending | poolData(pool))
+		p.decNrInFlight(c, qf)
+		pool.mu.Unlock()
+		return 1
+	}
+	pool.mu.Unlock()
+	return -1
+}
+
+// workGrabPending is work_grab_pending(): tryToGrabPending until it
+// succeeds; it reports whether w was pending.
+func workGrabPending(c *kernel.Ctx, w *Work, isDwork bool) bool {
+	for {
+		if ret := tryToGrabPending(c, w, isDwork); ret >= 0 {
+			return ret == 1
+		}
+		// The item is being queued or its timer is firing on another
+		// CPU right now: a brief busy retry, as the kernel's cpu_relax.
+		runtime.Gosched()
+	}
+}
+
+// cancel is __cancel_work(): grab PENDING, optionally raise the disable
+// count, release PENDING. It reports whether w was pending.
+func cancel(c *kernel.Ctx, w *Work, isDwork, disable bool) bool {
+	ret := workGrabPending(c, w, isDwork)
+	if disable {
+		if w.disable < offqDisableMax {
+			w.disable++
+		} else {
+			kernel.WarnOnce(c, true, "workqueue: work disable count overflowed\n")
+		}
+	}
+	w.data.Store(w.data.Load() &^ dataPending)
+	return ret
+}
+
+// cancelSync is __cancel_work_sync(): cancel with the item disabled
+// meanwhile (so that a self-requeueing item cannot come back), wait for a
+// running instance, and re-enable it unless disabling was asked for.
+func cancelSync(c *kernel.Ctx, w *Work, isDwork, disable bool) bool {
+	ret := cancel(c, w, isDwork, true)
+	if w.data.Load()&dataBH != 0 {
+		kernel.WarnOnce(c, c.InHardirq(), "")
+	} else {
+		kernel.MightSleep(c)
+	}
+	flushWork(c, w, true)
+	if !disable {
+		EnableWork(c, w)
+	}
+	return ret
+}
+
+// CancelWork is cancel_work(w): if w is pending, take it off its queue.
+// It returns true if w was pending. It does not wait for a running
+// instance. Any context.
+func CancelWork(c *kernel.Ctx, w *Work) bool { return cancel(c, w, false, false) }
+
+// CancelWorkSync is cancel_work_sync(w): cancel w and wait until a running
+// instance has finished. It works for items that requeue themselves: while
+// it runs, queueing w fails. On return w is neither pending nor running
+// (unless queued again concurrently). It returns true if w was pending.
+// It may sleep, unless w was last queued on a BH workqueue (then it
+// busy-waits, not from hardirq context). Use CancelDelayedWorkSync for a
+// delayed item. Called from w's own function it would deadlock: kdefer
+// prints lockdep's report and returns without waiting.
+func CancelWorkSync(c *kernel.Ctx, w *Work) bool { return cancelSync(c, w, false, false) }
+
+// CancelDelayedWork is cancel_delayed_work(dw): stop dw's timer or take it
+// off its queue. True if it was pending and cancelled; the function may
+// still be running on return. Any context.
+func CancelDelayedWork(c *kernel.Ctx, dw *DelayedWork) bool {
+	return cancel(c, &dw.Work, true, false)
+}
+
+// CancelDelayedWorkSync is cancel_delayed_work_sync(dw): CancelWorkSync for
+// a delayed item.
+func CancelDelayedWorkSync(c *kernel.Ctx, dw *DelayedWork) bool {
+	return cancelSync(c, &dw.Work, true, false)
+}
+
+// DisableWork is disable_work(w) (v6.10+): raise w's disable count and
+// cancel it if pending. While the count is not 0, queueing w fails
+// (returns false). It returns true if w was pending. Any context. The count
+// stops at 65535 with the kernel's warning "workqueue: work disable count
+// overflowed".
+func DisableWork(c *kernel.Ctx, w *Work) bool { return cancel(c, w, false, true) }
+
+// DisableWorkSync is disable_work_sync(w): DisableWork, then wait for a
+// running instance (as CancelWorkSync).
+func DisableWorkSync(c *kernel.Ctx, w *Work) bool { return cancelSync(c, w, false, true) }
+
+// EnableWork is enable_work(w): lower w's disable count. It returns true if
+// the count reached 0 (w can be queued again; enabling does not queue it).
+// Enabling an item that is not disabled gets the kernel's warning
+// "workqueue: work disable count underflowed". Any context.
+func EnableWork(c *kernel.Ctx, w *Work) bool {
+	workGrabPending(c, w, false)
+	if w.disable > 0 {
+		w.disable--
+	} else {
+		kernel.WarnOnce(c, true, "workqueue: work disable count underflowed\n")
+	}
+	d := w.disable
+	w.data.Store(w.data.Load() &^ dataPending)
+	return d == 0
+}
+
+// EnableAndQueueWork is enable_and_queue_work(wq, w): EnableWork, and if
+// the count reached 0, QueueWork. It reports whether the count reached 0
+// (the queueing itself may still find w pending).
+func EnableAndQueueWork(c *kernel.Ctx, wq *Workqueue, w *Work) bool {
+	if EnableWork(c, w) {
+		QueueWork(c, wq, w)
+		return true
+	}
+	return false
+}
+
+// DisableDelayedWork is disable_delayed_work(dw).
+func DisableDelayedWork(c *kernel.Ctx, dw *DelayedWork) bool { return cancel(c, &dw.Work, true, true) }
+
+// DisableDelayedWorkSync is disable_delayed_work_sync(dw).
+func DisableDelayedWorkSync(c *kernel.Ctx, dw *DelayedWork) bool {
+	return cancelSync(c, &dw.Work, true, true)
+}
+
+// EnableDelayedWork is enable_delayed_work(dw).
+func EnableDelayedWork(c *kernel.Ctx, dw *DelayedWork) bool { return EnableWork(c, &dw.Work) }
+
+// Busy is work_busy(w): BusyPending and/or BusyRunning. Advisory only.
+func Busy(c *kernel.Ctx, w *Work) uint32 {
+	var ret uint32
+	if Pending(w) {
+		ret |= BusyPending
+	}
+	if pool := sysOf(c.Kernel()).workPool(w); pool != nil {
+		pool.mu.Lock()
+		if pool.findWorkerExecuting(w) != nil {
+			ret |= BusyRunning
+		}
+		pool.mu.Unlock()
+	}
+	return ret
+}
+
+// --- execution ---
+
+// processOneWork is process_one_work() (pool.mu held; released and
+// retaken): run w on worker wk.
+func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
+	p := w.pwq
+	pool := wk.pool
+	pool.busy = append(pool.busy, wk)
+	wk.currentWork = w
+	wk.currentFn = w.fn
+	wk.currentFnID = w.fnID
+	wk.currentPwq = p
+	wk.execGen++
+	qf := w.qflags
+	wk.currentColor = int(qf&qColorMask) >> qColorSh
+	wk.desc = p.wq.name
+	wk.sampled = w.stamped
+	wk.startAt = wk.startClock(pool.sys.k, wk.sampled)
+	if wk.sampled {
+		p.stats.observeLatency(wk.startAt - w.queuedAt)
+	}
+	w.unlink()
+	w.pwq = nil
+	if p.wq.has(CPUIntensive) {
+		wk.setFlags(workerCPUIntensive)
+	}
+	pool.kick(c)
+	// set_work_pool_and_clear_pending: the last update of w before its
+	// function runs; queueing it from now on queues it again.
+	w.data.Store(poolData(pool))
+	p.stats.started++
+	if wk.task != nil && wk.flags.Load()&workerNotRunning == 0 {
+		pool.armTick(c)
+	}
+	pool.mu.Unlock()
+
+	fn := wk.currentFn
+	before := c.PreemptCount()
+	// tracepoint: workqueue_execute_start
+	if wk.task != nil {
+		callWorkFn(c, wk, fn, w, p, qf)
+	} else {
+		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
+	}
+	// tracepoint: workqueue_execute_end
+	if wk.task != nil && c.PreemptCount() != before {
+		kernel.Report(c, printk.LevelErr, []string{
+			"BUG: workqueue leaked atomic, lock or RCU: " + c.Current().Comm() + "[" + itoa(c.Current().PID()) + "]",
+			"     preempt=" + hex8(c.PreemptCount()) + " lock=0->0 RCU=0->0 workfn=" + funcName(fn),
+		}, true)
+		unwindAtomic(c, before)
+	}
+	// cond_resched() between items: in real time the Go scheduler
+	// preempts a long-running goroutine by itself, so the worker yields
+	// only every condReschedEvery items; in virtual time after each item,
+	// so that other tasks get their turn.
+	if wk.task != nil {
+		wk.sinceResched++
+		if wk.sinceResched >= condReschedEvery || pool.sys.k.Virtual() {
+			wk.sinceResched = 0
+			kernel.CondResched(c)
+		}
+	}
+	var end int64
+	if wk.sampled {
+		end = pool.sys.k.Now()
+	}
+
+	pool.mu.Lock()
+	if wk.sampled && end-wk.startAt > p.stats.maxRun {
+		p.stats.maxRun = end - wk.startAt
+	}
+	wk.release(c, p, qf, fn)
+}
+
+// release is the end of process_one_work() (pool.mu held): the worker is
+// done with its item.
+func (wk *worker) release(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
+	if wk.flags.Load()&workerCPUIntensive != 0 {
+		wk.clrFlags(workerCPUIntensive)
+	}
+	wk.lastFn = fn
+	wk.pool.delBusy(wk)
+	wk.currentWork = nil
+	wk.currentFn = nil
+	wk.currentFnID = 0
+	wk.currentPwq = nil
+	wk.currentColor = -1
+	p.stats.completed++
+	p.decNrInFlight(c, qf)
+}
+
+// goexit handles a work function that ended its goroutine with
+// runtime.Goexit (a test's t.FailNow, say): the worker's task exits, so
+// the pool forgets it — its item is released, what was scheduled behind
+// it goes back to the front of the worklist, and another worker is woken
+// or created — and nothing queued is lost.
+func (wk *worker) goexit(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
+	pool := wk.pool
+	pool.mu.Lock()
+	wk.release(c, p, qf, fn)
+	for it := wk.scheduled.tail; it != nil; it = wk.scheduled.tail {
+		it.unlink()
+		pool.worklist.insertBefore(pool.worklist.head, it)
+	}
+	if wk.flags.Load()&workerNotRunning == 0 {
+		pool.nrRunning--
+	}
+	wk.flags.Store(wk.flags.Load() | workerDie | workerPrep)
+	pool.nrWorkers--
+	pool.detach(wk)
+	pool.freeID(wk.id)
+	if !pool.kick(c) && pool.needMoreWorker() && pool.nrIdle == 0 {
+		pool.mu.Unlock()
+		pool.createWorker(c)
+		pool.mu.Lock()
+		pool.kick(c)
+	}
+	pool.mu.Unlock()
+	c.Current().SetSchedNotifier(nil)
+}
+
+// Sampling rates of the worker's clock reads.
+const (
+	latencySample    = 16 // one item in 16 has its queue latency measured
+	clockEvery       = 16 // the cached clock is read at least every 16 items
+	condReschedEvery = 64 // real time: cond_resched every 64 items
+)
+
+// startClock returns the start time of an item: the clock read now for a
+// sampled item, after a wakeup and every clockEvery items, the worker's
+// cached reading otherwise (late by at most the run time of the
+// clockEvery-1 items before, which ran without sleeping).
+func (wk *worker) startClock(k *kernel.Kernel, sampled bool) int64 {
+	wk.clockItems++
+	if sampled || wk.clockStale || wk.clockItems >= clockEvery || wk.clock == 0 {
+		wk.clock = k.Now()
+		wk.clockItems = 0
+		wk.clockStale = false
+	}
+	return wk.clock
+}
+
+// callWorkFn calls the work function; a panic in it is an Oops of the
+// worker, which goes on with its next item.
+func callWorkFn(c *kernel.Ctx, wk *worker, fn Func, w *Work, p *pwq, qf uint16) {
+	normal := false
+	defer func() {
+		if r := recover(); r != nil {
+			kernel.RecoverCallback(c, r, "workqueue: work function "+funcName(fn))
+		} else if !normal {
+			wk.goexit(c, p, qf, fn) // runtime.Goexit: the goroutine ends
+		}
+	}()
+	fn(c, w)
+	normal = true
+}
+
+// unwindAtomic drops the atomic state a work function leaked (kdefer's
+// difference: the kernel reports and goes on with the count left raised,
+// which the next sleep then reports as "scheduling while atomic").
+func unwindAtomic(c *kernel.Ctx, want uint32) {
+	for c.PreemptCount()&kernel.SoftirqMask >= kernel.SoftirqDisableOffset && c.PreemptCount() > want {
+		kernel.LocalBHEnable(c)
+	}
+	for c.PreemptCount()&kernel.PreemptMask > want&kernel.PreemptMask {
+		kernel.PreemptEnable(c)
+	}
+	if c.PreemptCount() != want {
+		kernel.SetPreemptCount(c, want)
+	}
+	kernel.LocalIRQEnable(c)
+}
+
+// cpuIntensiveReport is wq_cpu_intensive_report(): count the function's
+// offences and print, from the fourth on with exponential backoff,
+//
+//	workqueue: fn hogged CPU for >20000us 4 times, consider switching to WQ_UNBOUND
+func (s *system) cpuIntensiveReport(c *kernel.Ctx, fn Func, id uintptr) {
+	s.wciMu.Lock()
+	e := s.wci[id]
+	if e == nil {
+		e = &wciEnt{}
+		s.wci[id] = e
+	}
+	e.cnt++
+	cnt := e.cnt
+	s.wciMu.Unlock()
+	if cnt >= wqCPUIntensiveWarningThresh && isPowerOf2(cnt+1-wqCPUIntensiveWarningThresh) {
+		kernel.Printk(c, printk.LevelWarning, "workqueue: %s hogged CPU for >%dus %d times, consider switching to WQ_UNBOUND\n",
+			funcName(fn), s.threshUs, cnt)
+	}
+}
+
+func isPowerOf2(n uint64) bool { return n != 0 && n&(n-1) == 0 }
+
+// CPUIntensiveThresh returns wq_cpu_intensive_thresh_us of k: how long (µs)
+// a concurrency-managed item may run without sleeping before it is marked
+// CPU_INTENSIVE.
+func CPUIntensiveThresh(k *kernel.Kernel) uint64 { return sysOf(k).threshUs }
+
+// SetCPUIntensiveThresh sets the workqueue.cpu_intensive_thresh_us
+// parameter of k (0 turns the detection off).
+func SetCPUIntensiveThresh(k *kernel.Kernel, us uint64) {
+	s := sysOf(k)
+	s.threshUs = us
+	s.threshNs = int64(us) * 1000
+}
+
+// funcName names a work function as %ps does.
+func funcName(fn Func) string {
+	if fn == nil {
+		return "0x0"
+	}
+	return trace.SymbolName(trace.FuncPC(fn))
+}
+
+// CurrentWork is current_work(): the item the calling worker is running,
+// or nil if c is not a workqueue worker.
+func CurrentWork(c *kernel.Ctx) *Work {
+	if w := currentWorker(c); w != nil {
+		w.pool.mu.Lock()
+		defer w.pool.mu.Unlock()
+		return w.currentWork
+	}
+	return nil
+}
+
+// CurrentIsRescuer is current_is_workqueue_rescuer().
+func CurrentIsRescuer(c *kernel.Ctx) bool {
+	w := currentWorker(c)
+	return w != nil && w.rescueWQ != nil
+}
+
+// SetWorkerDesc is set_worker_desc(format, …): a description of what the
+// calling worker's item is about, shown in task dumps in place of the
+// workqueue's name.
+func SetWorkerDesc(c *kernel.Ctx, desc string) {
+	if w := currentWorker(c); w != nil {
+		w.pool.mu.Lock()
+		w.desc = desc
+		w.pool.mu.Unlock()
+	}
+}
+
+// ScheduleOnEachCPU is schedule_on_each_cpu(fn): run fn on every CPU
+// through System and wait until all have run. It returns 0.
+func ScheduleOnEachCPU(c *kernel.Ctx, fn Func) int {
+	n := c.Kernel().NumCPUs()
+	works := make([]Work, n)
+	for cpu := range works {
+		Init(&works[cpu], fn)
+		ScheduleWorkOn(c, cpu, &works[cpu])
+	}
+	for cpu := range works {
+		FlushWork(c, &works[cpu])
+	}
+	return 0
+}
+
+// ExecuteInProcessContext is execute_in_process_context(fn, ew): outside
+// interrupt context fn runs at once (on &ew.Work) and 0 is returned;
+// otherwise it is scheduled on System and 1 returned.
+func ExecuteInProcessContext(c *kernel.Ctx, fn Func, ew *ExecuteWork) int {
+	if !c.InInterrupt() {
+		fn(c, &ew.Work)
+		return 0
+	}
+	Init(&ew.Work, fn)
+	ScheduleWork(c, &ew.Work)
+	return 1
+}
