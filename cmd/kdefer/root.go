@@ -36,6 +36,7 @@ type env struct {
 // wants it.
 var commands = []func(*env) *cobra.Command{
 	newRunCmd,
+	newTraceCmd,
 	newModulesCmd,
 	newVersionCmd,
 }

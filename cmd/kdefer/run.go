@@ -94,11 +94,27 @@ type runFlags struct {
 	proc     bool
 	noStamps bool
 	console  bool
+
+	hooks *runHooks // set by the commands that wrap run (trace record, top)
+}
+
+// runHooks let a command that wraps `kdefer run` (trace record, top) add
+// to the run's configuration and act once it has ended.
+type runHooks struct {
+	// config adjusts the runner's configuration before the run; an error
+	// is a usage error of the run.
+	config func(cfg *runner.Config) error
+	// done is called once the run has ended (Wait returned), before the
+	// exit status is worked out; its error is reported as a failure.
+	done func(res runner.Result, err error) error
 }
 
 // newRunCmd is `kdefer run MODULE [param=value ...]`.
-func newRunCmd(e *env) *cobra.Command {
-	o := &runFlags{hz: hzFlag{jiffies.DefaultHZ}, seed: 1, console: true}
+func newRunCmd(e *env) *cobra.Command { return newRunCmdWith(e, nil) }
+
+// newRunCmdWith is `kdefer run` with hooks (nil: none).
+func newRunCmdWith(e *env, h *runHooks) *cobra.Command {
+	o := &runFlags{hz: hzFlag{jiffies.DefaultHZ}, seed: 1, console: true, hooks: h}
 	c := &cobra.Command{
 		Use:     "run MODULE [param=value ...] [flags]",
 		Short:   "Boot a kernel, load MODULE, stream the kernel log, unload",
@@ -149,6 +165,11 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 	if o.proc {
 		cfg.BeforeUnload = printProc
 	}
+	if o.hooks != nil && o.hooks.config != nil {
+		if err := o.hooks.config(&cfg); err != nil {
+			return usage(c, err)
+		}
+	}
 	var in *os.File
 	terminal := false
 	if ok, term := consoleInput(e.stdin); o.console && ok {
@@ -170,6 +191,15 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 		go serveConsole(r, in, terminal, e)
 	}
 	res, err := r.Wait()
+	if o.hooks != nil && o.hooks.done != nil {
+		if herr := o.hooks.done(res, err); herr != nil {
+			fmt.Fprintf(e.stderr, "kdefer: %v\n", herr)
+			if st := runStatus(e, res, err); st != nil {
+				return st
+			}
+			return exitStatus(exitFailure)
+		}
+	}
 	return runStatus(e, res, err)
 }
 
