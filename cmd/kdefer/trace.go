@@ -14,6 +14,7 @@ import (
 	"github.com/kdefer/kdefer/cmd/kdefer/internal/runner"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/trace"
+	"github.com/kdefer/kdefer/trace/perfetto"
 )
 
 // defaultTraceFile is where trace record writes and the other trace
@@ -333,5 +334,55 @@ events/SYSTEM/NAME/format does, without the offsets and common fields.`,
 }
 
 func newTraceExportCmd(e *env) *cobra.Command {
-	return &cobra.Command{Use: "export", Hidden: true, RunE: func(*cobra.Command, []string) error { return errors.New("not yet") }}
+	var format, output string
+	c := &cobra.Command{
+		Use:   "export --format perfetto [-o OUT] [FILE]",
+		Short: "Export a recording as a timeline for the Perfetto UI",
+		Long: `Writes FILE (default ` + defaultTraceFile + `) as Chrome trace-event JSON, which the Perfetto UI
+(https://ui.perfetto.dev: "Open trace file") and chrome://tracing open: a track
+per CPU with the hard interrupts, softirqs, timer and hrtimer callbacks and
+tasklets that ran there, nested; a track per task with the intervals it ran;
+instants for timer starts and cancels, softirq raises and wake-ups; arrows
+from each mod_timer/hrtimer_start to the callback it caused, from a raise to
+the softirq run (a tasklet_schedule's arrow is its TASKLET raise) and from a
+wake-up to the task's next run. OUT defaults to FILE with .json for its
+extension; "-" is standard output.`,
+		Example: `  kdefer trace record -- run timer_simple --virtual --for 2s
+  kdefer trace export --format perfetto -o timer_simple.json`,
+		Args: maxOneFile,
+		RunE: func(c *cobra.Command, args []string) error {
+			if format != "perfetto" && format != "chrome" {
+				return usage(c, fmt.Errorf("--format %q: want perfetto", format))
+			}
+			name := fileArg(args)
+			f, err := readTraceFile(e, name)
+			if err != nil {
+				return fmt.Errorf("trace export: %w", err)
+			}
+			if output == "" {
+				output = strings.TrimSuffix(name, ".kdt") + ".json"
+			}
+			opts := perfetto.FromFile(f)
+			opts.Title = "kdefer " + strings.Join(f.Header.Command, " ")
+			if output == "-" {
+				return perfetto.Write(e.stdout, f.Records, opts)
+			}
+			out, err := os.Create(output)
+			if err != nil {
+				return fmt.Errorf("trace export: %w", err)
+			}
+			if err := perfetto.Write(out, f.Records, opts); err != nil {
+				out.Close()
+				return fmt.Errorf("trace export: %s: %w", output, err)
+			}
+			if err := out.Close(); err != nil {
+				return fmt.Errorf("trace export: %w", err)
+			}
+			fmt.Fprintf(e.stderr, "kdefer: trace: %d records exported to %s (open it in https://ui.perfetto.dev)\n", len(f.Records), output)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&format, "format", "perfetto", "output `FORMAT`: perfetto (Chrome trace-event JSON)")
+	c.Flags().StringVarP(&output, "output", "o", "", "write to `OUT` (default FILE.json; - for standard output)")
+	return c
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,5 +102,40 @@ func TestTraceListShowsEveryEventWithItsFormat(t *testing.T) {
 	full, _, _ := kdefer(t, "trace", "list", "-F")
 	if !strings.Contains(full, "irq:irq_handler_entry\nname: irq_handler_entry\nformat:\n\tfield:int irq;\n") {
 		t.Errorf("trace list -F:\n%s", full)
+	}
+}
+
+func TestTraceExportWritesPerfettoJSON(t *testing.T) {
+	file := recordTimerSimple(t)
+	out := filepath.Join(t.TempDir(), "t.json")
+	_, errs, code := kdefer(t, "trace", "export", "--format", "perfetto", "-o", out, file)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top struct {
+		TraceEvents []struct {
+			Name string `json:"name"`
+			Ph   string `json:"ph"`
+		} `json:"traceEvents"`
+		OtherData map[string]string `json:"otherData"`
+	}
+	if err := json.Unmarshal(data, &top); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	dings := 0
+	for _, e := range top.TraceEvents {
+		if e.Ph == "X" && e.Name == "ding" {
+			dings++
+		}
+	}
+	if dings != 3 || !strings.HasPrefix(top.OtherData["title"], "kdefer run timer_simple") {
+		t.Errorf("%d ding slices (want 3), title %q", dings, top.OtherData["title"])
+	}
+	if _, _, code := kdefer(t, "trace", "export", "--format", "svg", file); code != 2 {
+		t.Errorf("--format svg: exit %d, want 2", code)
 	}
 }
