@@ -37,6 +37,7 @@ type env struct {
 var commands = []func(*env) *cobra.Command{
 	newRunCmd,
 	newTraceCmd,
+	newTopCmd,
 	newModulesCmd,
 	newVersionCmd,
 }

@@ -104,6 +104,9 @@ type runHooks struct {
 	// config adjusts the runner's configuration before the run; an error
 	// is a usage error of the run.
 	config func(cfg *runner.Config) error
+	// started is called once the module is loaded (Start returned nil),
+	// while the run goes on.
+	started func(r *runner.Runner)
 	// done is called once the run has ended (Wait returned), before the
 	// exit status is worked out; its error is reported as a failure.
 	done func(res runner.Result, err error) error
@@ -187,8 +190,13 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 	}
 	e.relay.setActive(r)
 	// An interrupt (ctx done) stops the run; main's cause names the signal.
-	if err := r.Start(c.Context()); err == nil && in != nil {
-		go serveConsole(r, in, terminal, e)
+	if err := r.Start(c.Context()); err == nil {
+		if in != nil {
+			go serveConsole(r, in, terminal, e)
+		}
+		if o.hooks != nil && o.hooks.started != nil {
+			o.hooks.started(r)
+		}
 	}
 	res, err := r.Wait()
 	if o.hooks != nil && o.hooks.done != nil {
