@@ -38,6 +38,7 @@ var commands = []func(*env) *cobra.Command{
 	newRunCmd,
 	newTraceCmd,
 	newTopCmd,
+	newPlotCmd,
 	newModulesCmd,
 	newVersionCmd,
 }
