@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"expvar"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/internal/leakcheck"
@@ -27,14 +29,17 @@ func TestPublishedVariableIsTheSnapshotAsJSON(t *testing.T) {
 		timer.Mod(c, &tm, c.Jiffies()+5)
 	})
 	ktest.Run(t, k, 1_000_000_000)
-	if err := statsvar.Publish("kdefer_test", k); err != nil {
+	// expvar's names are process-wide and never unpublished: one per run
+	// of the test (go test -count).
+	name := fmt.Sprintf("kdefer_test_%d", time.Now().UnixNano())
+	if err := statsvar.Publish(name, k); err != nil {
 		t.Fatal(err)
 	}
-	if err := statsvar.Publish("kdefer_test", k); !errors.Is(err, statsvar.ErrExists) {
+	if err := statsvar.Publish(name, k); !errors.Is(err, statsvar.ErrExists) {
 		t.Errorf("second Publish: %v, want ErrExists", err)
 	}
 	var got stats.Snapshot
-	if err := json.Unmarshal([]byte(expvar.Get("kdefer_test").String()), &got); err != nil {
+	if err := json.Unmarshal([]byte(expvar.Get(name).String()), &got); err != nil {
 		t.Fatal(err)
 	}
 	if !got.Counting || got.Timers.Armed != 1 || got.Timers.Expired != 1 || len(got.CPUs) != 2 {
