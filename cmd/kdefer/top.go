@@ -73,6 +73,7 @@ type logTail struct {
 	max   int
 }
 
+// Write keeps p's complete lines (tabs as spaces), the last max of them.
 func (l *logTail) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -88,6 +89,7 @@ func (l *logTail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Lines returns the kept lines, oldest first.
 func (l *logTail) Lines() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -227,10 +227,12 @@ type strips struct {
 	t0, t1 float64
 }
 
+// DataRange is plot.DataRanger: the time span and a row per CPU.
 func (s *strips) DataRange() (xmin, xmax, ymin, ymax float64) {
 	return s.t0, s.t1, -0.5, float64(s.cpus) - 0.5
 }
 
+// Plot is plot.Plotter: a box per slice, at least a pixel wide.
 func (s *strips) Plot(c draw.Canvas, p *plot.Plot) {
 	trX, trY := p.Transforms(&c)
 	for _, sl := range s.slices {
@@ -289,6 +291,7 @@ func Timeline(f *trace.File, title string) (*plot.Plot, error) {
 // swatch is a legend entry's coloured box.
 type swatch struct{ c color.Color }
 
+// Thumbnail is plot.Thumbnailer: the legend's box.
 func (s swatch) Thumbnail(c *draw.Canvas) {
 	r := c.Rectangle
 	c.FillPolygon(s.c, []vg.Point{r.Min, {X: r.Max.X, Y: r.Min.Y}, r.Max, {X: r.Min.X, Y: r.Max.Y}})
