@@ -26,6 +26,16 @@
 // bucket_expiry as since v6.6 (older kernels recorded expires and flags
 // only), and hrtimer_setup is v6.15's name for hrtimer_init.
 //
+// # Probes and files
+//
+// Tracer.AttachProbe hooks a function to an event beside the rings, as
+// perf and BPF attach to a tracepoint (register_trace_<event>): in-process
+// counters (package stats) use it. A Recorder drains the rings into a
+// trace file (kdefer's trace.dat: see FileMagic for the layout) that keeps
+// the interned strings and function names the records need, so that
+// ReadFile and File.Report print it in another process as the live
+// Tracer.Report would.
+//
 // # Cost
 //
 // A disabled tracepoint is one atomic load of the enable mask and a branch,

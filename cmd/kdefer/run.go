@@ -94,11 +94,30 @@ type runFlags struct {
 	proc     bool
 	noStamps bool
 	console  bool
+
+	hooks *runHooks // set by the commands that wrap run (trace record, top)
+}
+
+// runHooks let a command that wraps `kdefer run` (trace record, top) add
+// to the run's configuration and act once it has ended.
+type runHooks struct {
+	// config adjusts the runner's configuration before the run; an error
+	// is a usage error of the run.
+	config func(cfg *runner.Config) error
+	// started is called once the module is loaded (Start returned nil),
+	// while the run goes on.
+	started func(r *runner.Runner)
+	// done is called once the run has ended (Wait returned), before the
+	// exit status is worked out; its error is reported as a failure.
+	done func(res runner.Result, err error) error
 }
 
 // newRunCmd is `kdefer run MODULE [param=value ...]`.
-func newRunCmd(e *env) *cobra.Command {
-	o := &runFlags{hz: hzFlag{jiffies.DefaultHZ}, seed: 1, console: true}
+func newRunCmd(e *env) *cobra.Command { return newRunCmdWith(e, nil) }
+
+// newRunCmdWith is `kdefer run` with hooks (nil: none).
+func newRunCmdWith(e *env, h *runHooks) *cobra.Command {
+	o := &runFlags{hz: hzFlag{jiffies.DefaultHZ}, seed: 1, console: true, hooks: h}
 	c := &cobra.Command{
 		Use:     "run MODULE [param=value ...] [flags]",
 		Short:   "Boot a kernel, load MODULE, stream the kernel log, unload",
@@ -124,7 +143,7 @@ func newRunCmd(e *env) *cobra.Command {
 	f.Var(&o.hz, "hz", "tick rate (CONFIG_HZ): 100, 250, 300 or 1000")
 	f.Var(&o.cpus, "cpus", "number of logical CPUs, 1..64 (default: the host's cores)")
 	f.Int64Var(&o.seed, "seed", 1, "seed `N` of virtual time's choices: the same seed, the same log")
-	f.BoolVar(&o.proc, "proc", false, "print /proc/softirqs, /proc/interrupts, /proc/timer_list and the timer wheel before unloading")
+	f.BoolVar(&o.proc, "proc", false, "print ps, /proc/loadavg, /proc/softirqs, /proc/interrupts, /proc/timer_list and the timer wheel before unloading")
 	f.BoolVar(&o.noStamps, "no-timestamps", false, "print the log without its [seconds.micros] stamps")
 	f.BoolVar(&o.console, "console", true, "read commands (ps, kill, cat /proc/…) from standard input when it is a terminal or a pipe; see above")
 	return c
@@ -149,6 +168,11 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 	if o.proc {
 		cfg.BeforeUnload = printProc
 	}
+	if o.hooks != nil && o.hooks.config != nil {
+		if err := o.hooks.config(&cfg); err != nil {
+			return usage(c, err)
+		}
+	}
 	var in *os.File
 	terminal := false
 	if ok, term := consoleInput(e.stdin); o.console && ok {
@@ -166,10 +190,24 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 	}
 	e.relay.setActive(r)
 	// An interrupt (ctx done) stops the run; main's cause names the signal.
-	if err := r.Start(c.Context()); err == nil && in != nil {
-		go serveConsole(r, in, terminal, e)
+	if err := r.Start(c.Context()); err == nil {
+		if in != nil {
+			go serveConsole(r, in, terminal, e)
+		}
+		if o.hooks != nil && o.hooks.started != nil {
+			o.hooks.started(r)
+		}
 	}
 	res, err := r.Wait()
+	if o.hooks != nil && o.hooks.done != nil {
+		if herr := o.hooks.done(res, err); herr != nil {
+			fmt.Fprintf(e.stderr, "kdefer: %v\n", herr)
+			if st := runStatus(e, res, err); st != nil {
+				return st
+			}
+			return exitStatus(exitFailure)
+		}
+	}
 	return runStatus(e, res, err)
 }
 
@@ -233,10 +271,12 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// printProc is --proc: the /proc views, printed before rmmod so that the
+// printProc is --proc: ps and the /proc views, printed before rmmod so that the
 // module's timers still show.
 func printProc(k *kernel.Kernel, out io.Writer) {
-	fmt.Fprint(out, "\n$ cat /proc/softirqs\n"+procfs.Softirqs(k)+
+	fmt.Fprint(out, "\n$ ps\n"+procfs.PS(k)+
+		"\n$ cat /proc/loadavg\n"+procfs.Loadavg(k)+
+		"\n$ cat /proc/softirqs\n"+procfs.Softirqs(k)+
 		"\n$ cat /proc/interrupts\n"+procfs.Interrupts(k)+
 		"\n$ cat /proc/timer_list\n"+procfs.TimerList(k)+
 		"\n# timer wheel\n"+procfs.TimerWheel(k)+"\n")

@@ -116,6 +116,7 @@ func commands() []command {
 		{name: "kill", args: "[-SIGNAL | -s SIGNAL] PID... | -l", summary: "send a signal (default SIGTERM) to tasks", run: (*Shell).kill},
 		{name: "dmesg", args: "[-t]", summary: "print the kernel log (-t: without timestamps)", run: (*Shell).dmesg},
 		{name: "cat", args: "FILE...", summary: "print /proc and /sys files ('ls /proc' lists them)", run: (*Shell).cat},
+		{name: "echo", args: "[-n] WORDS... [> FILE]", summary: "print words, or write them to a /sys/module/MOD/parameters file", run: (*Shell).echo},
 		{name: "ls", args: "[DIR]", summary: "list the files of /proc, /proc/PID, /sys/module/…", run: (*Shell).ls},
 		{name: "lsmod", summary: "list the loaded modules", run: (*Shell).lsmod},
 		{name: "exec", args: "APP [ARG...]", summary: "run a demo's program as a new user task (see 'kdefer modules')", run: (*Shell).exec},

@@ -339,7 +339,7 @@ func TestLsListsTheFiles(t *testing.T) {
 		}
 	}
 	out, _, _ := m.exec(t, "ls /proc")
-	if !strings.HasPrefix(out, "1\n2\n3\n4\n") || !strings.HasSuffix(out, "devices\ninterrupts\nmisc\nmodules\nsoftirqs\ntimer_list\ntimer_wheel\n") {
+	if !strings.HasPrefix(out, "1\n2\n3\n4\n") || !strings.HasSuffix(out, "devices\ninterrupts\nloadavg\nmisc\nmodules\nsoftirqs\ntimer_list\ntimer_wheel\n") {
 		t.Errorf("ls /proc:\n%s", out)
 	}
 	if _, errs, _ := m.exec(t, "ls /nosuch"); errs != "ls: cannot access '/nosuch': No such file or directory\n" {

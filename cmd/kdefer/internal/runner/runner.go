@@ -199,6 +199,17 @@ type Config struct {
 	// BeforeUnload runs on the goroutine that drives the kernel, so it may
 	// use the kernel freely. It is not called if the module did not load.
 	BeforeUnload func(k *kernel.Kernel, out io.Writer)
+	// TraceEvents enables trace events from boot on
+	// (kernel.Config.TraceEvents: "timer,irq", "all"); "" enables none.
+	TraceEvents string
+	// TraceBufferRecords is each CPU's trace ring capacity in records
+	// (kernel.Config.TraceBufferRecords; 0: the tracer's default).
+	TraceBufferRecords int
+	// OnBoot, when non-nil, is called once the kernel has booted, before
+	// insmod: `kdefer trace record` starts draining the trace rings there,
+	// `kdefer top` starts watching. It runs on the goroutine that called
+	// Start and must not block.
+	OnBoot func(k *kernel.Kernel)
 	// ShutdownTimeout bounds the kernel's shutdown (0: 10 s of real time).
 	ShutdownTimeout time.Duration
 
@@ -293,6 +304,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.For < 0 {
 		return nil, fmt.Errorf("%w: negative duration %v", ErrConfig, cfg.For)
 	}
+	if cfg.TraceBufferRecords < 0 {
+		return nil, fmt.Errorf("%w: %d trace buffer records", ErrConfig, cfg.TraceBufferRecords)
+	}
 	if r.cfg.Seed == 0 {
 		r.cfg.Seed = 1
 	}
@@ -380,7 +394,8 @@ func (r *Runner) Start(ctx context.Context) error {
 		close(r.done)
 	}
 	r.res.Module = r.name
-	cfg := kernel.Config{CPUs: r.cfg.CPUs, HZ: r.cfg.HZ, Virtual: r.cfg.Virtual, Seed: r.cfg.Seed, Log: r.logRecord}
+	cfg := kernel.Config{CPUs: r.cfg.CPUs, HZ: r.cfg.HZ, Virtual: r.cfg.Virtual, Seed: r.cfg.Seed, Log: r.logRecord,
+		TraceEvents: r.cfg.TraceEvents, TraceBufferRecords: r.cfg.TraceBufferRecords}
 	k, err := kernel.Boot(cfg)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrBoot, err))
@@ -388,6 +403,9 @@ func (r *Runner) Start(ctx context.Context) error {
 		return r.err
 	}
 	r.k.Store(k)
+	if r.cfg.OnBoot != nil {
+		r.cfg.OnBoot(k)
+	}
 	ld := module.Loader(k, modules.Registry())
 	r.state.Store(int32(StateLoading))
 	// A module's init is not interruptible (msleep in it sleeps in
