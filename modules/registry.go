@@ -12,6 +12,7 @@ import (
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules/delayssleeps"
+	"github.com/kdefer/kdefer/modules/kthreadsimple"
 	"github.com/kdefer/kdefer/modules/lab12timer"
 	"github.com/kdefer/kdefer/modules/sed1"
 	"github.com/kdefer/kdefer/modules/testmod"
@@ -26,6 +27,7 @@ func All() []module.Info {
 		timersimple.Info,
 		sed1.Info,
 		lab12timer.Info,
+		kthreadsimple.Info,
 	}
 }
 

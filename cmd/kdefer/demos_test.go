@@ -1,0 +1,31 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/kdefer/kdefer/internal/golden"
+)
+
+// The console sessions of the kernel-thread demos: each script is what the
+// books type at a shell while the module is loaded, run in virtual time so
+// that the output is the same on every run.
+
+// kthreadSimpleScript: ps finds [llkd/kt_simple] (pid 6), kill -9 does
+// nothing (SIGKILL is not allowed), kill -INT wakes it and it exits; the
+// end of input lets the run go on to its rmmod.
+const kthreadSimpleScript = `ps
+kill -9 6
+sleep 0.5
+ps
+kill -INT 6
+sleep 0.5
+ps
+`
+
+func TestConsoleKillIntEndsKthreadSimple(t *testing.T) {
+	out, errs, code := kdeferWithInput(t, kthreadSimpleScript, "run", "kthread_simple", "--virtual", "--cpus", "2", "--for", "2s", "--no-timestamps")
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	golden.Check(t, "testdata/console_kthread_simple.golden", out)
+}
