@@ -14,6 +14,7 @@ import (
 	"github.com/kdefer/kdefer/modules/delayssleeps"
 	"github.com/kdefer/kdefer/modules/kthreadsimple"
 	"github.com/kdefer/kdefer/modules/lab12timer"
+	"github.com/kdefer/kdefer/modules/lab6kthread"
 	"github.com/kdefer/kdefer/modules/sed1"
 	"github.com/kdefer/kdefer/modules/testmod"
 	"github.com/kdefer/kdefer/modules/timersimple"
@@ -28,6 +29,7 @@ func All() []module.Info {
 		sed1.Info,
 		lab12timer.Info,
 		kthreadsimple.Info,
+		lab6kthread.Info,
 	}
 }
 

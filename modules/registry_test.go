@@ -10,7 +10,7 @@ func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func TestRegistryHoldsEveryModule(t *testing.T) {
 	r := Registry()
-	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "kthread_simple"} {
+	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "kthread_simple", "6_kthread"} {
 		if _, ok := r.Lookup(name); !ok {
 			t.Errorf("%s not registered", name)
 		}
@@ -29,6 +29,7 @@ func TestResolve(t *testing.T) {
 		{"1-2-timer", "1_2_timer"},
 		{"1_2_timer", "1_2_timer"},
 		{"delays-sleeps", "delays_sleeps"},
+		{"6-kthread", "6_kthread"},
 		{"nosuch", ""},
 		{"", ""},
 	} {
