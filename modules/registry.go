@@ -16,6 +16,7 @@ import (
 	"github.com/kdefer/kdefer/modules/lab12timer"
 	"github.com/kdefer/kdefer/modules/lab6kthread"
 	"github.com/kdefer/kdefer/modules/sed1"
+	"github.com/kdefer/kdefer/modules/taskletdriver"
 	"github.com/kdefer/kdefer/modules/testmod"
 	"github.com/kdefer/kdefer/modules/timersimple"
 )
@@ -30,6 +31,7 @@ func All() []module.Info {
 		lab12timer.Info,
 		kthreadsimple.Info,
 		lab6kthread.Info,
+		taskletdriver.Info,
 	}
 }
 
