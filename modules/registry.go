@@ -12,6 +12,7 @@ import (
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules/delayssleeps"
+	"github.com/kdefer/kdefer/modules/kt"
 	"github.com/kdefer/kdefer/modules/kthreadsimple"
 	"github.com/kdefer/kdefer/modules/lab12timer"
 	"github.com/kdefer/kdefer/modules/lab6kthread"
@@ -32,6 +33,8 @@ func All() []module.Info {
 		kthreadsimple.Info,
 		lab6kthread.Info,
 		taskletdriver.Info,
+		kt.Kt1,
+		kt.Kt2,
 	}
 }
 

@@ -29,3 +29,25 @@ func TestConsoleKillIntEndsKthreadSimple(t *testing.T) {
 	}
 	golden.Check(t, "testdata/console_kthread_simple.golden", out)
 }
+
+// kt1Script is seed 002's shell session with kt1: ps shows [mykt] (pid 6)
+// asleep, a child of kthreadd; its /proc/6/status; kill -9 does nothing;
+// kill -2 (SIGINT) ends it, and its /proc directory goes with it.
+const kt1Script = `ps
+cat /proc/6/status
+kill -9 6
+sleep 1
+ps
+kill -2 6
+sleep 1
+ps
+cat /proc/6/status
+`
+
+func TestConsoleKt1KillNineDoesNothingKillTwoEndsIt(t *testing.T) {
+	out, errs, code := kdeferWithInput(t, kt1Script, "run", "kt1", "--virtual", "--cpus", "2", "--for", "3s", "--no-timestamps")
+	if code != 0 || errs != "cat: /proc/6/status: No such file or directory\n" {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	golden.Check(t, "testdata/console_kt1.golden", out)
+}
