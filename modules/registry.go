@@ -21,6 +21,7 @@ import (
 	"github.com/kdefer/kdefer/modules/taskletdriver"
 	"github.com/kdefer/kdefer/modules/testmod"
 	"github.com/kdefer/kdefer/modules/timersimple"
+	"github.com/kdefer/kdefer/modules/umhdemo"
 )
 
 // All returns the definitions of every built-in module.
@@ -37,6 +38,7 @@ func All() []module.Info {
 		taskletdriver.Info,
 		kt.Kt1,
 		kt.Kt2,
+		umhdemo.Info,
 	}
 }
 

@@ -10,7 +10,7 @@ func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func TestRegistryHoldsEveryModule(t *testing.T) {
 	r := Registry()
-	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "kthread_simple", "6_kthread", "tasklet_driver", "kt1", "kt2", "sed2_drv"} {
+	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "kthread_simple", "6_kthread", "tasklet_driver", "kt1", "kt2", "sed2_drv", "umh_demo"} {
 		if _, ok := r.Lookup(name); !ok {
 			t.Errorf("%s not registered", name)
 		}
