@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kdefer/kdefer/internal/golden"
@@ -50,4 +51,21 @@ func TestConsoleKt1KillNineDoesNothingKillTwoEndsIt(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
 	golden.Check(t, "testdata/console_kt1.golden", out)
+}
+
+func TestModulesListsTheKthreadTaskletAndUmhDemos(t *testing.T) {
+	out, _, code := kdefer(t, "modules")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{
+		"kthread_simple ", "6_kthread ", "tasklet_driver ", "kt1 ", "kt2 ", "umh_demo ",
+		"sed2_drv ", "    alias: sed2\n", "    make_it_fail:int (default \"0\", perm 0660)",
+		"    app: userapp_sed2 DEVICE MESSAGE [CHOICE...]",
+		"    wait:int (default \"2\", perm 0444)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("modules output lacks %q:\n%s", want, out)
+		}
+	}
 }
