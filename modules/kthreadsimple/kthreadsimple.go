@@ -46,6 +46,9 @@
 //     kernel's seed.
 //   - The thread pointer lives in the module instance (the C code's global
 //     gkthrd_ts), so that two kernels in one process each have their own.
+//   - The C module's MODULE_DESCRIPTION is delays_sleeps's ("a simple LKM
+//     to demo delays and sleeps in the kernel"), copied over; kdefer's
+//     describes the kernel thread.
 package kthreadsimple
 
 import (
