@@ -55,8 +55,8 @@ const Name = "umh_demo"
 // Missing is the program the tour runs to show a failed exec.
 const Missing = "/nonexistent/umh_demo"
 
-// Envp is the helpers' environment: kernel/reboot.c's run_cmd() one.
-var Envp = []string{"HOME=/", "PATH=/sbin:/bin:/usr/sbin:/usr/bin"}
+// Envp returns the helpers' environment: kernel/reboot.c's run_cmd() one.
+func Envp() []string { return []string{"HOME=/", "PATH=/sbin:/bin:/usr/sbin:/usr/bin"} }
 
 // Info defines the module.
 var Info = module.Info{
@@ -165,7 +165,7 @@ func cmdline(argv []string) string {
 // umh_run runs argv through call_usermodehelper with wait and logs the
 // value returned.
 func (m *umhDemo) umh_run(c *kernel.Ctx, argv []string, wait int) int {
-	ret := umh.CallUsermodehelper(c, argv[0], argv, Envp, wait)
+	ret := umh.CallUsermodehelper(c, argv[0], argv, Envp(), wait)
 	m.pr.Info(c, "%s: %s -> %d (%s)\n", WaitName(wait), cmdline(argv), ret, Explain(wait, ret))
 	return ret
 }
@@ -189,7 +189,7 @@ func (m *umhDemo) umh_demo_init(c *kernel.Ctx) error {
 	if argv := strings.Fields(m.cmd); len(argv) > 0 {
 		m.umh_run(c, argv, m.wait)
 	} else {
-		m.pr.Info(c, "running host programs with call_usermodehelper(), envp = { %s }\n", strings.Join(Envp, ", "))
+		m.pr.Info(c, "running host programs with call_usermodehelper(), envp = { %s }\n", strings.Join(Envp(), ", "))
 		for _, s := range Tour() {
 			m.umh_run(c, s.Argv, s.Wait)
 		}
