@@ -17,7 +17,7 @@ func boot(t *testing.T, cfg kernel.Config) (*kernel.Kernel, *module.ModLoader) {
 	return demotest.Boot(t, cfg, lab6kthread.Info)
 }
 
-func TestLogMatchesGolden(t *testing.T) {
+func TestLoadUnloadLogMatchesGolden(t *testing.T) {
 	k, ld := boot(t, kernel.Config{Virtual: true, CPUs: 2, Quiet: true})
 	demotest.Insmod(t, k, ld, lab6kthread.Name)
 	demotest.RunFor(t, k, time.Second)

@@ -183,7 +183,7 @@ func simple(c *kernel.Ctx, fd *module.Fd, cmd uint32) error {
 // The state machine, driven straight through ioctl(2), back to back: each
 // ioctl waits for the operation before it, so the answers do not depend on
 // when the worker runs.
-func TestStateMachine(t *testing.T) {
+func TestEachIoctlWaitsForTheOperationBeforeIt(t *testing.T) {
 	k, ld := boot(t)
 	demotest.Insmod(t, k, ld, sed2.DrvName)
 	ioctls(t, k, func(c *kernel.Ctx, fd *module.Fd) {
@@ -244,7 +244,7 @@ func TestTimeoutStaysUntilDestroy(t *testing.T) {
 	demotest.Rmmod(t, k, ld, sed2.DrvName)
 }
 
-func TestBadIoctls(t *testing.T) {
+func TestBadIoctlsGetTheDriversErrors(t *testing.T) {
 	k, ld := boot(t)
 	demotest.Insmod(t, k, ld, sed2.DrvName)
 	seq := k.Log().NextSeq()
@@ -326,7 +326,7 @@ func TestTheAppDetectsAMessageTheDriverHolds(t *testing.T) {
 	demotest.Rmmod(t, k, ld, sed2.DrvName)
 }
 
-func TestTheAppsGuards(t *testing.T) {
+func TestTheAppsGuardsRefuseOutOfOrderChoices(t *testing.T) {
 	k, ld := boot(t)
 	demotest.Insmod(t, k, ld, sed2.DrvName)
 	_, out, _ := app(t, k, dev, "hello", "2", "3", "4", "1", "4", "1", "2", "0", "x", "7")
@@ -387,7 +387,7 @@ func TestTheAppsDmesgAndDmesgClear(t *testing.T) {
 	demotest.Rmmod(t, k, ld, sed2.DrvName)
 }
 
-func TestAppUsageErrors(t *testing.T) {
+func TestAppUsageErrorsExitOne(t *testing.T) {
 	k, ld := boot(t)
 	demotest.Insmod(t, k, ld, sed2.DrvName)
 	for _, tc := range []struct {
@@ -407,7 +407,7 @@ func TestAppUsageErrors(t *testing.T) {
 	demotest.Rmmod(t, k, ld, sed2.DrvName)
 }
 
-func TestIoctlNumbers(t *testing.T) {
+func TestIoctlNumbersAreTheBookErasIOR(t *testing.T) {
 	for i, cmd := range []uint32{sed2.CmdEncryptMsg, sed2.CmdRetrieveMsg, sed2.CmdDecryptMsg, sed2.CmdDestroyMsg} {
 		if want := module.IOR(sed2.Magic, uint32(i+1), 4); cmd != want || cmd != 0x8004A901+uint32(i) {
 			t.Errorf("command %d = %#x, want %#x", i+1, cmd, want)
@@ -415,7 +415,7 @@ func TestIoctlNumbers(t *testing.T) {
 	}
 }
 
-func TestParameters(t *testing.T) {
+func TestParametersHaveTheBooksDefaults(t *testing.T) {
 	var got []string
 	for _, p := range sed2.Info.Params() {
 		got = append(got, fmt.Sprintf("%s=%s %s %04o", p.Name, p.Default, p.Type, p.Perm))

@@ -24,7 +24,7 @@ func taskletRuns(k *kernel.Kernel) uint64 {
 	return n
 }
 
-func TestLogMatchesGolden(t *testing.T) {
+func TestLoadUnloadLogMatchesGolden(t *testing.T) {
 	k, ld := boot(t, kernel.Config{Virtual: true, CPUs: 2, Quiet: true})
 	demotest.Insmod(t, k, ld, taskletdriver.Name)
 	demotest.RunFor(t, k, time.Second)

@@ -122,7 +122,7 @@ func TestAtomicContextGetsTheMightSleepReport(t *testing.T) {
 	}
 }
 
-func TestParameters(t *testing.T) {
+func TestParametersDefaultToTheTour(t *testing.T) {
 	var got []string
 	for _, p := range umhdemo.Info.Params() {
 		got = append(got, p.Name+"="+p.Default+" "+p.Type)
