@@ -12,10 +12,16 @@ import (
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules/delayssleeps"
+	"github.com/kdefer/kdefer/modules/kt"
+	"github.com/kdefer/kdefer/modules/kthreadsimple"
 	"github.com/kdefer/kdefer/modules/lab12timer"
+	"github.com/kdefer/kdefer/modules/lab6kthread"
 	"github.com/kdefer/kdefer/modules/sed1"
+	"github.com/kdefer/kdefer/modules/sed2"
+	"github.com/kdefer/kdefer/modules/taskletdriver"
 	"github.com/kdefer/kdefer/modules/testmod"
 	"github.com/kdefer/kdefer/modules/timersimple"
+	"github.com/kdefer/kdefer/modules/umhdemo"
 )
 
 // All returns the definitions of every built-in module.
@@ -26,6 +32,13 @@ func All() []module.Info {
 		timersimple.Info,
 		sed1.Info,
 		lab12timer.Info,
+		sed2.Info,
+		kthreadsimple.Info,
+		lab6kthread.Info,
+		taskletdriver.Info,
+		kt.Kt1,
+		kt.Kt2,
+		umhdemo.Info,
 	}
 }
 
@@ -45,6 +58,7 @@ func Registry() *module.Registry {
 func aliases() map[string]string {
 	return map[string]string{
 		"sed1": sed1.DrvName, // the demo's directory, ch5/sed1
+		"sed2": sed2.DrvName, // ch5/sed2
 	}
 }
 
@@ -104,6 +118,7 @@ type App struct {
 func Apps() []App {
 	return []App{
 		{Name: sed1.AppName, Module: sed1.DrvName, Args: "DEVICE MESSAGE", Main: sed1.UserappSed1},
+		{Name: sed2.AppName, Module: sed2.DrvName, Args: "DEVICE MESSAGE [CHOICE...] (the menu's choices, 1-7)", Main: sed2.UserappSed2},
 	}
 }
 

@@ -10,7 +10,7 @@ func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func TestRegistryHoldsEveryModule(t *testing.T) {
 	r := Registry()
-	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer"} {
+	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "kthread_simple", "6_kthread", "tasklet_driver", "kt1", "kt2", "sed2_drv", "umh_demo"} {
 		if _, ok := r.Lookup(name); !ok {
 			t.Errorf("%s not registered", name)
 		}
@@ -26,9 +26,11 @@ func TestResolve(t *testing.T) {
 		{"timer-simple", "timer_simple"},
 		{"sed1", "sed1_drv"},
 		{"sed1_drv", "sed1_drv"},
+		{"sed2", "sed2_drv"},
 		{"1-2-timer", "1_2_timer"},
 		{"1_2_timer", "1_2_timer"},
 		{"delays-sleeps", "delays_sleeps"},
+		{"6-kthread", "6_kthread"},
 		{"nosuch", ""},
 		{"", ""},
 	} {
