@@ -9,6 +9,7 @@ import (
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/timer"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // Worker flags (enum worker_flags).
@@ -45,6 +46,7 @@ const (
 type workerPool struct {
 	mu   sync.Mutex // pool->lock
 	sys  *system
+	tr   *trace.Tracer // the kernel's, cached for the tracepoints
 	id   int
 	cpu  int // -1 for unbound pools
 	nice int
@@ -151,7 +153,7 @@ func (l *workerList) remove(w *worker) {
 }
 
 func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
-	p := &workerPool{sys: s, id: id, cpu: cpu, nice: nice, bh: bh, disassociated: cpu < 0 || bh}
+	p := &workerPool{sys: s, tr: s.k.Tracer(), id: id, cpu: cpu, nice: nice, bh: bh, disassociated: cpu < 0 || bh}
 	timer.Setup(nil, &p.idleTimer, p.idleWorkerTimeout, timer.FlagDeferrable)
 	timer.Setup(nil, &p.maydayTimer, p.maydayTimeout, 0)
 	timer.Setup(nil, &p.tickTimer, p.tick, 0)
