@@ -117,6 +117,10 @@ type worker struct {
 	sleeping atomic.Bool
 
 	rescueWQ *Workqueue
+	// attached is the pool a rescuer is attached to (nil between its
+	// visits), set and cleared under that pool's lock, for WorkerComm: a
+	// rescuer's pool changes, the other workers' never does.
+	attached atomic.Pointer[workerPool]
 
 	warnedFlushDep bool // its item's check_flush_dependency warning is out (own goroutine)
 }
@@ -389,13 +393,17 @@ func (p *workerPool) createWorker(c *kernel.Ctx) bool {
 	return true
 }
 
-// attach is worker_attach_to_pool() (with pool.mu held).
+// attach is worker_attach_to_pool() (with pool.mu held). Only a rescuer
+// changes pools: a pool's own workers are made with it.
 func (p *workerPool) attach(w *worker) {
 	if p.disassociated {
 		w.flags.Store(w.flags.Load() | workerUnbound)
 	}
 	p.workers = append(p.workers, w)
-	w.pool = p
+	if w.rescueWQ != nil {
+		w.pool = p
+		w.attached.Store(p)
+	}
 }
 
 // detach is worker_detach_from_pool() (with pool.mu held).
@@ -407,6 +415,9 @@ func (p *workerPool) detach(w *worker) {
 		}
 	}
 	w.flags.Store(w.flags.Load() &^ (workerUnbound | workerRebound))
+	if w.rescueWQ != nil {
+		w.attached.Store(nil)
+	}
 }
 
 // thread is worker_thread(): the body of a kworker.

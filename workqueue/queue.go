@@ -845,9 +845,15 @@ func CurrentIsRescuer(c *kernel.Ctx) bool {
 }
 
 // SetWorkerDesc is set_worker_desc(format, …): a description of what the
-// calling worker's item is about, shown in task dumps in place of the
-// workqueue's name.
+// calling worker's item is about, shown in place of the workqueue's name
+// after the worker's name in ps and /proc/PID/comm ("kworker/0:1+desc",
+// see WorkerComm) until the worker starts its next item. At most
+// WorkerDescLen-1 bytes are kept, as the kernel's buffer holds. Outside a
+// workqueue worker it does nothing.
 func SetWorkerDesc(c *kernel.Ctx, desc string) {
+	if len(desc) >= WorkerDescLen {
+		desc = desc[:WorkerDescLen-1]
+	}
 	if w := currentWorker(c); w != nil {
 		w.pool.mu.Lock()
 		w.desc = desc

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/procfs"
 )
 
 // ps is `ps -eo pid,ppid,stat,psr,cmd` (procps-ng 4's column widths):
@@ -46,10 +47,11 @@ func ppid(t *kernel.Task) int {
 	return 0
 }
 
-// cmdName is ps's CMD: the name, in brackets for a kernel thread.
+// cmdName is ps's CMD: the name (procfs.TaskName: a kworker's shows what
+// it runs, "kworker/0:1+events"), in brackets for a kernel thread.
 func cmdName(t *kernel.Task) string {
 	if t.IsKthread() {
-		return "[" + t.Comm() + "]"
+		return "[" + procfs.TaskName(t) + "]"
 	}
 	return t.Comm()
 }
