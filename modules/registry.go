@@ -16,6 +16,7 @@ import (
 	"github.com/kdefer/kdefer/modules/sed1"
 	"github.com/kdefer/kdefer/modules/testmod"
 	"github.com/kdefer/kdefer/modules/timersimple"
+	"github.com/kdefer/kdefer/modules/workqsimple"
 )
 
 // All returns the definitions of every built-in module.
@@ -26,6 +27,7 @@ func All() []module.Info {
 		timersimple.Info,
 		sed1.Info,
 		lab12timer.Info,
+		workqsimple.Info,
 	}
 }
 
