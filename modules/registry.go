@@ -17,6 +17,7 @@ import (
 	"github.com/kdefer/kdefer/modules/testmod"
 	"github.com/kdefer/kdefer/modules/timersimple"
 	"github.com/kdefer/kdefer/modules/workqsimple"
+	"github.com/kdefer/kdefer/modules/workqueuedriver"
 )
 
 // All returns the definitions of every built-in module.
@@ -28,6 +29,7 @@ func All() []module.Info {
 		sed1.Info,
 		lab12timer.Info,
 		workqsimple.Info,
+		workqueuedriver.Info,
 	}
 }
 
