@@ -14,6 +14,7 @@ import (
 	"github.com/kdefer/kdefer/modules/delayssleeps"
 	"github.com/kdefer/kdefer/modules/lab12timer"
 	"github.com/kdefer/kdefer/modules/sed1"
+	"github.com/kdefer/kdefer/modules/slpywq"
 	"github.com/kdefer/kdefer/modules/testmod"
 	"github.com/kdefer/kdefer/modules/timersimple"
 	"github.com/kdefer/kdefer/modules/workqsimple"
@@ -30,6 +31,7 @@ func All() []module.Info {
 		lab12timer.Info,
 		workqsimple.Info,
 		workqueuedriver.Info,
+		slpywq.Info,
 	}
 }
 
@@ -108,6 +110,7 @@ type App struct {
 func Apps() []App {
 	return []App{
 		{Name: sed1.AppName, Module: sed1.DrvName, Args: "DEVICE MESSAGE", Main: sed1.UserappSed1},
+		{Name: slpywq.AppName, Module: slpywq.Name, Args: "DEVICE [READERS]", Main: slpywq.Sleepy},
 	}
 }
 

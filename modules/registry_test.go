@@ -10,7 +10,7 @@ func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func TestRegistryHoldsEveryModule(t *testing.T) {
 	r := Registry()
-	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "workq_simple", "workqueue_driver"} {
+	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "workq_simple", "workqueue_driver", "slpy_wq"} {
 		if _, ok := r.Lookup(name); !ok {
 			t.Errorf("%s not registered", name)
 		}
