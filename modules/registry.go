@@ -13,6 +13,7 @@ import (
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules/delayssleeps"
 	"github.com/kdefer/kdefer/modules/lab12timer"
+	"github.com/kdefer/kdefer/modules/lab345deferred"
 	"github.com/kdefer/kdefer/modules/sed1"
 	"github.com/kdefer/kdefer/modules/slpywq"
 	"github.com/kdefer/kdefer/modules/testmod"
@@ -32,6 +33,7 @@ func All() []module.Info {
 		workqsimple.Info,
 		workqueuedriver.Info,
 		slpywq.Info,
+		lab345deferred.Info,
 	}
 }
 
@@ -111,6 +113,7 @@ func Apps() []App {
 	return []App{
 		{Name: sed1.AppName, Module: sed1.DrvName, Args: "DEVICE MESSAGE", Main: sed1.UserappSed1},
 		{Name: slpywq.AppName, Module: slpywq.Name, Args: "DEVICE [READERS]", Main: slpywq.Sleepy},
+		{Name: lab345deferred.AppName, Module: lab345deferred.Name, Args: "s SECONDS | c | a SECONDS | p PID", Main: lab345deferred.Test},
 	}
 }
 

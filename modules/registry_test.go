@@ -10,7 +10,7 @@ func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func TestRegistryHoldsEveryModule(t *testing.T) {
 	r := Registry()
-	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "workq_simple", "workqueue_driver", "slpy_wq"} {
+	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "workq_simple", "workqueue_driver", "slpy_wq", "3_4_5_deferred"} {
 		if _, ok := r.Lookup(name); !ok {
 			t.Errorf("%s not registered", name)
 		}
@@ -29,6 +29,8 @@ func TestResolve(t *testing.T) {
 		{"1-2-timer", "1_2_timer"},
 		{"1_2_timer", "1_2_timer"},
 		{"delays-sleeps", "delays_sleeps"},
+		{"3-4-5-deferred", "3_4_5_deferred"},
+		{"slpy-wq", "slpy_wq"},
 		{"nosuch", ""},
 		{"", ""},
 	} {
