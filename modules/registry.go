@@ -15,6 +15,7 @@ import (
 	"github.com/kdefer/kdefer/modules/lab12timer"
 	"github.com/kdefer/kdefer/modules/lab345deferred"
 	"github.com/kdefer/kdefer/modules/sed1"
+	"github.com/kdefer/kdefer/modules/sed3"
 	"github.com/kdefer/kdefer/modules/slpywq"
 	"github.com/kdefer/kdefer/modules/testmod"
 	"github.com/kdefer/kdefer/modules/timersimple"
@@ -34,6 +35,7 @@ func All() []module.Info {
 		workqueuedriver.Info,
 		slpywq.Info,
 		lab345deferred.Info,
+		sed3.Info,
 	}
 }
 
@@ -53,6 +55,7 @@ func Registry() *module.Registry {
 func aliases() map[string]string {
 	return map[string]string{
 		"sed1": sed1.DrvName, // the demo's directory, ch5/sed1
+		"sed3": sed3.DrvName, // ch5/sed3
 	}
 }
 

@@ -10,7 +10,7 @@ func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func TestRegistryHoldsEveryModule(t *testing.T) {
 	r := Registry()
-	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "workq_simple", "workqueue_driver", "slpy_wq", "3_4_5_deferred"} {
+	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "workq_simple", "workqueue_driver", "slpy_wq", "3_4_5_deferred", "sed3_drv"} {
 		if _, ok := r.Lookup(name); !ok {
 			t.Errorf("%s not registered", name)
 		}
@@ -26,6 +26,7 @@ func TestResolve(t *testing.T) {
 		{"timer-simple", "timer_simple"},
 		{"sed1", "sed1_drv"},
 		{"sed1_drv", "sed1_drv"},
+		{"sed3", "sed3_drv"},
 		{"1-2-timer", "1_2_timer"},
 		{"1_2_timer", "1_2_timer"},
 		{"delays-sleeps", "delays_sleeps"},
