@@ -203,7 +203,9 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	} else {
 		pool.mu.Lock()
 	}
-	pool.traceQueue(c, reqCPU, p, w)
+	if pool.tr.On(trace.WorkqueueQueueWork) {
+		emitQueue(c, reqCPU, p, w)
+	}
 	if w.list != nil {
 		pool.mu.Unlock()
 		kernel.WarnOn(c, true)
@@ -648,13 +650,17 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 
 	fn := wk.currentFn
 	before := c.PreemptCount()
-	pool.traceExecute(c, trace.WorkqueueExecuteStart, w, fn)
+	if pool.tr.On(trace.WorkqueueExecuteStart) {
+		emitExecute(c, trace.WorkqueueExecuteStart, w, fn)
+	}
 	if wk.task != nil {
 		callWorkFn(c, wk, fn, w, p, qf)
 	} else {
 		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
 	}
-	pool.traceExecute(c, trace.WorkqueueExecuteEnd, w, fn)
+	if pool.tr.On(trace.WorkqueueExecuteEnd) {
+		emitExecute(c, trace.WorkqueueExecuteEnd, w, fn)
+	}
 	if wk.task != nil && c.PreemptCount() != before {
 		kernel.Report(c, printk.LevelErr, []string{
 			"BUG: workqueue leaked atomic, lock or RCU: " + c.Current().Comm() + "[" + itoa(c.Current().PID()) + "]",

@@ -19,16 +19,14 @@ import (
 //     function in process_one_work, in the worker's context (softirq
 //     context for a BH workqueue).
 //
-// Each helper tests its event in line, one load of the enable mask of the
-// tracer the pool caches, and records out of line, so that a disabled
+// Each call site tests its event in line, one load of the enable mask of
+// the tracer the pool caches (written out at the site where a helper would
+// exceed the inlining budget), and records out of line, so that a disabled
 // tracepoint adds a load and a branch to the queueing and execution paths.
 
-func (p *workerPool) traceQueue(c *kernel.Ctx, reqCPU int, pw *pwq, w *Work) {
-	if p.tr.On(trace.WorkqueueQueueWork) {
-		emitQueue(c, reqCPU, pw, w)
-	}
-}
-
+// emitQueue records workqueue_queue_work for w, queued on pw (req_cpu the
+// CPU asked for).
+//
 //go:noinline
 func emitQueue(c *kernel.Ctx, reqCPU int, pw *pwq, w *Work) {
 	kernel.Trace(c, trace.WorkqueueQueueWork, &trace.Args{trace.Addr(w), trace.FuncPC(w.fn),
@@ -55,14 +53,9 @@ func (p *workerPool) emitActivate(c *kernel.Ctx, w *Work) {
 	kernel.Trace(c, trace.WorkqueueActivateWork, a)
 }
 
-// traceExecute records workqueue_execute_start or workqueue_execute_end
+// emitExecute records workqueue_execute_start or workqueue_execute_end
 // (e) for w, whose function is fn.
-func (p *workerPool) traceExecute(c *kernel.Ctx, e trace.Event, w *Work, fn Func) {
-	if p.tr.On(e) {
-		emitExecute(c, e, w, fn)
-	}
-}
-
+//
 //go:noinline
 func emitExecute(c *kernel.Ctx, e trace.Event, w *Work, fn Func) {
 	kernel.Trace(c, e, &trace.Args{trace.Addr(w), trace.FuncPC(fn)})
