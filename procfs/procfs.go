@@ -3,10 +3,12 @@
 // show_interrupts with x86's arch_show_interrupts) and /proc/timer_list
 // (kernel/time/timer_list.c, via package hrtimer), /proc/loadavg
 // (fs/proc/loadavg.c with kernel/sched/loadavg.c), the essentials of
-// /proc/PID/status (fs/proc/array.c), the ps listing, and
+// /proc/PID/status (fs/proc/array.c) with the task names ps shows
+// (proc_task_name, a kworker's "+desc"), the ps listing, and
 // /sys/module/MOD/parameters/NAME, readable and writable as sysfs allows
-// (kernel/params.c), plus a dump of the timer wheel, which the kernel does
-// not offer.
+// (kernel/params.c), plus two views the kernel does not offer as files: a
+// dump of the timer wheel, and the workqueue dump it prints on SysRq-t
+// (show_all_workqueues, kernel/workqueue.c).
 //
 // Differences: /proc/interrupts lists the simulated lines with the chip name
 // "kdefer" and no hwirq or trigger columns, and of the x86 summary rows it

@@ -26,7 +26,7 @@ func PS(k *kernel.Kernel) string {
 		}
 		cmd := t.Comm()
 		if t.IsKthread() {
-			cmd = "[" + cmd + "]"
+			cmd = "[" + TaskName(t) + "]" // a kworker shows what it runs: kworker/0:1+events
 		}
 		fmt.Fprintf(&b, "%7d %7d %-4c %3d %s\n", t.PID(), ppid, t.State().Letter(), t.CPU(), cmd)
 	}

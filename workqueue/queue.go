@@ -55,28 +55,29 @@ func (p *pwq) tryincNrActive() bool {
 }
 
 // activateWork is __pwq_activate_work(): an inactive item (with the
-// barriers linked to it) moves to the pool's worklist.
-func (p *pwq) activateWork(w *Work) {
+// barriers linked to it) moves to the pool's worklist. c is the caller's
+// context, nil where it has none.
+func (p *pwq) activateWork(c *kernel.Ctx, w *Work) {
 	pool := p.pool
-	// tracepoint: workqueue_activate_work
+	pool.traceActivate(c, w)
 	moveLinkedWorks(w, &pool.worklist)
 	w.qflags &^= qInactive
 }
 
 // activateFirstInactive is pwq_activate_first_inactive().
-func (p *pwq) activateFirstInactive() bool {
+func (p *pwq) activateFirstInactive(c *kernel.Ctx) bool {
 	w := p.inactive.head
 	if w != nil && p.tryincNrActive() {
-		p.activateWork(w)
+		p.activateWork(c, w)
 		return true
 	}
 	return false
 }
 
 // decNrActive is pwq_dec_nr_active().
-func (p *pwq) decNrActive() {
+func (p *pwq) decNrActive(c *kernel.Ctx) {
 	p.nrActive--
-	p.activateFirstInactive()
+	p.activateFirstInactive(c)
 }
 
 // decNrInFlight is pwq_dec_nr_in_flight(): an item left the queue (ran, or
@@ -84,7 +85,7 @@ func (p *pwq) decNrActive() {
 func (p *pwq) decNrInFlight(c *kernel.Ctx, qflags uint16) {
 	color := int(qflags&qColorMask) >> qColorSh
 	if qflags&qInactive == 0 {
-		p.decNrActive()
+		p.decNrActive(c)
 	}
 	p.nrInFlight[color]--
 	wq := p.wq
@@ -179,6 +180,7 @@ func (wq *Workqueue) mayQueueWhileClosing(c *kernel.Ctx, f Flags, w *Work) bool 
 // insertQueued is the rest of __queue_work(), past the draining check.
 func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	s := wq.sys
+	reqCPU := cpu
 	if cpu == CPUUnbound || cpu < 0 || cpu >= len(wq.cpuPwq) {
 		cpu = c.CPU()
 	}
@@ -201,7 +203,9 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	} else {
 		pool.mu.Lock()
 	}
-	// tracepoint: workqueue_queue_work (req_cpu, pwq, w)
+	if pool.tr.On(trace.WorkqueueQueueWork) {
+		emitQueue(c, reqCPU, p, w)
+	}
 	if w.list != nil {
 		pool.mu.Unlock()
 		kernel.WarnOn(c, true)
@@ -217,7 +221,7 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 		w.queuedAt = s.k.Now()
 	}
 	if p.inactive.empty() && p.tryincNrActive() {
-		// tracepoint: workqueue_activate_work
+		pool.traceActivate(c, w)
 		insertWork(p, w, &pool.worklist, nil, qf)
 		pool.kick(c)
 	} else {
@@ -646,13 +650,17 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 
 	fn := wk.currentFn
 	before := c.PreemptCount()
-	// tracepoint: workqueue_execute_start
+	if pool.tr.On(trace.WorkqueueExecuteStart) {
+		emitExecute(c, trace.WorkqueueExecuteStart, w, fn)
+	}
 	if wk.task != nil {
 		callWorkFn(c, wk, fn, w, p, qf)
 	} else {
 		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
 	}
-	// tracepoint: workqueue_execute_end
+	if pool.tr.On(trace.WorkqueueExecuteEnd) {
+		emitExecute(c, trace.WorkqueueExecuteEnd, w, fn)
+	}
 	if wk.task != nil && c.PreemptCount() != before {
 		kernel.Report(c, printk.LevelErr, []string{
 			"BUG: workqueue leaked atomic, lock or RCU: " + c.Current().Comm() + "[" + itoa(c.Current().PID()) + "]",
@@ -843,9 +851,15 @@ func CurrentIsRescuer(c *kernel.Ctx) bool {
 }
 
 // SetWorkerDesc is set_worker_desc(format, …): a description of what the
-// calling worker's item is about, shown in task dumps in place of the
-// workqueue's name.
+// calling worker's item is about, shown in place of the workqueue's name
+// after the worker's name in ps and /proc/PID/comm ("kworker/0:1+desc",
+// see WorkerComm) until the worker starts its next item. At most
+// WorkerDescLen-1 bytes are kept, as the kernel's buffer holds. Outside a
+// workqueue worker it does nothing.
 func SetWorkerDesc(c *kernel.Ctx, desc string) {
+	if len(desc) >= WorkerDescLen {
+		desc = desc[:WorkerDescLen-1]
+	}
 	if w := currentWorker(c); w != nil {
 		w.pool.mu.Lock()
 		w.desc = desc

@@ -143,7 +143,7 @@ func newRunCmdWith(e *env, h *runHooks) *cobra.Command {
 	f.Var(&o.hz, "hz", "tick rate (CONFIG_HZ): 100, 250, 300 or 1000")
 	f.Var(&o.cpus, "cpus", "number of logical CPUs, 1..64 (default: the host's cores)")
 	f.Int64Var(&o.seed, "seed", 1, "seed `N` of virtual time's choices: the same seed, the same log")
-	f.BoolVar(&o.proc, "proc", false, "print ps, /proc/loadavg, /proc/softirqs, /proc/interrupts, /proc/timer_list and the timer wheel before unloading")
+	f.BoolVar(&o.proc, "proc", false, "print ps, /proc/loadavg, /proc/softirqs, /proc/interrupts, /proc/timer_list, the timer wheel and /proc/workqueues before unloading")
 	f.BoolVar(&o.noStamps, "no-timestamps", false, "print the log without its [seconds.micros] stamps")
 	f.BoolVar(&o.console, "console", true, "read commands (ps, kill, cat /proc/…) from standard input when it is a terminal or a pipe; see above")
 	return c
@@ -279,5 +279,6 @@ func printProc(k *kernel.Kernel, out io.Writer) {
 		"\n$ cat /proc/softirqs\n"+procfs.Softirqs(k)+
 		"\n$ cat /proc/interrupts\n"+procfs.Interrupts(k)+
 		"\n$ cat /proc/timer_list\n"+procfs.TimerList(k)+
-		"\n# timer wheel\n"+procfs.TimerWheel(k)+"\n")
+		"\n# timer wheel\n"+procfs.TimerWheel(k)+
+		"\n$ cat /proc/workqueues\n"+procfs.Workqueues(k))
 }

@@ -25,6 +25,7 @@ var procFiles = map[string]func(k *kernel.Kernel) string{
 	"/proc/timer_list":  procfs.TimerList,
 	"/proc/loadavg":     procfs.Loadavg,
 	"/proc/timer_wheel": procfs.TimerWheel, // kdefer's own: the kernel has no such file
+	"/proc/workqueues":  procfs.Workqueues, // kdefer's own: the kernel's SysRq-t workqueue dump
 	"/proc/modules":     procModules,
 	"/proc/devices":     module.ProcDevices,
 	"/proc/misc":        module.ProcMisc,
@@ -85,7 +86,7 @@ func (sh *Shell) readFile(p string) (string, error) {
 		case "status":
 			return procfs.TaskStatus(t), nil
 		case "comm":
-			return t.Comm() + "\n", nil
+			return procfs.TaskName(t) + "\n", nil
 		}
 	case len(parts) == 5 && parts[0] == "sys" && parts[1] == "module" && parts[3] == "parameters":
 		v, err := procfs.ModuleParam(sh.k, parts[2], parts[4])

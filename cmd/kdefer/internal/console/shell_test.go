@@ -283,7 +283,7 @@ func TestDmesgPrintsTheLogWithOrWithoutTimestamps(t *testing.T) {
 
 func TestCatShowsEveryView(t *testing.T) {
 	m := newMachine(t)
-	for _, file := range []string{"/proc/softirqs", "/proc/interrupts", "/proc/timer_list", "/proc/timer_wheel", "/proc/modules", "/proc/devices", "/proc/misc"} {
+	for _, file := range []string{"/proc/softirqs", "/proc/interrupts", "/proc/timer_list", "/proc/timer_wheel", "/proc/workqueues", "/proc/modules", "/proc/devices", "/proc/misc"} {
 		out, errs, _ := m.exec(t, "cat "+file)
 		if errs != "" || out == "" {
 			t.Errorf("cat %s: out %q, errors %q", file, out, errs)
@@ -339,7 +339,7 @@ func TestLsListsTheFiles(t *testing.T) {
 		}
 	}
 	out, _, _ := m.exec(t, "ls /proc")
-	if !strings.HasPrefix(out, "1\n2\n3\n4\n") || !strings.HasSuffix(out, "devices\ninterrupts\nloadavg\nmisc\nmodules\nsoftirqs\ntimer_list\ntimer_wheel\n") {
+	if !strings.HasPrefix(out, "1\n2\n3\n4\n") || !strings.HasSuffix(out, "devices\ninterrupts\nloadavg\nmisc\nmodules\nsoftirqs\ntimer_list\ntimer_wheel\nworkqueues\n") {
 		t.Errorf("ls /proc:\n%s", out)
 	}
 	if _, errs, _ := m.exec(t, "ls /nosuch"); errs != "ls: cannot access '/nosuch': No such file or directory\n" {
