@@ -21,7 +21,7 @@ var ErrStep = errors.New("top: invalid step")
 
 // MaxFrames bounds the frames of a Replay (each holds a snapshot of the
 // counters and the task table: a few kilobytes).
-const MaxFrames = 200000
+const MaxFrames = 100000
 
 // Replay is a recording (a trace file `kdefer trace record` wrote) cut
 // into frames, one every step of the recording's time: what `kdefer top
@@ -58,7 +58,9 @@ type frame struct {
 }
 
 // NewReplay cuts f into frames of step (the last one ends with the last
-// record; a recording without records has one frame, at 0). It fails with
+// record; a recording without records has one frame, at 0). It sorts
+// f.Records into time order (trace.SortRecords) and keeps them: a long
+// recording is not copied. It fails with
 // an error wrapping ErrStep for a step that is not positive or makes more
 // than MaxFrames frames, and with one wrapping stats.ErrReplay for a
 // header no kernel ran with.
@@ -66,7 +68,7 @@ func NewReplay(f *trace.File, step time.Duration) (*Replay, error) {
 	if step <= 0 {
 		return nil, fmt.Errorf("%w: %v (want a positive duration)", ErrStep, step)
 	}
-	recs := slices.Clone(f.Records)
+	recs := f.Records
 	trace.SortRecords(recs)
 	hz := jiffies.HZ(f.Header.HZ)
 	if hz == 0 {
