@@ -11,7 +11,8 @@
 // the counters cost nothing until a program asks for them and about one
 // probe call per event after; Disable detaches them. What the kernel
 // counts anyway (softirq runs as /proc/softirqs shows them, interrupts,
-// task states) is in every snapshot, enabled or not.
+// task states) is in every snapshot, enabled or not. Replay counts the
+// same from a recording's records, after the fact (`kdefer top FILE`).
 //
 // Kernel counterparts: /proc/softirqs and /proc/interrupts (kstat), and
 // the timer/irq tracepoints that perf stat counts. Differences: timer
@@ -476,6 +477,24 @@ func (s *counters) taskletEntry(r *trace.Record) {
 	}
 }
 
+// timerSnapshot fills snap's Timers and HRTimers.
+func (s *counters) timerSnapshot(snap *Snapshot) {
+	t := &snap.Timers
+	t.Armed, t.Expired = s.timerArmed.Load(), s.timerExpired.Load()
+	t.Cancelled = s.timerDetached.Load() - s.timerExpiryDetach.Load()
+	for i := range t.Levels {
+		lv := &s.levels[i]
+		t.Levels[i] = LevelStats{Pending: max(lv.pending.Load(), 0), Expired: lv.expired.Load(),
+			LatenessSum: lv.latSum.Load(), LatenessMax: lv.latMax.Load()}
+	}
+	t.Lateness = s.timerLateness.snapshot()
+	h := &snap.HRTimers
+	h.Started, h.Expired = s.hrStarted.Load(), s.hrExpired.Load()
+	h.Cancelled = s.hrDetached.Load() - s.hrExpiryDetach.Load()
+	h.Pending = max(s.hrPending.Load(), 0)
+	h.Lateness = s.hrLateness.snapshot()
+}
+
 // stateOrder is the order of Snapshot.Tasks.
 const stateOrder = "RSDITtPZX"
 
@@ -502,20 +521,7 @@ func Read(k *kernel.Kernel) Snapshot {
 		}
 		snap.IRQs[l.IRQ] = n
 	}
-	t := &snap.Timers
-	t.Armed, t.Expired = s.timerArmed.Load(), s.timerExpired.Load()
-	t.Cancelled = s.timerDetached.Load() - s.timerExpiryDetach.Load()
-	for i := range t.Levels {
-		lv := &s.levels[i]
-		t.Levels[i] = LevelStats{Pending: max(lv.pending.Load(), 0), Expired: lv.expired.Load(),
-			LatenessSum: lv.latSum.Load(), LatenessMax: lv.latMax.Load()}
-	}
-	t.Lateness = s.timerLateness.snapshot()
-	h := &snap.HRTimers
-	h.Started, h.Expired = s.hrStarted.Load(), s.hrExpired.Load()
-	h.Cancelled = s.hrDetached.Load() - s.hrExpiryDetach.Load()
-	h.Pending = max(s.hrPending.Load(), 0)
-	h.Lateness = s.hrLateness.snapshot()
+	s.timerSnapshot(&snap)
 	counts := map[byte]*TaskCount{}
 	for _, task := range k.Tasks() {
 		if task.IsIdle() {

@@ -7,6 +7,7 @@
 //	kdefer run sed1 --virtual --exec "userapp_sed1 /dev/sed1_drv hello"
 //	kdefer trace record -- run timer_simple --virtual   # record tracepoints; trace report/export/list
 //	kdefer top -- run 1-2-timer        # a live view of the running module
+//	kdefer top trace.kdt               # a recording replayed (-b: as text)
 //	kdefer plot sleeps                 # pictures: sleeps, lateness, timeline
 //	kdefer modules                     # list modules and their parameters
 //	kdefer version

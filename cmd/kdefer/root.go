@@ -71,6 +71,7 @@ prints the kernel log as dmesg does.`,
   kdefer run sed1 --exec "userapp_sed1 /dev/sed1_drv hello"
   kdefer trace record -- run timer_simple --virtual --for 2s && kdefer trace report
   kdefer top -- run 1-2-timer periodic=Y
+  kdefer top -b -n 3 --step 1s trace.kdt
   kdefer plot sleeps
   kdefer modules`,
 		Version:       versionString(),

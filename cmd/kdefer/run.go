@@ -50,11 +50,15 @@ Console: while the module runs, kdefer reads commands from standard input
 when it is a terminal (in the foreground) or a pipe, and prints their
 replies between the log's lines: ps, kill [-SIGNAL] PID, dmesg, cat
 /proc/softirqs (and every other view: 'ls /proc'), lsmod, exec APP ARGS (a
-demo's program as a new user task), sleep DURATION, rmmod or quit (unload
-and end the run, exit status 0), help. A terminal gets a prompt; a script
-does not:
+demo's program as a new user task), sleep DURATION, rmmod, quit, help.
+rmmod unloads the module and the kernel runs on without it, as after a
+real rmmod, until --for has passed, a signal or quit: what the module left
+behind lives on (kt1's thread, which Oopses when it runs again); quit
+unloads the module if it is still loaded and ends the run (exit status 0).
+A terminal gets a prompt; a script does not:
   printf 'ps\nexec userapp_sed1 /dev/sed1_drv hi\nsleep 0.5\nkill -INT 6\n' |
     kdefer run sed1 --virtual
+  printf 'ps\nrmmod\nkill -INT 6\nquit\n' | kdefer run kt1 --virtual
 The end of input does not end the run. In virtual time the clock stands
 still while the console waits for a command, so a script's commands run at
 the same instant of every run, each once what the one before it woke has
@@ -68,7 +72,7 @@ unloaded, and kdefer exits with 128+signal. A second signal quits at once,
 without waiting, and says whether the module was still loaded.
 
 Exit status:
-  0              the run ended by itself, or by the console's rmmod or quit, and
+  0              the run ended by itself, or by the console's quit, and
                  --exec's program (if any) exited 0
   1              the kernel did not boot or shut down, insmod or rmmod failed,
                  or the output could not be written (the run then stops)
@@ -214,8 +218,8 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 // prompt is the console's prompt on a terminal.
 const prompt = "kdefer> "
 
-// serveConsole reads console commands from in until its end, rmmod or
-// quit, or the end of the run (see console.Serve). It may outlive the run,
+// serveConsole reads console commands from in until its end or quit,
+// or the end of the run (see console.Serve). It may outlive the run,
 // blocked in a read of standard input: nothing it does then is written.
 func serveConsole(r *runner.Runner, in *os.File, terminal bool, e *env) {
 	opts := console.ServeOptions{}

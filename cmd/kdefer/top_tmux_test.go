@@ -89,6 +89,34 @@ func TestTopUnderTmux(t *testing.T) {
 	}
 }
 
+// TestTopReplayUnderTmux replays a recording in a real terminal (tmux,
+// 80×24): it plays to the end, steps back, jumps, quits with q, and the
+// terminal is restored.
+func TestTopReplayUnderTmux(t *testing.T) {
+	bin := buildKdefer(t)
+	file := recordPeriodicTimer(t)
+	x := newTmux(t)
+	script := bin + " top --interval 20ms --step 1s " + file + "; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 600"
+	x.run("new-session", "-d", "-s", "top", "-x", "80", "-y", "24", script)
+	screen := x.waitFor("replay [end]  at 3.000s of 3.000s  frame 3/3")
+	if !strings.Contains(screen, "kdefer top - periodic.kdt: kdefer run 1-2-timer") || !strings.Contains(screen, "EVENTS") {
+		t.Errorf("no title or events:\n%s", screen)
+	}
+	x.run("send-keys", "-t", "top", "Left")
+	x.waitFor("replay [paused]  at 2.000s of 3.000s  frame 2/3")
+	x.run("send-keys", "-t", "top", ":", "1", "s", "Enter")
+	x.waitFor("frame 1/3")
+	x.run("send-keys", "-t", "top", "q")
+	screen = x.waitFor("EXIT=")
+	if !strings.Contains(screen, "EXIT=0") {
+		t.Errorf("kdefer top FILE did not exit 0:\n%s", screen)
+	}
+	screen = x.waitFor("icanon")
+	if strings.Contains(screen, "-icanon") || strings.Contains(screen, "EVENTS") {
+		t.Errorf("terminal not restored (raw mode or the alternate screen left):\n%s", screen)
+	}
+}
+
 func TestTopUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"top"},

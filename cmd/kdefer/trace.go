@@ -312,18 +312,24 @@ func newTraceListCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "list [-F]",
 		Short: "List the events with their formats",
-		Long: `Lists every event as system:name with its print format (TP_printk); -F prints
-each event's format description (its fields and print fmt) as tracefs's
-events/SYSTEM/NAME/format does, without the offsets and common fields.`,
+		Long: `Lists every event as system:name with its print format (TP_printk), the
+formats in one column after the longest name; -F prints each event's format
+description (its fields and print fmt) as tracefs's events/SYSTEM/NAME/format
+does, without the offsets and common fields.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			var b strings.Builder
-			for _, ev := range trace.Events() {
+			events := trace.Events()
+			width := 0 // the formats start one column after the longest name
+			for _, ev := range events {
+				width = max(width, len(ev.String()))
+			}
+			for _, ev := range events {
 				if full {
 					fmt.Fprintf(&b, "%s\n%s\n", ev, trace.FormatFile(ev))
 					continue
 				}
-				fmt.Fprintf(&b, "%-28s %s\n", ev, ev.Format())
+				fmt.Fprintf(&b, "%-*s %s\n", width, ev, ev.Format())
 			}
 			_, err := io.WriteString(e.stdout, b.String())
 			return err

@@ -105,6 +105,30 @@ func TestTraceListShowsEveryEventWithItsFormat(t *testing.T) {
 	}
 }
 
+// The formats start in one column, one after the longest event name
+// (sched:sched_kthread_work_execute_start overflowed a fixed width).
+func TestTraceListAlignsFormatsAfterTheLongestEventName(t *testing.T) {
+	out, _, code := kdefer(t, "trace", "list")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	longest := 0
+	for _, l := range lines {
+		name, _, _ := strings.Cut(l, " ")
+		longest = max(longest, len(name))
+	}
+	for _, l := range lines {
+		name, _, _ := strings.Cut(l, " ")
+		if len(l) <= longest+1 || strings.TrimRight(l[:longest+1], " ") != name || l[longest+1] == ' ' {
+			t.Errorf("format of %s does not start at column %d:\n%s", name, longest+2, l)
+		}
+	}
+	if longest != len("sched:sched_kthread_work_execute_start") {
+		t.Errorf("longest name %d bytes", longest)
+	}
+}
+
 func TestTraceExportWritesPerfettoJSON(t *testing.T) {
 	file := recordTimerSimple(t)
 	out := filepath.Join(t.TempDir(), "t.json")

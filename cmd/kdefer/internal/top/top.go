@@ -1,13 +1,17 @@
-// Package top is the live view of `kdefer top`: a bubbletea program that
+// Package top is the view of `kdefer top`: a bubbletea program that
 // samples a running kernel every interval and shows per-CPU softirq rates
 // by vector, the timer wheel's pending timers per level and their
 // lateness, the tasks and their states, and the latest log lines, with
-// keys to sort, filter and pause.
+// keys to sort, filter and pause. It also plays a recording (a Replay of
+// a trace file): the same panes computed from the records, frame by
+// frame, with keys to step, play and pause, jump, and change the speed,
+// and with the latest records where the live view has the log; Batch
+// prints a replay's frames as text, as top -b does.
 //
 // The model is plain data advanced by messages (Update) and rendered by
 // View, so that it is tested without a terminal; where the samples come
 // from is a Source (the runner's kernel, through runner.Runner.Do in
-// virtual time).
+// virtual time) or a Replay.
 //
 // There is no kernel counterpart: this is top(1) and the parts of
 // /proc/softirqs, /proc/timer_list and ps it watches.
@@ -84,6 +88,9 @@ type (
 		Err    error
 	}
 	tickMsg struct{}
+	// playMsg advances a replay that plays; gen tells an old play's
+	// ticks from the current one's.
+	playMsg struct{ gen int }
 )
 
 // Sort orders of the task table, cycled by the s key.
@@ -111,6 +118,19 @@ type Model struct {
 	filter        string
 	editing       bool // typing a filter after /
 	quitting      bool
+
+	// A replay: the frame shown, whether it plays and how many frames a
+	// tick moves, the jump prompt, a message for the key line.
+	replay  *Replay
+	pos     int
+	playing bool
+	speed   int
+	gen     int
+	jumping bool
+	jump    string
+	note    string
+	// batch renders for Batch: every task, no key line, no height.
+	batch bool
 }
 
 // New returns a model sampling src every interval, titled title (the
@@ -119,8 +139,48 @@ func New(src Source, interval time.Duration, title string) *Model {
 	return &Model{src: src, interval: interval, title: title, width: 80, height: 24}
 }
 
-// Init takes the first sample.
-func (m *Model) Init() tea.Cmd { return m.sample }
+// replayEvents is how many of the latest records a replay's frame keeps
+// for the events pane (the screen shows what fits).
+const replayEvents = 100
+
+// Play returns a model that plays rp from its first frame, one frame every
+// interval of real time, titled title (the file and the command it
+// recorded). It starts playing; at the last frame it stops.
+func Play(rp *Replay, interval time.Duration, title string) *Model {
+	m := &Model{interval: interval, title: title, width: 80, height: 24, replay: rp, speed: 1, playing: rp.Len() > 1}
+	m.seek(0)
+	return m
+}
+
+// Init takes the first sample, or starts a replay playing.
+func (m *Model) Init() tea.Cmd {
+	if m.replay != nil {
+		if m.playing {
+			return m.playTick()
+		}
+		return nil
+	}
+	return m.sample
+}
+
+func (m *Model) playTick() tea.Cmd {
+	gen := m.gen
+	return tea.Tick(m.interval, func(time.Time) tea.Msg { return playMsg{gen: gen} })
+}
+
+// seek shows frame i of the replay (clamped to its frames).
+func (m *Model) seek(i int) {
+	m.pos = m.replay.clamp(i)
+	cur := m.replay.Sample(m.pos, replayEvents)
+	m.cur, m.prev = &cur, nil
+	if m.pos > 0 {
+		prev := m.replay.Sample(m.pos-1, 0)
+		m.prev = &prev
+	}
+}
+
+// last is the replay's last frame.
+func (m *Model) last() int { return m.replay.Len() - 1 }
 
 func (m *Model) sample() tea.Msg {
 	s, err := m.src.Sample()
@@ -138,6 +198,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
+	case playMsg:
+		if m.replay == nil || msg.gen != m.gen || !m.playing {
+			return m, nil // a tick of a play that was paused since
+		}
+		m.seek(m.pos + m.speed)
+		if m.pos == m.last() {
+			m.playing = false
+			return m, nil
+		}
+		return m, m.playTick()
 	case tickMsg:
 		if m.ended != nil {
 			return m, nil
@@ -183,6 +253,11 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
+	if m.replay != nil {
+		if cmd, ok := m.replayKey(k); ok {
+			return cmd
+		}
+	}
 	switch key {
 	case "q":
 		m.quitting = true
@@ -199,8 +274,94 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
+// replayKey handles the keys of a replay; ok is false for the keys it
+// shares with the live view (q, s, /, esc).
+func (m *Model) replayKey(k tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
+	key := k.String()
+	if m.jumping {
+		switch key {
+		case "enter":
+			m.jumping = false
+			ns, err := ParseJump(m.jump, m.replay.End())
+			if err != nil {
+				m.note = "jump: " + err.Error()
+				return nil, true
+			}
+			m.stop()
+			m.seek(m.replay.FrameAt(ns))
+		case "esc":
+			m.jumping = false
+		case "backspace":
+			if n := len(m.jump); n > 0 {
+				m.jump = m.jump[:n-1]
+			}
+		default:
+			if k.Text != "" {
+				m.jump += k.Text
+			}
+		}
+		return nil, true
+	}
+	m.note = ""
+	switch key {
+	case "p", "space", " ":
+		if m.playing {
+			m.stop()
+			return nil, true
+		}
+		if m.pos == m.last() {
+			m.seek(0) // played to the end: from the start again
+		}
+		m.gen++
+		m.playing = true
+		return m.playTick(), true
+	case "right", "l":
+		m.stop()
+		m.seek(m.pos + 1)
+	case "left", "h":
+		m.stop()
+		m.seek(m.pos - 1)
+	case "]":
+		m.stop()
+		m.seek(m.pos + 10)
+	case "[":
+		m.stop()
+		m.seek(m.pos - 10)
+	case "home", "g":
+		m.stop()
+		m.seek(0)
+	case "end", "G":
+		m.stop()
+		m.seek(m.last())
+	case ":", "j":
+		m.jumping, m.jump = true, ""
+	case "+", "=":
+		m.speed = min(m.speed*2, 64)
+	case "-":
+		m.speed = max(m.speed/2, 1)
+	default:
+		return nil, false
+	}
+	return nil, true
+}
+
+// stop pauses a replay (its pending tick is dropped).
+func (m *Model) stop() {
+	m.playing = false
+	m.gen++
+}
+
 // Paused, SortBy, Filter, Ended and Quitting report the model's state.
 func (m *Model) Paused() bool { return m.paused }
+
+// Frame returns the replay's frame shown (0 for a live view).
+func (m *Model) Frame() int { return m.pos }
+
+// Playing reports whether a replay plays.
+func (m *Model) Playing() bool { return m.playing }
+
+// Speed returns the frames a replay moves per tick while it plays.
+func (m *Model) Speed() int { return m.speed }
 
 // SortBy returns the task table's order (SortPID …).
 func (m *Model) SortBy() int { return m.sortBy }
@@ -239,11 +400,16 @@ func (m *Model) Render() string {
 		return fit(lines, w, h)
 	}
 	s := m.cur.Stats
-	load := strings.Fields(m.cur.Loadavg) // 1 5 15 running/threads last_pid
-	if len(load) == 5 {
-		load = load[:4]
+	if m.replay != nil {
+		add("kdefer top - %s", m.title)
+		add("%s", m.replayStatus())
+	} else {
+		load := strings.Fields(m.cur.Loadavg) // 1 5 15 running/threads last_pid
+		if len(load) == 5 {
+			load = load[:4]
+		}
+		add("kdefer top - %s%s  up %.3fs  load %s  jiffies %d", m.title, status, float64(s.Now)/1e9, strings.Join(load, " "), s.Jiffies)
 	}
-	add("kdefer top - %s%s  up %.3fs  load %s  jiffies %d", m.title, status, float64(s.Now)/1e9, strings.Join(load, " "), s.Jiffies)
 
 	// Softirq rates per vector and CPU, over the last interval of kernel
 	// time (since boot for the first sample).
@@ -304,11 +470,15 @@ func (m *Model) Render() string {
 	}
 	lines = append(lines, lv, pend, lmax)
 
-	// Tasks and log share what is left, tasks first.
-	rest := h - len(lines) - 3 // the two headers and the key line
-	logRows := min(len(m.cur.Log), max(rest/3, 1))
-	taskRows := max(rest-logRows, 1)
+	// Tasks and log share what is left: the log gets the rows the tasks
+	// leave, and at least a third.
 	tasks := m.tasks()
+	rest := h - len(lines) - 3 // the two headers and the key line
+	logRows := min(len(m.cur.Log), max(rest-max(len(tasks), 1), rest/3, 1))
+	taskRows := max(rest-logRows, 1)
+	if m.batch { // everything, as top -b prints it
+		logRows, taskRows = len(m.cur.Log), len(tasks)
+	}
 	filt := ""
 	if m.filter != "" || m.editing {
 		filt = fmt.Sprintf("  filter: %s", m.filter)
@@ -330,17 +500,61 @@ func (m *Model) Render() string {
 	for i := len(tasks); i < taskRows; i++ {
 		lines = append(lines, "")
 	}
-	lines = append(lines, "LOG")
+	if m.replay != nil {
+		lines = append(lines, "EVENTS")
+	} else {
+		lines = append(lines, "LOG")
+	}
 	log := m.cur.Log
 	if len(log) > logRows {
 		log = log[len(log)-logRows:]
 	}
 	lines = append(lines, log...)
+	if m.batch {
+		return fit(lines, w, len(lines))
+	}
 	for len(lines) < h-1 {
 		lines = append(lines, "")
 	}
-	lines = append(lines, "q quit  p pause  s sort  / filter  esc clear filter")
+	switch {
+	case m.replay == nil:
+		lines = append(lines, "q quit  p pause  s sort  / filter  esc clear filter")
+	case m.jumping:
+		lines = append(lines, "jump to (1.5 s, 1500ms, 50%; enter, esc): "+m.jump+"_")
+	case m.note != "":
+		lines = append(lines, m.note)
+	default:
+		lines = append(lines, "q quit  space play  ←→ step  [] 10  g G ends  : jump  +- speed  s sort  / filter")
+	}
 	return fit(lines, w, h)
+}
+
+// replayStatus is a replay's second header line: where it is and whether
+// it plays.
+func (m *Model) replayStatus() string {
+	st := ""
+	switch {
+	case m.batch:
+	case m.playing && m.speed > 1:
+		st = fmt.Sprintf(" [playing x%d]", m.speed)
+	case m.playing:
+		st = " [playing]"
+	case m.pos == m.last():
+		st = " [end]"
+	default:
+		st = " [paused]"
+	}
+	s := m.cur.Stats
+	line := fmt.Sprintf("replay%s  at %.3fs of %.3fs  frame %d/%d  jiffies %d", st,
+		float64(s.Now)/1e9, float64(m.replay.End())/1e9, m.pos+1, m.replay.Len(), s.Jiffies)
+	var lost uint64
+	for _, n := range s.TraceLost {
+		lost += n
+	}
+	if lost > 0 {
+		line += fmt.Sprintf("  lost %d", lost)
+	}
+	return line
 }
 
 // tasks returns the current sample's tasks, filtered and sorted.
