@@ -104,6 +104,7 @@ import (
 	"github.com/kdefer/kdefer/modules/internal/convenient"
 	"github.com/kdefer/kdefer/modules/internal/hexdump"
 	"github.com/kdefer/kdefer/modules/sed1"
+	"github.com/kdefer/kdefer/timekeeping"
 	"github.com/kdefer/kdefer/timer"
 )
 
@@ -272,7 +273,7 @@ func (m *sed2Drv) worker_kthread(c *kernel.Ctx, w *kthread.Work) {
 		m.pr.Alert(c, "timer already active?\n")
 	}
 
-	priv.t1 = k.KtimeGetRealNs()
+	priv.t1 = timekeeping.KtimeGetRealNs(c)
 
 	//--------------- Critical section begins --------------------------
 	m.pr.Debug(c, "[%d] worker kthread ready to execute work!\n", pid)
@@ -299,7 +300,7 @@ func (m *sed2Drv) worker_kthread(c *kernel.Ctx, w *kthread.Work) {
 	}
 	//--------------- Critical section ends ----------------------------
 
-	priv.t2 = k.KtimeGetRealNs()
+	priv.t2 = timekeeping.KtimeGetRealNs(c)
 	// work done, cancel the timeout
 	if timer.Delete(&priv.timr) == 0 {
 		m.pr.Info(c, "cancelled the timer while it's inactive! (deadline missed?)\n")

@@ -81,6 +81,7 @@ import (
 	"github.com/kdefer/kdefer/modules/internal/convenient"
 	"github.com/kdefer/kdefer/modules/internal/hexdump"
 	"github.com/kdefer/kdefer/modules/sed1"
+	"github.com/kdefer/kdefer/timekeeping"
 	"github.com/kdefer/kdefer/timer"
 	"github.com/kdefer/kdefer/workqueue"
 )
@@ -242,7 +243,7 @@ func sed3_worker(c *kernel.Ctx, work *workqueue.Work) {
 		m.pr.Alert(c, "timer already active?\n")
 	}
 
-	priv.t1 = k.KtimeGetRealNs()
+	priv.t1 = timekeeping.KtimeGetRealNs(c)
 
 	//--------------- Critical section begins --------------------------
 	m.pr.Debug(c, "[%d] work task about to execute work!\n", pid)
@@ -269,7 +270,7 @@ func sed3_worker(c *kernel.Ctx, work *workqueue.Work) {
 	}
 	//--------------- Critical section ends ----------------------------
 
-	priv.t2 = k.KtimeGetRealNs()
+	priv.t2 = timekeeping.KtimeGetRealNs(c)
 	// work done, cancel the timeout
 	if timer.Delete(&priv.timr) == 0 {
 		m.pr.Info(c, "cancelled the timer while it's inactive! (deadline missed?)\n")

@@ -11,6 +11,7 @@ import (
 	"github.com/kdefer/kdefer/hrtimer"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
+	"github.com/kdefer/kdefer/timekeeping"
 )
 
 // DefaultReaders is the number of readers Sleepy starts by default.
@@ -161,7 +162,7 @@ func echo(c *kernel.Ctx, dev, text string, stdout, stderr io.Writer) int {
 // on an hrtimer with the task's timer slack. It returns 0 once the time
 // has passed, or the signal that ended it.
 func sleep(c *kernel.Ctx, secs int64) kernel.Signal {
-	exp := c.Kernel().KtimeGet() + secs*1000000000
+	exp := timekeeping.KtimeGet(c) + secs*1000000000
 	for {
 		kernel.SetCurrentState(c, kernel.TaskInterruptible)
 		if hrtimer.ScheduleHrtimeoutRange(c, &exp, timerSlackNs, hrtimer.ModeAbs) == 0 {

@@ -57,6 +57,7 @@ import (
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules/internal/convenient"
+	"github.com/kdefer/kdefer/timekeeping"
 	"github.com/kdefer/kdefer/timer"
 	"github.com/kdefer/kdefer/workqueue"
 )
@@ -112,7 +113,7 @@ func work_func(c *kernel.Ctx, work *workqueue.Work) {
 	if k.Virtual() {
 		kernel.Spin(c, WakeupCostNs) // what the wakeup costs a real kworker
 	}
-	priv.t2 = k.KtimeGetRealNs()
+	priv.t2 = timekeeping.KtimeGetRealNs(c)
 	priv.pr.Info(c, "In our workq function: data=%d\n", priv.data)
 	convenient.PrintCtx(c, priv.pr)
 	convenient.ShowDeltaBook(c, priv.pr, priv.t2, priv.t1)
@@ -130,7 +131,7 @@ func ding(c *kernel.Ctx, t *timer.Timer) {
 		timer.Mod(c, &priv.tmr, c.Jiffies()+c.Kernel().HZ().MsecsToJiffies(uint32(priv.expMs)))
 	}
 	// kdefer: stamp t1 before queueing (the worker may start at once)
-	priv.t1 = c.Kernel().KtimeGetRealNs()
+	priv.t1 = timekeeping.KtimeGetRealNs(c)
 	// queue the work on the kernel-global workqueue
 	if !workqueue.ScheduleWork(c, &priv.work) {
 		priv.pr.Notice(c, "our work's already on the kernel-global workqueue!\n")
