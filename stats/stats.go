@@ -26,12 +26,13 @@
 // workqueue_queue_work to the next workqueue_execute_start of the item
 // (the kernel's tracepoints carry no queueing id); when another CPU queues
 // it again between the moment its worker clears PENDING and its
-// execute_start record, the execution is taken for the new queueing and
-// the next one is not counted.
+// execute_start record, the execution is taken for the new queueing (a
+// latency too short) and the next one is counted without a latency.
 package stats
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -101,10 +102,10 @@ func (h *histogram) observe(ns int64) {
 	if ns < 0 {
 		ns = 0
 	}
-	s := float64(ns) / 1e9
+	// The bucket whose bound 1 µs·2^i is the first ≥ ns.
 	i := 0
-	for i < len(latencyBounds) && s > latencyBounds[i] {
-		i++
+	if ns > 1000 {
+		i = min(bits.Len64(uint64(ns-1)/1000), len(latencyBounds))
 	}
 	h.counts[i].Add(1)
 	h.count.Add(1)

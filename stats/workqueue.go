@@ -57,13 +57,34 @@ type WorkqueueStats struct {
 	Latency Histogram `json:"latency"`
 }
 
-// wqCounters are one workqueue name's counters.
+// wqCounters are one workqueue name's counters: those the queueing side
+// writes and those the workers write on cache lines of their own. The
+// gauges are differences of counters, less what Disable set aside.
 type wqCounters struct {
-	id                        uint64 // the name's interned string id
-	name                      string // resolved at creation ("" until a snapshot names it)
-	queued, started, executed atomic.Uint64
-	inFlight, running         atomic.Int64
-	latency                   histogram
+	id   uint64 // the name's interned string id
+	name string // resolved at creation ("" until a snapshot names it)
+
+	_         [64]byte
+	queued    atomic.Uint64 // queue_work
+	cancelled atomic.Uint64 // queueings that never ran (taken to be cancelled)
+
+	_                 [64]byte
+	started, executed atomic.Uint64
+	latency           histogram
+
+	// What Disable set aside: in flight = queued − executed − cancelled
+	// − flightBase, running = started − executed − runningBase.
+	flightBase, runningBase atomic.Int64
+}
+
+// inFlight and running are the gauges.
+func (c *wqCounters) inFlight() int64 {
+	q, x, n := c.queued.Load(), c.executed.Load(), c.cancelled.Load()
+	return int64(q-x-n) - c.flightBase.Load()
+}
+
+func (c *wqCounters) running() int64 {
+	return int64(c.started.Load()-c.executed.Load()) - c.runningBase.Load()
 }
 
 // wqTable maps interned workqueue names to their counters: read with one
@@ -114,8 +135,8 @@ func (t *wqTable) resetGauges() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	reset := func(c *wqCounters) {
-		c.inFlight.Store(0)
-		c.running.Store(0)
+		c.flightBase.Store(c.inFlight() + c.flightBase.Load())
+		c.runningBase.Store(c.running() + c.runningBase.Load())
 	}
 	if m := t.m.Load(); m != nil {
 		for _, c := range *m {
@@ -132,19 +153,31 @@ type queueing struct {
 }
 
 // workState is what is known of one work item: its queueing waiting for
-// an execution (pending), and the workqueue of its execution in progress
-// (running).
+// an execution (pending), the workqueue of its execution in progress
+// (running), and the workqueue of a queueing taken to be cancelled
+// (tomb; see wqStart).
 type workState struct {
 	pending queueing
 	running *wqCounters
+	tomb    *wqCounters
 }
 
-// workMap follows work items by address, sharded.
+// tombstone is an item whose last execution ended with a queueing taken
+// to be cancelled.
+type tombstone struct {
+	ptr uint64
+	wq  *wqCounters
+}
+
+// workMap follows work items by address, sharded. The states are values:
+// following an item allocates nothing once its shard's map has grown.
 type workMap struct {
 	shards [16]struct {
-		mu sync.Mutex
-		m  map[uint64]*workState
-		_  [40]byte
+		mu     sync.Mutex
+		m      map[uint64]workState
+		recent [8]tombstone // the latest ended items with a tomb
+		next   int
+		_      [40]byte
 	}
 }
 
@@ -153,45 +186,44 @@ func (wm *workMap) clear() {
 		sh := &wm.shards[i]
 		sh.mu.Lock()
 		sh.m = nil
+		sh.recent = [8]tombstone{}
 		sh.mu.Unlock()
 	}
 }
 
 // wqQueue is the workqueue_queue_work probe: the item is queued on the
-// workqueue Args[2] names. If an earlier queueing of it never ran, that
-// one was cancelled (a pending item cannot be queued: queue_work would
-// have returned false and recorded nothing).
+// workqueue Args[2] names. If an earlier queueing of it has not started,
+// that one is taken to be cancelled (a pending item cannot be queued:
+// queue_work would have returned false and recorded nothing) — but see
+// wqStart.
 func (s *counters) wqQueue(r *trace.Record) {
 	wc := s.wqs.get(r.Args[2], s.str)
 	wc.queued.Add(1)
-	wc.inFlight.Add(1)
 	sh := &s.works.shards[int((r.Args[0]>>4)&15)]
 	sh.mu.Lock()
 	if sh.m == nil {
-		sh.m = map[uint64]*workState{}
+		sh.m = map[uint64]workState{}
 	}
-	ws := sh.m[r.Args[0]]
-	if ws == nil {
-		if len(sh.m) >= maxTrackedWorks {
-			forgetOne(sh.m)
-		}
-		ws = &workState{}
-		sh.m[r.Args[0]] = ws
+	ws, ok := sh.m[r.Args[0]]
+	if !ok && len(sh.m) >= maxTrackedWorks {
+		forgetOne(sh.m)
 	}
 	if ws.pending.wq != nil {
-		ws.pending.wq.inFlight.Add(-1) // cancelled while queued
+		ws.pending.wq.cancelled.Add(1)
+		ws.tomb = ws.pending.wq
 	}
 	ws.pending = queueing{wq: wc, ts: r.TS}
+	sh.m[r.Args[0]] = ws
 	sh.mu.Unlock()
 }
 
 // forgetOne drops an item that waits for its execution and is not running
 // (taken to be cancelled), to make room.
-func forgetOne(m map[uint64]*workState) {
+func forgetOne(m map[uint64]workState) {
 	for k, ws := range m {
 		if ws.running == nil {
 			if ws.pending.wq != nil {
-				ws.pending.wq.inFlight.Add(-1)
+				ws.pending.wq.cancelled.Add(1)
 			}
 			delete(m, k)
 			return
@@ -200,44 +232,75 @@ func forgetOne(m map[uint64]*workState) {
 }
 
 // wqStart is the workqueue_execute_start probe: the item's latest
-// queueing runs. An execution with no queueing counted (queued before
+// queueing runs, its latency measured.
+//
+// The worker clears an item's PENDING before it records execute_start, so
+// another CPU may queue the item again in between: its queue_work is then
+// recorded first, and the earlier queueing, which is the one starting,
+// looks cancelled. This start is taken for the new queueing; when the
+// item then starts with nothing pending, it is the earlier queueing after
+// all: its tomb is raised (no longer cancelled) and the execution counted,
+// without a latency. An execution of nothing counted (queued before
 // Enable) is not counted.
 func (s *counters) wqStart(r *trace.Record) {
-	sh := &s.works.shards[int((r.Args[0]>>4)&15)]
+	ptr := r.Args[0]
+	sh := &s.works.shards[int((ptr>>4)&15)]
 	sh.mu.Lock()
-	ws := sh.m[r.Args[0]]
-	if ws == nil || ws.pending.wq == nil {
+	ws, ok := sh.m[ptr]
+	if q := ws.pending; q.wq != nil {
+		sh.m[ptr] = workState{running: q.wq, tomb: ws.tomb}
+		sh.mu.Unlock()
+		q.wq.started.Add(1)
+		q.wq.latency.observe(r.TS - q.ts)
+		return
+	}
+	tomb := ws.tomb
+	if !ok {
+		for i := range sh.recent {
+			if t := &sh.recent[i]; t.ptr == ptr && ptr != 0 {
+				tomb = t.wq
+				*t = tombstone{}
+				break
+			}
+		}
+	}
+	if tomb == nil {
 		sh.mu.Unlock()
 		return
 	}
-	q := ws.pending
-	ws.pending = queueing{}
-	ws.running = q.wq
+	if sh.m == nil {
+		sh.m = map[uint64]workState{}
+	}
+	sh.m[ptr] = workState{running: tomb}
 	sh.mu.Unlock()
-	q.wq.started.Add(1)
-	q.wq.running.Add(1)
-	q.wq.latency.observe(r.TS - q.ts)
+	tomb.cancelled.Add(^uint64(0))
+	tomb.started.Add(1)
 }
 
 // wqEnd is the workqueue_execute_end probe. The item is forgotten unless
-// it was queued again meanwhile.
+// it was queued again meanwhile (its tomb, if any, is kept a while in its
+// shard's recent list).
 func (s *counters) wqEnd(r *trace.Record) {
-	sh := &s.works.shards[int((r.Args[0]>>4)&15)]
+	ptr := r.Args[0]
+	sh := &s.works.shards[int((ptr>>4)&15)]
 	sh.mu.Lock()
-	ws := sh.m[r.Args[0]]
-	if ws == nil || ws.running == nil {
+	ws := sh.m[ptr]
+	if ws.running == nil {
 		sh.mu.Unlock()
 		return
 	}
 	wc := ws.running
-	ws.running = nil
 	if ws.pending.wq == nil {
-		delete(sh.m, r.Args[0])
+		delete(sh.m, ptr)
+		if ws.tomb != nil {
+			sh.recent[sh.next] = tombstone{ptr: ptr, wq: ws.tomb}
+			sh.next = (sh.next + 1) % len(sh.recent)
+		}
+	} else {
+		sh.m[ptr] = workState{pending: ws.pending, tomb: ws.tomb}
 	}
 	sh.mu.Unlock()
 	wc.executed.Add(1)
-	wc.running.Add(-1)
-	wc.inFlight.Add(-1)
 }
 
 // wqSnapshot fills snap.Workqueues, by name.
@@ -263,7 +326,7 @@ func (s *counters) wqSnapshot(snap *Snapshot) {
 			name = "#" + strconv.FormatUint(c.id, 10)
 		}
 		st := WorkqueueStats{Name: name, Queued: c.queued.Load(), Started: c.started.Load(),
-			Executed: c.executed.Load(), Running: max(c.running.Load(), 0), InFlight: max(c.inFlight.Load(), 0),
+			Executed: c.executed.Load(), Running: max(c.running(), 0), InFlight: max(c.inFlight(), 0),
 			Latency: c.latency.snapshot()}
 		snap.Workqueues = append(snap.Workqueues, st)
 	}

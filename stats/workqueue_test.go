@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -260,5 +261,62 @@ func TestWorkqueueProbesUnderConcurrentQueueingCountEveryExecution(t *testing.T)
 	}
 	if want := uint64(goroutines * items * rounds); queued != want || executed != want {
 		t.Errorf("queued %d, executed %d; want %d each", queued, executed, want)
+	}
+}
+
+// replayOf counts hand-made workqueue records of one item (work 0x40 on
+// workqueue "w", string id 1): q queues it, s and e start and end it.
+func replayOf(t *testing.T, seq string) stats.WorkqueueStats {
+	t.Helper()
+	p, err := stats.NewReplay(1, jiffies.HZ250)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetStrings(func(uint64) string { return "w" })
+	ev := map[rune]trace.Event{'q': trace.WorkqueueQueueWork, 's': trace.WorkqueueExecuteStart, 'e': trace.WorkqueueExecuteEnd}
+	for i, c := range seq {
+		r := trace.Record{TS: int64(i) * 1000, Seq: uint64(i + 1), Event: ev[c], Args: trace.Args{0x40, 0, 1}}
+		p.Add(&r)
+	}
+	return wqOf(p.Snapshot(int64(len(seq))*1000), "w")
+}
+
+// The worker clears PENDING before it records execute_start: a queueing
+// from another CPU in between is recorded before the start of the earlier
+// one (qqse, then the second execution se). Every execution is counted
+// (the second without a latency), and nothing stays in flight; a true
+// cancel (qqse alone) leaves nothing in flight either.
+func TestARequeueRecordedBeforeTheStartItRacedWithIsNotLost(t *testing.T) {
+	for _, tc := range []struct {
+		seq                         string
+		queued, executed, latencies uint64
+	}{
+		{"qqsese", 2, 2, 1},     // the race
+		{"qqseqsese", 3, 3, 2},  // the race twice in a row
+		{"qqse", 2, 1, 1},       // q, cancel, q, its run
+		{"qsqe", 2, 1, 1},       // queued again while it runs; the second still pending
+		{"qsqese", 2, 2, 2},     // … and run
+		{"se", 0, 0, 0},         // queued before counting began
+		{"qqsesese", 2, 2, 1},   // a stray start of nothing is not counted twice
+		{"qseqqsese", 3, 3, 2},  // a race after a plain run
+		{"qqseqqses", 4, 2, 2},  // the race twice, the second revival running
+		{"qqsesqese", 3, 3, 2},  // the race, queued again while running, run
+		{"qqsesqeqse", 4, 3, 2}, // the race, then a cancel
+		{"qqseseqse", 3, 3, 2},  // the race, then a plain run later
+	} {
+		w := replayOf(t, tc.seq)
+		running := int64(0)
+		if strings.HasSuffix(tc.seq, "s") {
+			running = 1
+		}
+		pending := int64(0)
+		if tc.seq == "qsqe" {
+			pending = 1
+		}
+		if w.Queued != tc.queued || w.Executed != tc.executed || w.Latency.Count != tc.latencies ||
+			w.Running != running || w.InFlight != running+pending {
+			t.Errorf("%s: %+v, want %d queued, %d executed, %d latencies, %d running, %d in flight",
+				tc.seq, w, tc.queued, tc.executed, tc.latencies, running, running+pending)
+		}
 	}
 }
