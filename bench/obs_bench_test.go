@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/kdefer/kdefer/stats"
 	"github.com/kdefer/kdefer/timer"
 	"github.com/kdefer/kdefer/trace"
+	"github.com/kdefer/kdefer/workqueue"
 )
 
 // ticker is a timer that re-arms itself one jiffy ahead until it has run
@@ -178,5 +180,62 @@ func TestRecordingMemoryIsBoundedByTheRings(t *testing.T) {
 	}
 	if grew > 8<<20 {
 		t.Errorf("heap in use grew by %d MiB while recording", grew>>20)
+	}
+}
+
+// BenchmarkWorkqueueStatsCost: BenchmarkQueueWork's kdefer/percpu loop
+// (one goroutine queues b.N trivial items embedded in a ring of 4096 on the
+// per-CPU system workqueue and waits for them) with the workqueue
+// tracepoints off, with empty probes attached to the three events of an
+// item (queue_work, execute_start, execute_end: the cost of the
+// tracepoints themselves), and with the stats probes, which also follow
+// each item from its queueing to its execution.
+func BenchmarkWorkqueueStatsCost(b *testing.B) {
+	for _, mode := range []string{"off", "empty-probes", "stats-probes"} {
+		on := mode == "stats-probes"
+		b.Run(mode, func(b *testing.B) {
+			k, c, stop := bootWQ(b)
+			defer stop()
+			wq := workqueue.System(k)
+			var done atomic.Int64
+			ring := make([]wqItem, ringSize)
+			for i := range ring {
+				workqueue.Init(&ring[i].work, wqItemFn)
+				ring[i].done = &done
+			}
+			workqueue.QueueWork(c, wq, &ring[0].work)
+			workqueue.FlushWork(c, &ring[0].work)
+			done.Store(0)
+			switch mode {
+			case "empty-probes":
+				for _, e := range []trace.Event{trace.WorkqueueQueueWork, trace.WorkqueueExecuteStart, trace.WorkqueueExecuteEnd} {
+					k.Tracer().AttachProbe(e, func(*trace.Record) {})
+				}
+			case "stats-probes":
+				stats.Enable(k)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				w := &ring[i&(ringSize-1)].work
+				for !workqueue.QueueWork(c, wq, w) {
+					workqueue.FlushWork(c, &ring[(i+ringSize/2-1)&(ringSize-1)].work)
+				}
+			}
+			workqueue.FlushWorkqueue(c, wq)
+			b.StopTimer()
+			if done.Load() != int64(b.N) {
+				b.Fatalf("%d of %d items ran", done.Load(), b.N)
+			}
+			if on {
+				var ex uint64
+				for _, w := range stats.Read(k).Workqueues {
+					ex += w.Executed
+				}
+				if ex != uint64(b.N) {
+					b.Fatalf("stats counted %d of %d executions", ex, b.N)
+				}
+			}
+		})
 	}
 }

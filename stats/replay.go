@@ -81,6 +81,12 @@ func (p *Replay) Add(r *trace.Record) {
 		c.raise(r)
 	case trace.TaskletEntry:
 		c.taskletEntry(r)
+	case trace.WorkqueueQueueWork:
+		c.wqQueue(r)
+	case trace.WorkqueueExecuteStart:
+		c.wqStart(r)
+	case trace.WorkqueueExecuteEnd:
+		c.wqEnd(r)
 	case trace.SoftirqEntry:
 		if int(r.CPU) < len(p.softirqs) && r.Args[0] < kernel.NRSoftirqs {
 			p.softirqs[r.CPU][r.Args[0]]++
@@ -89,6 +95,11 @@ func (p *Replay) Add(r *trace.Record) {
 		p.irqs[int(int32(r.Args[0]))]++
 	}
 }
+
+// SetStrings names the interned strings of the records (the workqueues'
+// names): the recording's string table, trace.File.String. Without it a
+// workqueue is named by its string id ("#3").
+func (p *Replay) SetStrings(str func(id uint64) string) { p.c.str = str }
 
 // AddLost counts n records of cpu that the recording lost (trace.Drop):
 // Snapshot's TraceLost.
@@ -120,6 +131,7 @@ func (p *Replay) Snapshot(now int64) Snapshot {
 		snap.IRQs[irq] = n
 	}
 	s.timerSnapshot(&snap)
+	s.wqSnapshot(&snap)
 	snap.TraceLost = append([]uint64(nil), p.lost...)
 	return snap
 }

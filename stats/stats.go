@@ -1,8 +1,9 @@
 // Package stats counts what a kdefer kernel does and hands the counts out
 // as plain snapshots: softirq runs and raises per vector and CPU, timer
 // arms, expiries and cancels with pending timers per wheel level and a
-// lateness histogram, the same for hrtimers, tasklet runs, interrupts, and
-// tasks by state. `kdefer top`, the Prometheus collector
+// lateness histogram, the same for hrtimers, tasklet runs, work items per
+// workqueue (queued, executed, running, in flight, and a queue-to-start
+// latency histogram), interrupts, and tasks by state. `kdefer top`, the Prometheus collector
 // (contrib/prometheus) and the expvar variable (package stats/statsvar)
 // all read Snapshot; the package itself has no dependency.
 //
@@ -20,11 +21,18 @@
 // expires it asked for) to its timer_expire_entry (the jiffy it ran), in
 // jiffies converted to seconds; hrtimer lateness from hrtimer_start's
 // expires to hrtimer_expire_entry's now, in ns. Timers armed before Enable
-// are not tracked until they are armed again.
+// are not tracked until they are armed again, nor are work items queued
+// before it. A work item's queue-to-start latency runs from its
+// workqueue_queue_work to the next workqueue_execute_start of the item
+// (the kernel's tracepoints carry no queueing id); when another CPU queues
+// it again between the moment its worker clears PENDING and its
+// execute_start record, the execution is taken for the new queueing (a
+// latency too short) and the next one is counted without a latency.
 package stats
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -94,10 +102,10 @@ func (h *histogram) observe(ns int64) {
 	if ns < 0 {
 		ns = 0
 	}
-	s := float64(ns) / 1e9
+	// The bucket whose bound 1 µs·2^i is the first ≥ ns.
 	i := 0
-	for i < len(latencyBounds) && s > latencyBounds[i] {
-		i++
+	if ns > 1000 {
+		i = min(bits.Len64(uint64(ns-1)/1000), len(latencyBounds))
 	}
 	h.counts[i].Add(1)
 	h.count.Add(1)
@@ -201,6 +209,9 @@ type Snapshot struct {
 	// Timers and HRTimers are the timer counters.
 	Timers   TimerStats   `json:"timers"`
 	HRTimers HRTimerStats `json:"hrtimers"`
+	// Workqueues are the counters of each workqueue that queued an item
+	// while counting, by name.
+	Workqueues []WorkqueueStats `json:"workqueues"`
 	// Tasks counts the live tasks by state (idle tasks excluded), in the
 	// order R S D I T t P Z X; states with no task are left out.
 	Tasks []TaskCount `json:"tasks"`
@@ -226,6 +237,10 @@ type counters struct {
 	hrPending                                        atomic.Int64
 	hrLateness                                       histogram
 	hrtimers                                         shardedMap
+
+	wqs   wqTable
+	works workMap
+	str   func(uint64) string // names an interned string (a workqueue's)
 
 	tickNs int64
 }
@@ -308,12 +323,13 @@ var key kernel.LocalKey
 
 func of(k *kernel.Kernel) *counters {
 	return k.Local(&key, func(k *kernel.Kernel) any {
-		return &counters{cpus: make([]cpuCounters, k.NumCPUs()), tickNs: k.TickNsec()}
+		return &counters{cpus: make([]cpuCounters, k.NumCPUs()), tickNs: k.TickNsec(), str: k.Tracer().String}
 	}).(*counters)
 }
 
 // Enable starts counting on k: it attaches the probes to k's timer,
-// hrtimer, softirq and tasklet tracepoints. Enabling twice does nothing.
+// hrtimer, softirq, tasklet and workqueue tracepoints. Enabling twice does
+// nothing.
 // The counters keep their values across Disable and Enable.
 func Enable(k *kernel.Kernel) {
 	s := of(k)
@@ -332,11 +348,15 @@ func Enable(k *kernel.Kernel) {
 	attach(trace.HrtimerExpireEntry, s.hrExpire)
 	attach(trace.SoftirqRaise, s.raise)
 	attach(trace.TaskletEntry, s.taskletEntry)
+	attach(trace.WorkqueueQueueWork, s.wqQueue)
+	attach(trace.WorkqueueExecuteStart, s.wqStart)
+	attach(trace.WorkqueueExecuteEnd, s.wqEnd)
 	s.enabled.Store(true)
 }
 
 // Disable stops counting on k (the probes are detached; the counts
-// stay). The pending-timer gauges are reset: timers armed while not
+// stay). The gauges of what is pending — timers per level, hrtimers, work
+// items in flight and running — are reset: what changes while not
 // counting would make them wrong.
 func Disable(k *kernel.Kernel) {
 	s := of(k)
@@ -353,6 +373,8 @@ func Disable(k *kernel.Kernel) {
 		s.levels[i].pending.Store(0)
 	}
 	s.hrPending.Store(0)
+	s.works.clear()
+	s.wqs.resetGauges()
 }
 
 // Enabled reports whether k's counting probes are attached.
@@ -522,6 +544,7 @@ func Read(k *kernel.Kernel) Snapshot {
 		snap.IRQs[l.IRQ] = n
 	}
 	s.timerSnapshot(&snap)
+	s.wqSnapshot(&snap)
 	counts := map[byte]*TaskCount{}
 	for _, task := range k.Tasks() {
 		if task.IsIdle() {

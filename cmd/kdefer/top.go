@@ -26,8 +26,12 @@ const topLong = `Runs "kdefer run MODULE …" (everything after "run" is run's a
 flags, see 'kdefer help run') and shows it live, full screen, as top does:
 the softirqs each CPU runs per second by vector, the timer wheel (timers
 armed, expired and cancelled, pending timers per wheel level and how late
-each level's timers ran), the tasks with their states, and the latest log
-lines (which go to the screen instead of standard output).
+each level's timers ran), the work items (queued, done, running, in flight,
+and how long they waited to start) and the worker pools that have workers
+(POOL as the kworkers' names spell it: 0 for kworker/0:M, 0H, u8; WORKERS,
+BUSY, IDLE, RUNNING = nr_running, PENDING = items on the pool's worklist),
+the tasks with their states, and the latest log lines (which go to the
+screen instead of standard output).
 
 Keys: q or Ctrl-C quits (the module is unloaded, the terminal restored);
 p or space pauses the view (the module keeps running); s cycles the task
@@ -41,10 +45,12 @@ real time (no --virtual) to watch a module live.
 
 With a FILE instead ('kdefer trace record' wrote it), top replays the
 recording: the same panes computed from its records, one frame every --step
-of the recording's time (rates per second of that time), the tasks as far as
-the scheduler's records tell (kernel threads are bracketed only where a
-kthread event names them), and the latest records, as 'kdefer trace report'
-prints them, where the live view has the log. It plays one frame every
+of the recording's time (rates per second of that time), the worker pools
+and the tasks as far as the workqueue and scheduler records tell (a pool's
+workers are the kworkers the records name; RUNNING is - without sched_switch
+records; kernel threads are bracketed only where a kthread event names
+them), and the latest records, as 'kdefer trace report' prints them, where
+the live view has the log. It plays one frame every
 --interval (default: --step, within 50ms..1s) from the start and stops at the
 end. Keys: space or p plays and pauses; → or l and ← or h step a frame
 (pausing); ] and [ move 10 frames; g and G (Home, End) go to the start and
@@ -71,7 +77,7 @@ func newTopCmd(e *env) *cobra.Command {
 	o := &topFlags{interval: 500 * time.Millisecond, step: 100 * time.Millisecond, width: 80, evs: 10}
 	c := &cobra.Command{
 		Use:   "top [--interval D] (-- run MODULE [args] [run flags] | [-b [-n N]] [--step D] FILE)",
-		Short: "Watch a running module live, or replay a recording: softirq rates, the timer wheel, tasks, the log",
+		Short: "Watch a running module live, or replay a recording: softirq rates, the timer wheel, worker pools, tasks, the log",
 		Long:  topLong,
 		Example: `  kdefer top -- run 1-2-timer periodic=Y
   kdefer top --interval 1s -- run timer_simple --for 30s

@@ -100,3 +100,22 @@ func TestTopReplayEndsOnASignalWith128PlusIt(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}
 }
+
+// kdefer top -b of a recording of workq_simple (a timer schedules a work
+// item on events): the workqueue line and CPU 0's pool with its two
+// kworkers, a frame a second.
+func TestTopBatchOfAWorkqueueRecordingShowsItsPools(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "workq.kdt")
+	_, errs, code := kdefer(t, "trace", "record", "-o", file, "--", "run", "workq_simple", "--virtual", "--for", "2s", "--cpus", "2", "--console=false")
+	if code != 0 {
+		t.Fatalf("trace record: exit %d, stderr %q", code, errs)
+	}
+	out, errs, code := kdefer(t, "top", "-b", "--step", "1s", "--events", "3", file)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	golden.Check(t, "testdata/top_batch_workq.golden", out)
+	if !strings.Contains(out, "POOL    WORKERS  BUSY  IDLE RUNNING PENDING   (1 pools)\n0             2     0     2       0       0") {
+		t.Errorf("no pool table:\n%s", out)
+	}
+}

@@ -89,6 +89,25 @@ func TestTopUnderTmux(t *testing.T) {
 	}
 }
 
+// TestTopUnderTmuxShowsTheWorkerPools runs kdefer top on a real-time run
+// of workq_simple (a timer schedules a work item on events) in tmux at
+// 80×24: the workqueue line and CPU 0's pool appear once the item has run;
+// q quits cleanly.
+func TestTopUnderTmuxShowsTheWorkerPools(t *testing.T) {
+	bin := buildKdefer(t)
+	x := newTmux(t)
+	script := bin + " top --interval 50ms -- run workq_simple --cpus 2; echo EXIT=$?; sleep 600"
+	x.run("new-session", "-d", "-s", "top", "-x", "80", "-y", "24", script)
+	screen := x.waitFor("POOL    WORKERS  BUSY  IDLE RUNNING PENDING")
+	if !strings.Contains(screen, "WORK queued ") || !strings.Contains(screen, "\n0    ") {
+		t.Errorf("no workqueue line or CPU 0's pool:\n%s", screen)
+	}
+	x.run("send-keys", "-t", "top", "q")
+	if screen := x.waitFor("EXIT="); !strings.Contains(screen, "EXIT=0") {
+		t.Errorf("kdefer top did not exit 0:\n%s", screen)
+	}
+}
+
 // TestTopReplayUnderTmux replays a recording in a real terminal (tmux,
 // 80×24): it plays to the end, steps back, jumps, quits with q, and the
 // terminal is restored.

@@ -347,12 +347,14 @@ func newTraceExportCmd(e *env) *cobra.Command {
 		Long: `Writes FILE (default ` + defaultTraceFile + `) as Chrome trace-event JSON, which the Perfetto UI
 (https://ui.perfetto.dev: "Open trace file") and chrome://tracing open: a track
 per CPU with the hard interrupts, softirqs, timer and hrtimer callbacks and
-tasklets that ran there, nested; a track per task with the intervals it ran;
-instants for timer starts and cancels, softirq raises and wake-ups; arrows
-from each mod_timer/hrtimer_start to the callback it caused, from a raise to
-the softirq run (a tasklet_schedule's arrow is its TASKLET raise) and from a
-wake-up to the task's next run. OUT defaults to FILE with .json for its
-extension; "-" is standard output.`,
+tasklets that ran there, nested; a track per task with the intervals it ran,
+and on a kworker's track the work items it ran (cut where it slept; a WQ_BH
+item's on its CPU's track, inside the softirq); instants for timer starts and
+cancels, softirq raises, wake-ups, queue_work and activate_work; arrows from
+each mod_timer/hrtimer_start to the callback it caused, from a raise to the
+softirq run (a tasklet_schedule's arrow is its TASKLET raise), from a wake-up
+to the task's next run and from a queue_work to the execution it caused. OUT
+defaults to FILE with .json for its extension; "-" is standard output.`,
 		Example: `  kdefer trace record -- run timer_simple --virtual --for 2s
   kdefer trace export --format perfetto -o timer_simple.json`,
 		Args: maxOneFile,

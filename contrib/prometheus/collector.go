@@ -24,14 +24,20 @@
 //	kdefer_timer_lateness_seconds               histogram of expiry lateness
 //	kdefer_hrtimer_started_total, _expired_total, _cancelled_total, kdefer_hrtimer_pending
 //	kdefer_hrtimer_lateness_seconds             histogram of hrtimer lateness
+//	kdefer_workqueue_queued_total{workqueue}    work items queued (workqueue_queue_work)
+//	kdefer_workqueue_executed_total{workqueue}  work items run to their end (workqueue_execute_end)
+//	kdefer_workqueue_running{workqueue}         work items running now
+//	kdefer_workqueue_in_flight{workqueue}       work items queued and not yet finished
+//	kdefer_workqueue_queue_latency_seconds{workqueue}  histogram of queue-to-start latency
 //	kdefer_tasks{state,kind}                    tasks by state letter (R, S, D, I …), kind kthread or user
 //	kdefer_trace_lost_records_total{cpu}        trace records overwritten unread
 //
-// Workqueue metrics (queued, executed, in flight, queue-to-start latency)
-// come with the workqueue package's tracepoints.
-//
 // Label values are bounded: CPUs, softirq vectors, wheel levels, IRQ
-// lines and task states, never functions or objects.
+// lines, task states and workqueue names — at most stats.MaxWorkqueues
+// of them, the rest counted together as stats.OtherWorkqueues — never
+// functions or objects. The workqueue series appear once a workqueue has
+// queued an item while counting (see stats.WorkqueueStats for what
+// in_flight cannot see: a cancel).
 package prometheus
 
 import (
@@ -59,12 +65,15 @@ type Collector struct {
 	hrStarted, hrExpired, hrCancelled        *prometheus.Desc
 	hrPending, hrLate                        *prometheus.Desc
 	tasks, traceLost                         *prometheus.Desc
+	wqQueued, wqExecuted, wqRunning          *prometheus.Desc
+	wqInFlight, wqLatency                    *prometheus.Desc
 }
 
 // NewCollector returns a Collector reading k's counters. Register it on a
 // registry of your own (the library registers nothing on the default
 // one). Call stats.Enable(k) for the counters that need tracepoint
-// probes (raises, tasklets, timers, hrtimers); without it they stay 0.
+// probes (raises, tasklets, timers, hrtimers, workqueues); without it
+// they stay 0 (the workqueue series absent).
 func NewCollector(k *kernel.Kernel, opts Options) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("kdefer_"+name, help, labels, opts.ConstLabels)
@@ -88,13 +97,19 @@ func NewCollector(k *kernel.Kernel, opts Options) *Collector {
 		hrLate:      d("hrtimer_lateness_seconds", "Hrtimer lateness: the base's time at the callback minus the expires it was started for."),
 		tasks:       d("tasks", "Tasks by state letter (as ps shows it) and kind (kthread or user).", "state", "kind"),
 		traceLost:   d("trace_lost_records_total", "Trace records overwritten in a CPU's ring before they were read.", "cpu"),
+		wqQueued:    d("workqueue_queued_total", "Work items queued on the workqueue (workqueue_queue_work events).", "workqueue"),
+		wqExecuted:  d("workqueue_executed_total", "Work items of the workqueue run to their end (workqueue_execute_end events).", "workqueue"),
+		wqRunning:   d("workqueue_running", "Work items of the workqueue running now.", "workqueue"),
+		wqInFlight:  d("workqueue_in_flight", "Work items queued on the workqueue and not yet finished.", "workqueue"),
+		wqLatency:   d("workqueue_queue_latency_seconds", "Work items' queue-to-start latency: from workqueue_queue_work to the workqueue_execute_start it caused.", "workqueue"),
 	}
 }
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.softirqs, c.raises, c.tasklets, c.loc, c.irqs, c.armed, c.expired,
-		c.cancelled, c.pending, c.late, c.hrStarted, c.hrExpired, c.hrCancelled, c.hrPending, c.hrLate, c.tasks, c.traceLost} {
+		c.cancelled, c.pending, c.late, c.hrStarted, c.hrExpired, c.hrCancelled, c.hrPending, c.hrLate, c.tasks, c.traceLost,
+		c.wqQueued, c.wqExecuted, c.wqRunning, c.wqInFlight, c.wqLatency} {
 		ch <- d
 	}
 }
@@ -108,12 +123,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	hist := func(d *prometheus.Desc, h stats.Histogram) {
+	hist := func(d *prometheus.Desc, h stats.Histogram, labels ...string) {
 		buckets := make(map[float64]uint64, len(h.Bounds))
 		for i, n := range h.Cumulative() {
 			buckets[h.Bounds[i]] = n
 		}
-		ch <- prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets)
+		ch <- prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets, labels...)
 	}
 	for cpu, cs := range s.CPUs {
 		cpuL := strconv.Itoa(cpu)
@@ -140,6 +155,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.hrCancelled, s.HRTimers.Cancelled)
 	gauge(c.hrPending, float64(s.HRTimers.Pending))
 	hist(c.hrLate, s.HRTimers.Lateness)
+	for _, w := range s.Workqueues {
+		counter(c.wqQueued, w.Queued, w.Name)
+		counter(c.wqExecuted, w.Executed, w.Name)
+		gauge(c.wqRunning, float64(w.Running), w.Name)
+		gauge(c.wqInFlight, float64(w.InFlight), w.Name)
+		hist(c.wqLatency, w.Latency, w.Name)
+	}
 	for _, tc := range s.Tasks {
 		gauge(c.tasks, float64(tc.Kthreads), tc.State, "kthread")
 		gauge(c.tasks, float64(tc.User), tc.State, "user")

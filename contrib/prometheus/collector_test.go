@@ -8,12 +8,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	kdeferprom "github.com/kdefer/kdefer/contrib/prometheus"
+	"github.com/kdefer/kdefer/delay"
 	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/internal/leakcheck"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/stats"
 	"github.com/kdefer/kdefer/tasklet"
 	"github.com/kdefer/kdefer/timer"
+	"github.com/kdefer/kdefer/workqueue"
 )
 
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
@@ -133,5 +135,120 @@ func TestCollectorPassesTheLinter(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func nap(c *kernel.Ctx, _ *workqueue.Work) { delay.Msleep(c, 10) }
+func nop(*kernel.Ctx, *workqueue.Work)     {}
+
+// wqRun: a virtual 1-CPU kernel at HZ=250 runs, on an ordered workqueue
+// "ord", a (sleeping 16 ms: msleep(10) wakes at the fourth tick) and b
+// queued behind it, and e queued behind them and cancelled; on "events"
+// one item c.
+func wqRun(t *testing.T) *kernel.Kernel {
+	k := ktest.Virtual(t, 1, 250)
+	stats.Enable(k)
+	var a, b, c, e workqueue.Work
+	workqueue.Init(&a, nap)
+	workqueue.Init(&b, nop)
+	workqueue.Init(&c, nop)
+	workqueue.Init(&e, nop)
+	ktest.InTask(t, k, func(ctx *kernel.Ctx) {
+		ord, err := workqueue.AllocOrderedWorkqueue(ctx, "ord", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		workqueue.QueueWork(ctx, ord, &a)
+		workqueue.QueueWork(ctx, ord, &b)
+		workqueue.QueueWork(ctx, ord, &e)
+		workqueue.CancelWork(ctx, &e)
+		workqueue.ScheduleWork(ctx, &c)
+		workqueue.FlushWorkqueue(ctx, ord)
+		workqueue.DestroyWorkqueue(ctx, ord)
+	})
+	ktest.Run(t, k, 100_000_000)
+	return k
+}
+
+func TestWorkqueueMetricsAfterAKnownRun(t *testing.T) {
+	c := kdeferprom.NewCollector(wqRun(t), kdeferprom.Options{})
+	want := `
+# HELP kdefer_workqueue_queued_total Work items queued on the workqueue (workqueue_queue_work events).
+# TYPE kdefer_workqueue_queued_total counter
+kdefer_workqueue_queued_total{workqueue="events"} 1
+kdefer_workqueue_queued_total{workqueue="ord"} 3
+# HELP kdefer_workqueue_executed_total Work items of the workqueue run to their end (workqueue_execute_end events).
+# TYPE kdefer_workqueue_executed_total counter
+kdefer_workqueue_executed_total{workqueue="events"} 1
+kdefer_workqueue_executed_total{workqueue="ord"} 2
+# HELP kdefer_workqueue_running Work items of the workqueue running now.
+# TYPE kdefer_workqueue_running gauge
+kdefer_workqueue_running{workqueue="events"} 0
+kdefer_workqueue_running{workqueue="ord"} 0
+# HELP kdefer_workqueue_in_flight Work items queued on the workqueue and not yet finished.
+# TYPE kdefer_workqueue_in_flight gauge
+kdefer_workqueue_in_flight{workqueue="events"} 0
+kdefer_workqueue_in_flight{workqueue="ord"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "kdefer_workqueue_queued_total",
+		"kdefer_workqueue_executed_total", "kdefer_workqueue_running", "kdefer_workqueue_in_flight"); err != nil {
+		t.Error(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen bool
+	for _, mf := range mfs {
+		if mf.GetName() != "kdefer_workqueue_queue_latency_seconds" {
+			continue
+		}
+		seen = true
+		if mf.GetType().String() != "HISTOGRAM" || len(mf.GetMetric()) != 2 {
+			t.Fatalf("latency: %s with %d series", mf.GetType(), len(mf.GetMetric()))
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			switch wq := m.GetLabel()[0].GetValue(); wq {
+			case "events": // c started at once
+				if h.GetSampleCount() != 1 || h.GetSampleSum() != 0 || h.GetBucket()[0].GetCumulativeCount() != 1 {
+					t.Errorf("events latency: %v", h)
+				}
+			case "ord": // a at once, b after a's 16 ms
+				if h.GetSampleCount() != 2 || h.GetSampleSum() != 0.016 {
+					t.Errorf("ord latency: count %d sum %v, want 2 and 0.016", h.GetSampleCount(), h.GetSampleSum())
+				}
+				for _, b := range h.GetBucket() {
+					want := uint64(1)
+					if b.GetUpperBound() >= 0.016 {
+						want = 2
+					}
+					if b.GetCumulativeCount() != want {
+						t.Errorf("ord bucket ≤%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
+					}
+				}
+			default:
+				t.Errorf("a latency series for %q", wq)
+			}
+		}
+	}
+	if !seen {
+		t.Error("no kdefer_workqueue_queue_latency_seconds")
+	}
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestWorkqueueSeriesAreAbsentWithoutWork(t *testing.T) {
+	c := kdeferprom.NewCollector(knownRun(t), kdeferprom.Options{})
+	if n := testutil.CollectAndCount(c, "kdefer_workqueue_queued_total", "kdefer_workqueue_queue_latency_seconds"); n != 0 {
+		t.Errorf("%d workqueue series from a run that queued no work", n)
 	}
 }

@@ -13,23 +13,29 @@
 //     function), hrtimer callbacks and tasklets (tasklet_entry … exit);
 //   - "running" slices on a task's track, from the sched_switch that puts
 //     it on its CPU to the one that takes it off;
+//   - work items (workqueue_execute_start … end, named by the function,
+//     with the workqueue's name as an argument) on the track of the
+//     kworker that ran them, inside its "running" slices — a work item
+//     that sleeps is cut where its kworker leaves the CPU (args.slept)
+//     and goes on in the kworker's next running slice (args.resumed) —
+//     and, for a WQ_BH workqueue, on its CPU's track inside the softirq
+//     that ran it, with any interrupt handler that interrupted it nested
+//     inside;
 //   - instant events for timer_start and hrtimer_start (mod_timer,
-//     hrtimer_start), timer_cancel and hrtimer_cancel, softirq_raise and
-//     sched_wakeup;
+//     hrtimer_start), timer_cancel and hrtimer_cancel, softirq_raise,
+//     sched_wakeup, workqueue_queue_work (queue_work, with the workqueue
+//     and CPUs as arguments) and workqueue_activate_work;
 //   - flow arrows from a timer_start to the callback it caused, from an
 //     hrtimer_start to its callback, from the first softirq_raise of a
 //     pending vector to the softirq run it caused (tasklet_schedule and
 //     tasklet_hi_schedule raise TASKLET and HI: the kernel has no
-//     tasklet_schedule event, so a tasklet's arrow is its raise's), and
-//     from a sched_wakeup to the task's next run.
+//     tasklet_schedule event, so a tasklet's arrow is its raise's), from
+//     a sched_wakeup to the task's next run, and from a
+//     workqueue_queue_work to the execution it caused (an item queued
+//     again while it runs: to its next execution).
 //
 // What is a slice, an instant or a flow is data: the tables sliceRules,
-// instantRules and flowRules. Work items are one row each once the
-// workqueue events exist (workqueue_execute_start … end as a slice keyed
-// by the work's address, on the kworker's task track since it runs in
-// process context; workqueue_queue_work and workqueue_activate_work as
-// instants; a flow from workqueue_queue_work to workqueue_execute_start by
-// the same key).
+// instantRules and flowRules.
 //
 // Kernel counterpart: none; the Linux equivalent is Perfetto's own ftrace
 // importer. Differences: timestamps are the records' (ns since boot),
@@ -110,19 +116,22 @@ type open struct {
 }
 
 // sliceRule: records of entry open a slice that the record of exit with
-// the same key closes.
+// the same key closes. args, if set, gives the slice's arguments.
 type sliceRule struct {
 	entry, exit trace.Event
 	cat         string
 	key         func(r *trace.Record) uint64
 	name        func(x *exporter, r *trace.Record) string
+	args        func(x *exporter, r *trace.Record) map[string]any
 }
 
-// instantRule: records of ev are instants.
+// instantRule: records of ev are instants. args, if set, gives their
+// arguments.
 type instantRule struct {
 	ev   trace.Event
 	cat  string
 	name func(x *exporter, r *trace.Record) string
+	args func(x *exporter, r *trace.Record) map[string]any
 }
 
 // flowRule: a record of from starts an arrow that the next slice begun by
@@ -153,6 +162,13 @@ var sliceRules = []sliceRule{
 	{entry: trace.TimerExpireEntry, exit: trace.TimerExpireExit, cat: "timer", key: arg0, name: symName(2)},
 	{entry: trace.HrtimerExpireEntry, exit: trace.HrtimerExpireExit, cat: "hrtimer", key: arg0, name: symName(2)},
 	{entry: trace.TaskletEntry, exit: trace.TaskletExit, cat: "tasklet", key: arg0, name: symName(1)},
+	{entry: trace.WorkqueueExecuteStart, exit: trace.WorkqueueExecuteEnd, cat: "workqueue", key: arg0, name: symName(1),
+		args: func(x *exporter, r *trace.Record) map[string]any {
+			if wq, ok := x.wqOf[r.Args[0]]; ok {
+				return map[string]any{"workqueue": wq}
+			}
+			return nil
+		}},
 }
 
 var instantRules = []instantRule{
@@ -164,6 +180,13 @@ var instantRules = []instantRule{
 	{ev: trace.SchedWakeup, cat: "sched", name: func(_ *exporter, r *trace.Record) string {
 		return fmt.Sprintf("wakeup %s/%d", trace.UnpackComm(r.Args[0], r.Args[1]), int32(r.Args[2]))
 	}},
+	{ev: trace.WorkqueueQueueWork, cat: "workqueue",
+		name: func(x *exporter, r *trace.Record) string { return "queue_work " + x.sym(r.Args[1]) },
+		args: func(x *exporter, r *trace.Record) map[string]any {
+			return map[string]any{"workqueue": x.str(r.Args[2]), "req_cpu": int32(r.Args[3]), "cpu": int32(r.Args[4])}
+		}},
+	{ev: trace.WorkqueueActivateWork, cat: "workqueue",
+		name: func(x *exporter, r *trace.Record) string { return "activate_work " + x.sym(r.Args[1]) }},
 }
 
 var flowRules = []flowRule{
@@ -173,6 +196,11 @@ var flowRules = []flowRule{
 	{from: trace.SchedWakeup, to: trace.SchedSwitch, cat: "sched",
 		fromKey: func(r *trace.Record) uint64 { return uint64(uint32(r.Args[2])) },
 		toKey:   func(r *trace.Record) uint64 { return uint64(uint32(r.Args[4])) }}, // next_pid
+	// A pending item is not queued again (queue_work returns false and
+	// records nothing), so each queue_work has its own execution: the
+	// next execute_start of the item, also when it was queued again
+	// while it ran.
+	{from: trace.WorkqueueQueueWork, to: trace.WorkqueueExecuteStart, cat: "workqueue", fromKey: arg0, toKey: arg0},
 }
 
 func softirqName(vec uint64) string {
@@ -195,6 +223,10 @@ type exporter struct {
 	cpus    int
 	last    int64
 	expires map[uint64]uint64 // timer → expires of its last timer_start
+	wqOf    map[uint64]string // work item → the workqueue of its last queue_work
+	// asleep are the slices a task was in when it left its CPU, to go
+	// on when it runs again.
+	asleep map[track][]open
 }
 
 type flowKey struct {
@@ -229,7 +261,8 @@ func Build(recs []trace.Record, opts Options) *Trace {
 		opts.String = func(uint64) string { return "" }
 	}
 	x := &exporter{opts: opts, symc: map[uint64]string{}, stacks: map[track][]open{},
-		pending: map[flowKey]uint64{}, names: map[track]string{}, cpus: opts.CPUs, expires: map[uint64]uint64{}}
+		pending: map[flowKey]uint64{}, names: map[track]string{}, cpus: opts.CPUs, expires: map[uint64]uint64{},
+		wqOf: map[uint64]string{}, asleep: map[track][]open{}}
 	sorted := append([]trace.Record(nil), recs...)
 	trace.SortRecords(sorted)
 	// Spread equal timestamps 1 ns apart, in emission order.
@@ -295,8 +328,11 @@ func (x *exporter) record(r *trace.Record) {
 	if r.PID > 0 && r.Flags&(trace.FlagHardirq|trace.FlagSoftirq) == 0 {
 		x.names[track{PIDTasks, int(r.PID)}] = r.CommString()
 	}
-	if r.Event == trace.TimerStart {
+	switch r.Event {
+	case trace.TimerStart:
 		x.expires[r.Args[0]] = r.Args[2]
+	case trace.WorkqueueQueueWork:
+		x.wqOf[r.Args[0]] = x.str(r.Args[2])
 	}
 	if r.Event == trace.SchedSwitch {
 		x.schedSwitch(r)
@@ -307,6 +343,9 @@ func (x *exporter) record(r *trace.Record) {
 		case sr.entry:
 			tr := trackOf(r)
 			o := open{rule: sr, key: sr.key(r), ts: r.TS, name: sr.name(x, r), cat: sr.cat}
+			if sr.args != nil {
+				o.args = sr.args(x, r)
+			}
 			if r.Event == trace.TimerExpireEntry {
 				if exp, ok := x.expires[r.Args[0]]; ok {
 					o.args = map[string]any{"lateness_jiffies": int64(r.Args[1] - exp)}
@@ -322,7 +361,11 @@ func (x *exporter) record(r *trace.Record) {
 		ir := &instantRules[i]
 		if r.Event == ir.ev {
 			tr := trackOf(r)
-			x.out = append(x.out, Event{Name: ir.name(x, r), Cat: ir.cat, Ph: "i", S: "t", TS: us(r.TS), PID: tr.pid, TID: tr.tid})
+			ev := Event{Name: ir.name(x, r), Cat: ir.cat, Ph: "i", S: "t", TS: us(r.TS), PID: tr.pid, TID: tr.tid}
+			if ir.args != nil {
+				ev.Args = ir.args(x, r)
+			}
+			x.out = append(x.out, ev)
 			x.flowStart(r, tr)
 		}
 	}
@@ -330,7 +373,11 @@ func (x *exporter) record(r *trace.Record) {
 
 // schedSwitch turns kdefer's sched_switch records into "running" slices:
 // a switch from swapper/N to a task starts one on the task's track, a
-// switch from a task to swapper/N ends it (see package trace's doc).
+// switch from a task to swapper/N ends it (see package trace's doc). The
+// slices a task is in when it leaves its CPU (a work item that sleeps)
+// end there, marked slept, and go on, marked resumed, inside the task's
+// next running slice: so they nest in the running slices, and the gaps
+// show the sleeps.
 func (x *exporter) schedSwitch(r *trace.Record) {
 	nextPID := int(int32(r.Args[4]))
 	prevPID := int(r.PID)
@@ -340,17 +387,46 @@ func (x *exporter) schedSwitch(r *trace.Record) {
 		x.stacks[tr] = append(x.stacks[tr], open{key: uint64(nextPID), ts: r.TS, name: "running", cat: "sched",
 			args: map[string]any{"cpu": int(r.CPU)}})
 		x.flowEnd(r, tr)
+		for _, o := range x.asleep[tr] {
+			o.ts = r.TS
+			o.args = withArg(o.args, "resumed", true)
+			x.stacks[tr] = append(x.stacks[tr], o)
+		}
+		delete(x.asleep, tr)
 	}
 	if prevPID > 0 && nextPID == 0 {
 		tr := track{PIDTasks, prevPID}
+		st := x.stacks[tr]
+		base := 0 // the slices above the task's running slice sleep with it
+		for i := len(st) - 1; i >= 0; i-- {
+			if st[i].rule == nil && st[i].key == uint64(prevPID) {
+				base = i + 1
+				break
+			}
+		}
+		asleep := append([]open(nil), st[base:]...)
+		for len(x.stacks[tr]) > base {
+			x.closeTop(tr, r.TS, "slept")
+		}
+		x.asleep[tr] = append(x.asleep[tr], asleep...)
 		x.closeMatching(tr, nil, uint64(prevPID), r.TS)
 	}
+}
+
+// withArg returns a copy of args with k set to v.
+func withArg(args map[string]any, k string, v any) map[string]any {
+	out := make(map[string]any, len(args)+1)
+	for ak, av := range args {
+		out[ak] = av
+	}
+	out[k] = v
+	return out
 }
 
 // closeMatching closes the innermost open slice of tr made by rule with
 // key, and any slice opened after it (cut: they did not nest). An exit
 // with nothing to match (its entry was before the recording, or lost) is
-// ignored.
+// ignored; one whose slice is asleep with its task ends it there.
 func (x *exporter) closeMatching(tr track, rule *sliceRule, key uint64, ts int64) {
 	st := x.stacks[tr]
 	for i := len(st) - 1; i >= 0; i-- {
@@ -359,6 +435,13 @@ func (x *exporter) closeMatching(tr track, rule *sliceRule, key uint64, ts int64
 				x.closeTop(tr, ts, "cut")
 			}
 			x.closeTop(tr, ts, "")
+			return
+		}
+	}
+	as := x.asleep[tr]
+	for i := len(as) - 1; i >= 0; i-- {
+		if as[i].rule == rule && as[i].key == key {
+			x.asleep[tr] = as[:i] // and what it was in (they did not nest)
 			return
 		}
 	}
@@ -371,10 +454,7 @@ func (x *exporter) closeTop(tr track, ts int64, why string) {
 	dur := us(ts - o.ts)
 	args := o.args
 	if why != "" {
-		if args == nil {
-			args = map[string]any{}
-		}
-		args[why] = true
+		args = withArg(args, why, true)
 	}
 	x.out = append(x.out, Event{Name: o.name, Cat: o.cat, Ph: "X", TS: us(o.ts), Dur: &dur, PID: tr.pid, TID: tr.tid, Args: args})
 }

@@ -27,8 +27,9 @@ const MaxFrames = 100000
 // into frames, one every step of the recording's time: what `kdefer top
 // FILE` plays. Frame i shows the recording up to its time At(i): the
 // counters of stats.Replay (softirqs per CPU and vector, the timer wheel's
-// pending timers per level and their lateness), the tasks as far as the
-// records tell, and the latest records as trace report lines.
+// pending timers per level and their lateness, the workqueues' counts),
+// the worker pools and the tasks as far as the records tell (see
+// poolTable for the pools), and the latest records as trace report lines.
 //
 // The tasks come from the scheduler's records: sched_switch gives the
 // state a task left its CPU in (ps's letter: S, D, I …; R when preempted)
@@ -54,6 +55,7 @@ type frame struct {
 	at    int64 // ns since boot
 	next  int   // recs[:next] are at or before at
 	stats stats.Snapshot
+	pools []Pool
 	tasks []Task
 }
 
@@ -78,6 +80,7 @@ func NewReplay(f *trace.File, step time.Duration) (*Replay, error) {
 	if err != nil {
 		return nil, err
 	}
+	sp.SetStrings(f.String)
 	r := &Replay{recs: recs, fm: f.Formatter()}
 	if len(recs) > 0 {
 		r.end = max(recs[len(recs)-1].TS, 0)
@@ -99,6 +102,7 @@ func NewReplay(f *trace.File, step time.Duration) (*Replay, error) {
 		}
 	}
 	ts := newTaskTable(recs)
+	pt := newPoolTable(f.Header.CPUs, ts.sched)
 	r.frames = make([]frame, 0, n)
 	i := 0
 	for k := int64(1); k <= n; k++ {
@@ -110,13 +114,14 @@ func NewReplay(f *trace.File, step time.Duration) (*Replay, error) {
 			}
 			sp.Add(rec)
 			ts.apply(rec)
+			pt.apply(rec)
 		}
 		if k == n {
 			for _, d := range tail {
 				sp.AddLost(d.CPU, d.Count)
 			}
 		}
-		r.frames = append(r.frames, frame{at: at, next: i, stats: sp.Snapshot(at), tasks: ts.list()})
+		r.frames = append(r.frames, frame{at: at, next: i, stats: sp.Snapshot(at), pools: pt.list(ts.tasks), tasks: ts.list()})
 	}
 	return r, nil
 }
@@ -152,7 +157,7 @@ func (r *Replay) clamp(i int) int { return max(0, min(i, len(r.frames)-1)) }
 // EventLine prints it.
 func (r *Replay) Sample(i, events int) Sample {
 	f := &r.frames[r.clamp(i)]
-	s := Sample{Stats: f.stats, Tasks: f.tasks}
+	s := Sample{Stats: f.stats, Pools: f.pools, Tasks: f.tasks}
 	for j := max(f.next-events, 0); j < f.next; j++ {
 		s.Log = append(s.Log, EventLine(r.fm, &r.recs[j]))
 	}

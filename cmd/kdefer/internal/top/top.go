@@ -1,7 +1,9 @@
 // Package top is the view of `kdefer top`: a bubbletea program that
 // samples a running kernel every interval and shows per-CPU softirq rates
 // by vector, the timer wheel's pending timers per level and their
-// lateness, the tasks and their states, and the latest log lines, with
+// lateness, the workqueues' counts and worker pools (busy and idle
+// workers, nr_running, pending items), the tasks and their states, and
+// the latest log lines, with
 // keys to sort, filter and pause. It also plays a recording (a Replay of
 // a trace file): the same panes computed from the records, frame by
 // frame, with keys to step, play and pause, jump, and change the speed,
@@ -14,7 +16,7 @@
 // virtual time) or a Replay.
 //
 // There is no kernel counterpart: this is top(1) and the parts of
-// /proc/softirqs, /proc/timer_list and ps it watches.
+// /proc/softirqs, /proc/timer_list, the workqueue dump and ps it watches.
 package top
 
 import (
@@ -42,7 +44,10 @@ type Task struct {
 
 // Sample is one look at the kernel.
 type Sample struct {
-	Stats   stats.Snapshot
+	Stats stats.Snapshot
+	// Pools are the worker pools that have workers or pending items, by
+	// id.
+	Pools   []Pool
 	Tasks   []Task
 	Loadavg string   // /proc/loadavg's text
 	Log     []string // the latest log lines, oldest first
@@ -51,7 +56,7 @@ type Sample struct {
 // Collect takes a sample of k (call it where k may be used: in virtual
 // time on the kernel's driver). log gives the latest log lines.
 func Collect(k *kernel.Kernel, log func() []string) Sample {
-	s := Sample{Stats: stats.Read(k), Loadavg: strings.TrimSpace(procfs.Loadavg(k))}
+	s := Sample{Stats: stats.Read(k), Pools: collectPools(k), Loadavg: strings.TrimSpace(procfs.Loadavg(k))}
 	for _, t := range k.Tasks() {
 		if t.IsIdle() {
 			continue
@@ -470,6 +475,18 @@ func (m *Model) Render() string {
 	}
 	lines = append(lines, lv, pend, lmax)
 
+	// The workqueues and their worker pools, once there are any.
+	if len(s.Workqueues) > 0 || len(m.cur.Pools) > 0 {
+		lines = append(lines, workqueueLine(s.Workqueues))
+		n := max(2, h/6) // 4 rows at 24 lines
+		if m.batch {
+			n = -1
+		}
+		if len(m.cur.Pools) > 0 {
+			lines = append(lines, poolRows(m.cur.Pools, n)...)
+		}
+	}
+
 	// Tasks and log share what is left: the log gets the rows the tasks
 	// leave, and at least a third.
 	tasks := m.tasks()
@@ -527,6 +544,29 @@ func (m *Model) Render() string {
 		lines = append(lines, "q quit  space play  ←→ step  [] 10  g G ends  : jump  +- speed  s sort  / filter")
 	}
 	return fit(lines, w, h)
+}
+
+// workqueueLine sums the workqueues' counters: what was queued and run,
+// what runs and waits now, and the queue-to-start latency.
+func workqueueLine(wqs []stats.WorkqueueStats) string {
+	var queued, executed uint64
+	var running, inFlight int64
+	var n uint64
+	var sum, maxLat float64
+	for _, w := range wqs {
+		queued += w.Queued
+		executed += w.Executed
+		running += w.Running
+		inFlight += w.InFlight
+		n += w.Latency.Count
+		sum += w.Latency.Sum
+		maxLat = max(maxLat, w.Latency.Max)
+	}
+	late := "-"
+	if n > 0 {
+		late = fmt.Sprintf("avg %.1f max %.1f ms", sum/float64(n)*1e3, maxLat*1e3)
+	}
+	return fmt.Sprintf("WORK queued %d done %d running %d in flight %d  wait %s", queued, executed, running, inFlight, late)
 }
 
 // replayStatus is a replay's second header line: where it is and whether

@@ -35,8 +35,16 @@ func sample(n int) top.Sample {
 	s.Timers.Levels[0] = stats.LevelStats{Pending: 1, Expired: uint64(n), LatenessSum: uint64(n), LatenessMax: 1}
 	s.Timers.Levels[1] = stats.LevelStats{Pending: 2, Expired: uint64(n), LatenessSum: uint64(5 * n), LatenessMax: 7}
 	s.Timers.Lateness = stats.Histogram{Count: uint64(2 * n), Sum: 0.024 * float64(n), Max: 0.028}
+	s.Workqueues = []stats.WorkqueueStats{
+		{Name: "events", Queued: uint64(40 * n), Executed: uint64(40*n - 3), Running: 1, InFlight: 3,
+			Latency: stats.Histogram{Count: uint64(40*n - 2), Sum: 0.002 * float64(40*n-2), Max: 0.012}},
+	}
 	return top.Sample{
-		Stats:   s,
+		Stats: s,
+		Pools: []top.Pool{
+			{ID: 2, Name: "0", Workers: 3, Idle: 1, Running: 1, Pending: 2},
+			{ID: 6, Name: "1", Workers: 2, Idle: 2},
+		},
 		Loadavg: "0.16 0.03 0.01 1/7 9",
 		Tasks: []top.Task{
 			{PID: 1, State: 'S', Comm: "init"},
@@ -45,6 +53,7 @@ func sample(n int) top.Sample {
 			{PID: 4, PPID: 2, State: 'R', CPU: 1, Comm: "ksoftirqd/1", Kthread: true},
 			{PID: 7, PPID: 1, State: 'D', CPU: 1, Comm: "userapp_sed1"},
 			{PID: 8, PPID: 2, State: 'I', Comm: "mykt", Kthread: true},
+			{PID: 9, PPID: 2, State: 'D', Comm: "kworker/0:1", Kthread: true},
 		},
 		Log: []string{
 			fmt.Sprintf("[%5d.000000] sed1: line one", n),
@@ -109,6 +118,10 @@ func TestViewAt80x24IsGolden(t *testing.T) {
 	if !strings.Contains(got, "TIMER           250.0       0.0") || !strings.Contains(got, "TASKLET           0.0      10.0") {
 		t.Errorf("rates over the last second missing:\n%s", got)
 	}
+	if !strings.Contains(got, "WORK queued 80 done 77 running 1 in flight 3  wait avg 2.0 max 12.0 ms") ||
+		!strings.Contains(got, "0             3     2     1       1       2") {
+		t.Errorf("workqueue line or pool rows missing:\n%s", got)
+	}
 }
 
 func TestViewFitsLargerAndSmallerTerminals(t *testing.T) {
@@ -133,7 +146,7 @@ func TestViewFitsLargerAndSmallerTerminals(t *testing.T) {
 func TestKeysSortFilterAndPause(t *testing.T) {
 	m := feed(t, 80, 24)
 	m.Update(key("s")) // by state: R first
-	if !strings.Contains(m.Render(), "(6 tasks, by state)") || firstTask(m) != "ksoftirqd/1" {
+	if !strings.Contains(m.Render(), "(7 tasks, by state)") || firstTask(m) != "ksoftirqd/1" {
 		t.Errorf("sort by state: first %q\n%s", firstTask(m), m.Render())
 	}
 	m.Update(key("s"))
@@ -196,7 +209,8 @@ func TestTeatestProgramSamplesAndQuits(t *testing.T) {
 		t.Errorf("final model: quitting %v, sort %d", fm.Quitting(), fm.SortBy())
 	}
 	v := fm.View()
-	if !v.AltScreen || !strings.Contains(v.Content, "(6 tasks, by state)") || len(strings.Split(v.Content, "\n")) != 24 {
+	if !v.AltScreen || !strings.Contains(v.Content, "(7 tasks, by state)") || !strings.Contains(v.Content, "POOL    WORKERS") ||
+		len(strings.Split(v.Content, "\n")) != 24 {
 		t.Errorf("final view (alt screen %v):\n%s", v.AltScreen, v.Content)
 	}
 	if _, err := io.ReadAll(tm.FinalOutput(t)); err != nil {
