@@ -46,7 +46,7 @@ func insertBarrier(c *kernel.Ctx, p *pwq, b *wqBarrier, target *Work, wk *worker
 	var at *Work
 	if wk != nil {
 		l, at = &wk.scheduled, wk.scheduled.head
-		color = wk.currentColor
+		color = int(wk.currentQF&qColorMask) >> qColorSh
 	} else {
 		l, at = target.list, target.next
 		qf |= target.qflags & qLinked
@@ -69,15 +69,19 @@ func startFlushWork(c *kernel.Ctx, w *Work, b *wqBarrier, fromCancel bool) bool 
 		if pool == nil {
 			return false
 		}
-		pool.mu.Lock()
+		pool.lock()
 		var wk *worker
 		var p *pwq
-		if queuedOn(w, pool) {
+		if queued := queuedOn(w, pool); queued && w.list != nil {
 			p = w.pwq
-		} else if w.data.Load()&dataQueued != 0 {
+		} else if !queued && w.data.Load()&dataQueued != 0 {
 			pool.mu.Unlock()
 			return false // queued elsewhere meanwhile: already gone
 		} else {
+			// Idle, running, or being queued by queueFast right now
+			// (not on a list yet): as in the kernel when the flush
+			// comes before the queueing's insert_work, only a running
+			// instance is waited for.
 			wk = pool.findWorkerExecuting(w)
 			if wk == nil {
 				pool.mu.Unlock()
@@ -219,7 +223,7 @@ func (wq *Workqueue) prepPwqs(flushColor, workColor int) bool {
 	}
 	for _, p := range wq.pwqs {
 		pool := p.pool
-		pool.mu.Lock()
+		pool.lock()
 		if flushColor >= 0 && p.nrInFlight[flushColor] != 0 {
 			p.flushColor = flushColor
 			wq.nrPwqsToFlush.Add(1)
@@ -356,7 +360,7 @@ func DrainWorkqueue(c *kernel.Ctx, wq *Workqueue) {
 		flushWorkqueue(c, wq)
 		drained := true
 		for _, p := range wq.pwqs {
-			p.pool.mu.Lock()
+			p.pool.lock()
 			if !p.isEmpty() {
 				drained = false
 			}
@@ -424,7 +428,7 @@ func DestroyWorkqueue(c *kernel.Ctx, wq *Workqueue) bool {
 		kernel.WaitTaskExit(c, r.task)
 	}
 	for _, p := range wq.pwqs {
-		p.pool.mu.Lock()
+		p.pool.lock()
 		busy := p.busy()
 		p.pool.mu.Unlock()
 		if busy {
@@ -451,7 +455,7 @@ func DestroyWorkqueue(c *kernel.Ctx, wq *Workqueue) bool {
 // in-flight and pending items.
 func showPwq(c *kernel.Ctx, p *pwq) {
 	pool := p.pool
-	pool.mu.Lock()
+	pool.lock()
 	var lines []string
 	lines = append(lines, fmt.Sprintf("  pwq %d: %s active=%d refcnt=%d", pool.id, pool.info(), p.nrActive, 1))
 	var inflight []string

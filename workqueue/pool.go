@@ -57,10 +57,13 @@ type workerPool struct {
 	worklist  wlist
 	nrWorkers int
 	nrIdle    int
-	nrRunning int
 	idle      workerList // LIFO: the most recently idle worker first
-	busy      []*worker  // busy_hash
-	workers   []*worker  // attached workers
+	// busy is busy_hash: the workers that execute an item. A worker
+	// joins it with its first item and stays in it between items
+	// (currentWork nil) until it goes idle, so every reader matches on
+	// currentWork or currentPwq.
+	busy      []*worker
+	workers   []*worker // attached workers
 	manager   *worker
 	managing  bool   // POOL_MANAGER_ACTIVE
 	ids       []bool // worker_ida
@@ -73,6 +76,27 @@ type workerPool struct {
 
 	online atomic.Bool // the first worker exists
 	bring  sync.Mutex
+
+	// nrRunning is nr_running: the concurrency-managed workers running
+	// (not sleeping, not NOT_RUNNING). Written under mu; queueFast reads
+	// it without the lock.
+	nrRunning atomic.Int32
+
+	// data is poolData(p): what work->data holds for an item of the pool.
+	data uint64
+
+	// The lock-free side of queueing (queueFast), on cache lines of its
+	// own: queuers write them, the worker reads them once per batch.
+	_ [64]byte
+	// incoming holds items queued without the lock, newest first,
+	// linked through Work.next; splice moves them to their lists under
+	// mu, in queueing order. Every path that looks at queued items
+	// takes the lock with lock(), which splices.
+	incoming atomic.Pointer[Work]
+	// sampleSeq picks the items of queueFast whose queue latency is
+	// measured (one in latencySample).
+	sampleSeq atomic.Uint32
+	_         [64]byte
 }
 
 // worker is struct worker: a kworker task (or the BH pseudo-worker, or a
@@ -88,9 +112,9 @@ type worker struct {
 	currentFn    Func
 	currentFnID  uintptr
 	currentPwq   *pwq
-	currentColor int
-	startAt      int64 // when the current item started (kdefer's clock estimate, see startClock)
-	sampled      bool  // the current item's queue latency is measured
+	currentQF    uint16 // the current item's qflags (its flush color, inactive or not)
+	startAt      int64  // when the current item started (kdefer's clock estimate, see readClock)
+	sampled      bool   // the current item's queue latency is measured
 	scheduled    wlist
 	desc         string
 	lastActive   uint64
@@ -113,6 +137,13 @@ type worker struct {
 	sinceResched int
 
 	sleeping atomic.Bool
+	inBusy   bool // on pool.busy (guarded by pool.mu)
+
+	// Own goroutine only: the work function is called under runItems'
+	// recovery frame (guarded), is running (inFn), and the preempt
+	// count before it (checked for leaks after it).
+	guarded, inFn bool
+	preemptBefore uint32
 
 	rescueWQ *Workqueue
 
@@ -152,6 +183,7 @@ func (l *workerList) remove(w *worker) {
 
 func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
 	p := &workerPool{sys: s, id: id, cpu: cpu, nice: nice, bh: bh, disassociated: cpu < 0 || bh}
+	p.data = poolData(p)
 	timer.Setup(nil, &p.idleTimer, p.idleWorkerTimeout, timer.FlagDeferrable)
 	timer.Setup(nil, &p.maydayTimer, p.maydayTimeout, 0)
 	timer.Setup(nil, &p.tickTimer, p.tick, 0)
@@ -159,11 +191,25 @@ func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
 	return p
 }
 
+// lock takes pool.mu and moves the items queued without it to their
+// lists (splice), so that the caller sees every queued item.
+func (p *workerPool) lock() {
+	p.mu.Lock()
+	if p.incoming.Load() != nil {
+		p.splice()
+	}
+}
+
 // --- policy functions (called with pool.mu held) ---
 
-func (p *workerPool) needMoreWorker() bool  { return !p.worklist.empty() && p.nrRunning == 0 }
+// hasWork reports items on the worklist or still to be spliced onto it.
+// The incoming chain is read only when the worklist is empty: the queuers
+// write its cache line.
+func (p *workerPool) hasWork() bool { return !p.worklist.empty() || p.incoming.Load() != nil }
+
+func (p *workerPool) needMoreWorker() bool  { return p.nrRunning.Load() == 0 && p.hasWork() }
 func (p *workerPool) mayStartWorking() bool { return p.nrIdle > 0 }
-func (p *workerPool) keepWorking() bool     { return !p.worklist.empty() && p.nrRunning <= 1 }
+func (p *workerPool) keepWorking() bool     { return p.nrRunning.Load() <= 1 && p.hasWork() }
 func (p *workerPool) needToCreateWorker() bool {
 	return p.needMoreWorker() && !p.mayStartWorking()
 }
@@ -183,7 +229,7 @@ func (w *worker) setFlags(flags uint32) {
 	p := w.pool
 	old := w.flags.Load()
 	if flags&workerNotRunning != 0 && old&workerNotRunning == 0 {
-		p.nrRunning--
+		p.nrRunning.Add(-1)
 	}
 	w.flags.Store(old | flags)
 }
@@ -195,7 +241,7 @@ func (w *worker) clrFlags(flags uint32) {
 	nw := old &^ flags
 	w.flags.Store(nw)
 	if flags&workerNotRunning != 0 && old&workerNotRunning != 0 && nw&workerNotRunning == 0 {
-		p.nrRunning++
+		p.nrRunning.Add(1)
 	}
 }
 
@@ -250,7 +296,14 @@ func (p *workerPool) findWorkerExecuting(w *Work) *worker {
 	return nil
 }
 
-func (p *workerPool) delBusy(w *worker) {
+// leaveBusy takes w off its pool's busy list, between items (pool.mu
+// held).
+func (w *worker) leaveBusy() {
+	if !w.inBusy {
+		return
+	}
+	w.inBusy = false
+	p := w.pool
 	for i, b := range p.busy {
 		if b == w {
 			last := len(p.busy) - 1
@@ -276,8 +329,11 @@ func (p *workerPool) assignWork(w *Work, wk *worker) (bool, *Work) {
 // is the caller's context (nil where there is none); a BH pool raises its
 // softirq instead.
 func (p *workerPool) kick(c *kernel.Ctx) bool {
+	if !p.needMoreWorker() {
+		return false
+	}
 	w := p.firstIdleWorker()
-	if !p.needMoreWorker() || w == nil {
+	if w == nil {
 		return false
 	}
 	if p.bh {
@@ -426,13 +482,16 @@ func (w *worker) thread(c *kernel.Ctx) int {
 			goto recheck
 		}
 		w.clrFlags(workerPrep | workerRebound)
-		for {
-			w.runNext(c)
-			if !p.keepWorking() || c.Dying() {
-				break
-			}
+		for w.runItems(c) {
 		}
 		w.setFlags(workerPrep)
+		w.leaveBusy()
+		// nr_running went down: an item that queueFast pushed after
+		// keepWorking looked, while its queuer still saw this worker
+		// running, is left to the pool's workers.
+		if p.incoming.Load() != nil && !c.Dying() {
+			goto recheck
+		}
 	sleep:
 		p.enterIdle(c, w)
 		kernel.SetCurrentState(c, kernel.TaskIdle)
@@ -450,6 +509,7 @@ func (w *worker) exit(c *kernel.Ctx) {
 		p.leaveIdle(w)
 		p.nrWorkers--
 	}
+	w.leaveBusy()
 	p.detach(w)
 	p.freeID(w.id)
 	p.mu.Unlock()
@@ -510,7 +570,9 @@ func maydayInitialTimeout(hz jiffies.HZ) uint64 {
 }
 
 // runNext runs the first item of the pool's worklist (pool.mu held): the
-// loop body of worker_thread(). An item with nothing linked to it that no
+// loop body of worker_thread(). The items queued without the lock join
+// the worklist when it runs dry (there may then be none to run: max_active
+// may keep them inactive). An item with nothing linked to it that no
 // other worker is executing runs straight off the worklist (the kernel's
 // old "optimization path"); otherwise assign_work() moves it, with its
 // linked barriers, to this worker's scheduled list or to the worker
@@ -518,6 +580,12 @@ func maydayInitialTimeout(hz jiffies.HZ) uint64 {
 func (w *worker) runNext(c *kernel.Ctx) {
 	p := w.pool
 	first := p.worklist.head
+	if first == nil {
+		p.splice()
+		if first = p.worklist.head; first == nil {
+			return
+		}
+	}
 	if first.qflags&qLinked == 0 && p.findWorkerExecuting(first) == nil {
 		w.processOneWork(c, first)
 		if !w.scheduled.empty() {
@@ -557,7 +625,7 @@ func (w *worker) Sleeping(*kernel.Task) {
 		p.mu.Unlock()
 		return
 	}
-	p.nrRunning--
+	p.nrRunning.Add(-1)
 	if p.kick(nil) && w.currentPwq != nil {
 		w.currentPwq.stats.cmWakeups++
 	}
@@ -575,7 +643,7 @@ func (w *worker) Running(t *kernel.Task) {
 	if w.flags.Load()&workerNotRunning == 0 {
 		p.mu.Lock()
 		if w.flags.Load()&workerNotRunning == 0 {
-			p.nrRunning++
+			p.nrRunning.Add(1)
 		}
 		w.execGen++
 		if w.currentWork != nil {
@@ -708,7 +776,7 @@ func (p *workerPool) idleCullFn(c *kernel.Ctx, _ *Work) {
 // rescuers of the workqueues with items on the pool are called.
 func (p *workerPool) maydayTimeout(c *kernel.Ctx, _ *timer.Timer) {
 	s := p.sys
-	p.mu.Lock()
+	p.lock()
 	s.maydayMu.Lock()
 	if p.needToCreateWorker() {
 		for w := p.worklist.head; w != nil; w = w.next {
@@ -752,7 +820,7 @@ func (w *worker) rescuerThread(c *kernel.Ctx) int {
 			kernel.SetCurrentState(c, kernel.TaskRunning)
 			s.maydayMu.Unlock()
 			p := pwq.pool
-			p.mu.Lock()
+			p.lock()
 			p.attach(w)
 			for it := p.worklist.head; it != nil; {
 				if it.pwq == pwq {
@@ -777,6 +845,7 @@ func (w *worker) rescuerThread(c *kernel.Ctx) int {
 				}
 			}
 			p.kick(nil)
+			w.leaveBusy()
 			p.detach(w)
 			p.mu.Unlock()
 			s.maydayMu.Lock()
@@ -811,6 +880,7 @@ func (p *workerPool) bhWorker(c *kernel.Ctx, w *worker) {
 			}
 		}
 		w.setFlags(workerPrep)
+		w.leaveBusy()
 	}
 	p.enterIdle(c, w)
 	p.kick(c)

@@ -187,44 +187,122 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	if !pool.online.Load() {
 		pool.bringUp(c)
 	}
+	last := s.workPool(w)
+	// tracepoint: workqueue_queue_work (req_cpu, pwq, w)
+	if (last == nil || last == pool) && pool.nrRunning.Load() > 0 {
+		// A concurrency-managed worker of the pool is running: it will
+		// find the item without the queuer taking the lock.
+		pool.queueFast(c, p, w)
+		return true
+	}
 	// If w was last on another pool, it may still be running there: queue
 	// it there (ordered workqueues need not, their order guarantees it).
-	if last := s.workPool(w); last != nil && last != pool && !wq.has(flagOrdered) {
-		last.mu.Lock()
+	if last != nil && last != pool && !wq.has(flagOrdered) {
+		last.lock()
 		if wk := last.findWorkerExecuting(w); wk != nil && wk.currentPwq.wq == wq {
 			p = wk.currentPwq
 			pool = last
 		} else {
 			last.mu.Unlock()
-			pool.mu.Lock()
+			pool.lock()
 		}
 	} else {
-		pool.mu.Lock()
+		pool.lock()
 	}
-	// tracepoint: workqueue_queue_work (req_cpu, pwq, w)
 	if w.list != nil {
 		pool.mu.Unlock()
 		kernel.WarnOn(c, true)
 		return false
 	}
-	p.nrInFlight[p.workColor]++
-	qf := colorFlags(p.workColor)
-	p.stats.queued++
-	// The queue-to-start latency is measured on one item in latencySample
-	// (reading the clock costs as much as the rest of a queueing).
-	w.stamped = (p.stats.queued-1)%latencySample == 0
-	if w.stamped {
-		w.queuedAt = s.k.Now()
-	}
-	if p.inactive.empty() && p.tryincNrActive() {
-		// tracepoint: workqueue_activate_work
-		insertWork(p, w, &pool.worklist, nil, qf)
+	w.stamp(pool)
+	w.data.Store(dataPending | dataQueued | pool.data)
+	if pool.enqueue(p, w) {
 		pool.kick(c)
-	} else {
-		insertWork(p, w, &p.inactive, nil, qf|qInactive)
 	}
 	pool.mu.Unlock()
 	return true
+}
+
+// stamp decides whether the queue-to-start latency of this queueing of w
+// is measured — on one item in latencySample of the pool (reading the
+// clock costs as much as the rest of a queueing) — and if so stamps it.
+// The caller owns w's PENDING and has not yet published it.
+func (w *Work) stamp(pool *workerPool) {
+	w.stamped = pool.sampleSeq.Add(1)%latencySample == 1
+	if w.stamped {
+		w.queuedAt = pool.sys.k.Now()
+	}
+}
+
+// enqueue is the part of __queue_work() done under pool.mu once w's
+// work->data names the pool: count w in p's current flush color and put
+// it on the worklist if max_active allows (it reports that), on p's
+// inactive list otherwise.
+func (pool *workerPool) enqueue(p *pwq, w *Work) bool {
+	p.nrInFlight[p.workColor]++
+	qf := colorFlags(p.workColor)
+	p.stats.queued++
+	w.pwq = p
+	if p.inactive.empty() && p.tryincNrActive() {
+		// tracepoint: workqueue_activate_work
+		w.qflags = qf
+		pool.worklist.pushBack(w)
+		return true
+	}
+	w.qflags = qf | qInactive
+	p.inactive.pushBack(w)
+	return false
+}
+
+// queueFast queues w on p without the pool lock, while a
+// concurrency-managed worker of the pool runs (kdefer's lock-free path;
+// the kernel takes pool->lock): w is pushed on the pool's incoming chain,
+// and whoever next takes the lock (the worker when its worklist runs dry,
+// or any path that looks at queued items) splices it onto its list.
+//
+// A worker going idle lowers nr_running and then looks at the chain; the
+// queuer pushes and then looks at nr_running: one of them sees the other,
+// so an item is never left without a worker. w's PENDING is owned, and w
+// is on no list.
+func (pool *workerPool) queueFast(c *kernel.Ctx, p *pwq, w *Work) {
+	w.pwq = p
+	w.stamp(pool)
+	// From here cancel and flush find w queued on this pool; until the
+	// push below they find it on no list and retry (try_to_grab_pending's
+	// -EAGAIN) or, for a flush, treat it as not yet queued.
+	w.data.Store(dataPending | dataQueued | pool.data)
+	for {
+		head := pool.incoming.Load()
+		w.next = head
+		if pool.incoming.CompareAndSwap(head, w) {
+			break
+		}
+	}
+	if pool.nrRunning.Load() == 0 {
+		// The worker went idle (or to sleep) meanwhile: wake one.
+		pool.lock()
+		pool.kick(c)
+		pool.mu.Unlock()
+	}
+}
+
+// splice moves the items queued by queueFast onto their lists, in the
+// order they were queued (pool.mu held).
+func (pool *workerPool) splice() {
+	head := pool.incoming.Swap(nil)
+	var fifo *Work
+	for head != nil {
+		next := head.next
+		head.next = fifo
+		fifo = head
+		head = next
+	}
+	for w := fifo; w != nil; {
+		next := w.next
+		w.next = nil
+		pool.enqueue(w.pwq, w)
+		w = next
+	}
 }
 
 // QueueWorkOn is queue_work_on(cpu, wq, w): queue w on wq to run on cpu
@@ -447,11 +525,10 @@ func tryToGrabPending(c *kernel.Ctx, w *Work, isDwork bool) int {
 	if pool == nil {
 		return -1
 	}
-	pool.mu.Lock()
-	if queuedOn(w, pool) {
-		// w.pwq was set under this pool's lock (work->data points to
-		// the pwq iff the item is queued, and is changed under the lock
-		// of that pwq's pool).
+	pool.lock()
+	if queuedOn(w, pool) && w.list != nil {
+		// w.pwq was set by w's queuer before work->data named the pool
+		// (queueFast), or under this pool's lock.
 		p := w.pwq
 		qf := w.qflags
 		// An inactive item may have barriers linked to it: move them to
@@ -613,20 +690,53 @@ func Busy(c *kernel.Ctx, w *Work) uint32 {
 // processOneWork is process_one_work() (pool.mu held; released and
 // retaken): run w on worker wk.
 func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
+	fn := wk.claim(c, w)
+	// tracepoint: workqueue_execute_start
+	switch {
+	case wk.task == nil:
+		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
+	case wk.guarded:
+		// runItems' recovery frame covers the call.
+		wk.preemptBefore = c.PreemptCount()
+		wk.inFn = true
+		fn(c, w)
+		wk.inFn = false
+	default:
+		wk.preemptBefore = c.PreemptCount()
+		callWorkFn(c, wk, fn, w)
+	}
+	wk.finish(c)
+}
+
+// claim is the first half of process_one_work(), up to the call of the
+// work function (pool.mu held; released): w leaves its list, becomes the
+// worker's current item, and its PENDING is cleared. It returns w's
+// function.
+func (wk *worker) claim(c *kernel.Ctx, w *Work) Func {
 	p := w.pwq
 	pool := wk.pool
-	pool.busy = append(pool.busy, wk)
+	if !wk.inBusy {
+		pool.busy = append(pool.busy, wk)
+		wk.inBusy = true
+	}
+	fn := w.fn
+	qf := w.qflags
 	wk.currentWork = w
-	wk.currentFn = w.fn
+	wk.currentFn = fn
 	wk.currentFnID = w.fnID
 	wk.currentPwq = p
+	wk.currentQF = qf
 	wk.execGen++
-	qf := w.qflags
-	wk.currentColor = int(qf&qColorMask) >> qColorSh
 	wk.desc = p.wq.name
-	wk.sampled = w.stamped
-	wk.startAt = wk.startClock(pool.sys.k, wk.sampled)
-	if wk.sampled {
+	sampled := w.stamped
+	wk.sampled = sampled
+	// The start time from the worker's cached clock (see startClock).
+	wk.clockItems++
+	if sampled || wk.clockStale || wk.clockItems >= clockEvery || wk.clock == 0 {
+		wk.readClock()
+	}
+	wk.startAt = wk.clock
+	if sampled {
 		p.stats.observeLatency(wk.startAt - w.queuedAt)
 	}
 	w.unlink()
@@ -634,68 +744,117 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	if p.wq.has(CPUIntensive) {
 		wk.setFlags(workerCPUIntensive)
 	}
-	pool.kick(c)
+	if pool.nrRunning.Load() == 0 {
+		// kick_pool: a no-op while a concurrency-managed worker runs.
+		pool.kick(c)
+	}
 	// set_work_pool_and_clear_pending: the last update of w before its
 	// function runs; queueing it from now on queues it again.
-	w.data.Store(poolData(pool))
+	w.data.Store(pool.data)
 	p.stats.started++
-	if wk.task != nil && wk.flags.Load()&workerNotRunning == 0 {
+	if !pool.tickArmed && wk.task != nil && wk.flags.Load()&workerNotRunning == 0 {
 		pool.armTick(c)
 	}
 	pool.mu.Unlock()
+	return fn
+}
 
-	fn := wk.currentFn
-	before := c.PreemptCount()
-	// tracepoint: workqueue_execute_start
+// finish is the second half of process_one_work(), once the work
+// function has returned (pool.mu taken).
+func (wk *worker) finish(c *kernel.Ctx) {
+	pool := wk.pool
 	if wk.task != nil {
-		callWorkFn(c, wk, fn, w, p, qf)
-	} else {
-		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
-	}
-	// tracepoint: workqueue_execute_end
-	if wk.task != nil && c.PreemptCount() != before {
-		kernel.Report(c, printk.LevelErr, []string{
-			"BUG: workqueue leaked atomic, lock or RCU: " + c.Current().Comm() + "[" + itoa(c.Current().PID()) + "]",
-			"     preempt=" + hex8(c.PreemptCount()) + " lock=0->0 RCU=0->0 workfn=" + funcName(fn),
-		}, true)
-		unwindAtomic(c, before)
-	}
-	// cond_resched() between items: in real time the Go scheduler
-	// preempts a long-running goroutine by itself, so the worker yields
-	// only every condReschedEvery items; in virtual time after each item,
-	// so that other tasks get their turn.
-	if wk.task != nil {
+		if c.PreemptCount() != wk.preemptBefore {
+			leakedAtomic(c, wk.currentFn, wk.preemptBefore)
+		}
+		// cond_resched() between items: in real time the Go scheduler
+		// preempts a long-running goroutine by itself, so the worker
+		// yields only every condReschedEvery items; in virtual time
+		// after each item, so that other tasks get their turn.
 		wk.sinceResched++
 		if wk.sinceResched >= condReschedEvery || pool.sys.k.Virtual() {
 			wk.sinceResched = 0
 			kernel.CondResched(c)
 		}
 	}
+	// tracepoint: workqueue_execute_end
 	var end int64
 	if wk.sampled {
 		end = pool.sys.k.Now()
 	}
-
 	pool.mu.Lock()
-	if wk.sampled && end-wk.startAt > p.stats.maxRun {
+	if p := wk.currentPwq; wk.sampled && end-wk.startAt > p.stats.maxRun {
 		p.stats.maxRun = end - wk.startAt
 	}
-	wk.release(c, p, qf, fn)
+	wk.release(c)
+}
+
+// runItems is worker_thread()'s loop over the pool's items (pool.mu
+// held), with one recovery frame for all the work functions it calls
+// rather than one per call: a panic in a work function is an Oops of the
+// worker, which finishes the item and reports true to be called again;
+// runtime.Goexit in one ends the worker (goexit).
+func (wk *worker) runItems(c *kernel.Ctx) (again bool) {
+	p := wk.pool
+	normal := false
+	defer func() {
+		wk.guarded = false
+		if normal {
+			return
+		}
+		r := recover()
+		if !wk.inFn {
+			if r != nil {
+				panic(r) // not from a work function: the worker's own
+			}
+			return
+		}
+		wk.inFn = false
+		if r == nil {
+			wk.goexit(c) // runtime.Goexit: the goroutine ends
+			return
+		}
+		kernel.RecoverCallback(c, r, "workqueue: work function "+funcName(wk.currentFn))
+		wk.finish(c)
+		again = true
+	}()
+	wk.guarded = true
+	for {
+		if !wk.scheduled.empty() {
+			wk.processScheduledWorks(c)
+		} else {
+			wk.runNext(c)
+		}
+		if !p.keepWorking() || c.Dying() {
+			break
+		}
+	}
+	normal = true
+	return false
+}
+
+// leakedAtomic reports a work function that returned with a raised
+// preempt count and restores it.
+func leakedAtomic(c *kernel.Ctx, fn Func, before uint32) {
+	kernel.Report(c, printk.LevelErr, []string{
+		"BUG: workqueue leaked atomic, lock or RCU: " + c.Current().Comm() + "[" + itoa(c.Current().PID()) + "]",
+		"     preempt=" + hex8(c.PreemptCount()) + " lock=0->0 RCU=0->0 workfn=" + funcName(fn),
+	}, true)
+	unwindAtomic(c, before)
 }
 
 // release is the end of process_one_work() (pool.mu held): the worker is
-// done with its item.
-func (wk *worker) release(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
+// done with its item (it stays on the busy list until it goes idle).
+func (wk *worker) release(c *kernel.Ctx) {
+	p, qf := wk.currentPwq, wk.currentQF
 	if wk.flags.Load()&workerCPUIntensive != 0 {
 		wk.clrFlags(workerCPUIntensive)
 	}
-	wk.lastFn = fn
-	wk.pool.delBusy(wk)
+	wk.lastFn = wk.currentFn
 	wk.currentWork = nil
 	wk.currentFn = nil
 	wk.currentFnID = 0
 	wk.currentPwq = nil
-	wk.currentColor = -1
 	p.stats.completed++
 	p.decNrInFlight(c, qf)
 }
@@ -705,16 +864,17 @@ func (wk *worker) release(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
 // the pool forgets it — its item is released, what was scheduled behind
 // it goes back to the front of the worklist, and another worker is woken
 // or created — and nothing queued is lost.
-func (wk *worker) goexit(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
+func (wk *worker) goexit(c *kernel.Ctx) {
 	pool := wk.pool
 	pool.mu.Lock()
-	wk.release(c, p, qf, fn)
+	wk.release(c)
+	wk.leaveBusy()
 	for it := wk.scheduled.tail; it != nil; it = wk.scheduled.tail {
 		it.unlink()
 		pool.worklist.insertBefore(pool.worklist.head, it)
 	}
 	if wk.flags.Load()&workerNotRunning == 0 {
-		pool.nrRunning--
+		pool.nrRunning.Add(-1)
 	}
 	wk.flags.Store(wk.flags.Load() | workerDie | workerPrep)
 	pool.nrWorkers--
@@ -737,29 +897,26 @@ const (
 	condReschedEvery = 64 // real time: cond_resched every 64 items
 )
 
-// startClock returns the start time of an item: the clock read now for a
-// sampled item, after a wakeup and every clockEvery items, the worker's
-// cached reading otherwise (late by at most the run time of the
-// clockEvery-1 items before, which ran without sleeping).
-func (wk *worker) startClock(k *kernel.Kernel, sampled bool) int64 {
-	wk.clockItems++
-	if sampled || wk.clockStale || wk.clockItems >= clockEvery || wk.clock == 0 {
-		wk.clock = k.Now()
-		wk.clockItems = 0
-		wk.clockStale = false
-	}
-	return wk.clock
+// readClock refreshes the worker's cached clock, from which the start
+// times of items come: it is read for a sampled item, after a wakeup and
+// every clockEvery items, and is otherwise late by at most the run time
+// of the clockEvery-1 items before, which ran without sleeping.
+func (wk *worker) readClock() {
+	wk.clock = wk.pool.sys.k.Now()
+	wk.clockItems = 0
+	wk.clockStale = false
 }
 
-// callWorkFn calls the work function; a panic in it is an Oops of the
-// worker, which goes on with its next item.
-func callWorkFn(c *kernel.Ctx, wk *worker, fn Func, w *Work, p *pwq, qf uint16) {
+// callWorkFn calls the work function for a caller without runItems'
+// recovery frame (the rescuer); a panic in it is an Oops of the worker,
+// which goes on with its next item.
+func callWorkFn(c *kernel.Ctx, wk *worker, fn Func, w *Work) {
 	normal := false
 	defer func() {
 		if r := recover(); r != nil {
 			kernel.RecoverCallback(c, r, "workqueue: work function "+funcName(fn))
 		} else if !normal {
-			wk.goexit(c, p, qf, fn) // runtime.Goexit: the goroutine ends
+			wk.goexit(c) // runtime.Goexit: the goroutine ends
 		}
 	}()
 	fn(c, w)

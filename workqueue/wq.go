@@ -516,6 +516,12 @@ func (wq *Workqueue) adjustMaxActiveLocked(freezing bool) {
 	if int(wq.maxActive.Load()) == newMax {
 		return
 	}
+	// Items queued before the change are put on their lists under the
+	// old limit.
+	for _, p := range wq.pwqs {
+		p.pool.lock()
+		p.pool.mu.Unlock()
+	}
 	wq.maxActive.Store(int32(newMax))
 	if newMax == 0 {
 		return
@@ -524,7 +530,7 @@ func (wq *Workqueue) adjustMaxActiveLocked(freezing bool) {
 		activated := false
 		for _, p := range wq.pwqs {
 			pool := p.pool
-			pool.mu.Lock()
+			pool.lock()
 			if p.activateFirstInactive() {
 				activated = true
 				pool.kick(nil)
@@ -565,7 +571,7 @@ func Congested(c *kernel.Ctx, cpu int, wq *Workqueue) bool {
 		cpu = c.CPU()
 	}
 	p := wq.cpuPwq[cpu]
-	p.pool.mu.Lock()
+	p.pool.lock()
 	defer p.pool.mu.Unlock()
 	return !p.inactive.empty()
 }
@@ -598,7 +604,7 @@ func FreezeWorkqueuesBusy(k *kernel.Kernel) bool {
 			continue
 		}
 		for _, p := range wq.pwqs {
-			p.pool.mu.Lock()
+			p.pool.lock()
 			busy := p.nrActive > 0
 			p.pool.mu.Unlock()
 			if busy {
