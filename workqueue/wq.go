@@ -97,6 +97,10 @@ var (
 type pwq struct {
 	pool *workerPool
 	wq   *Workqueue
+	// queue_work reads the two fields above without the pool lock while
+	// the worker updates the counters below: keep them on another cache
+	// line.
+	_ [64]byte
 
 	// Guarded by pool.mu.
 	workColor  int
