@@ -205,7 +205,8 @@ type Task struct {
 
 	// Attached tasks (Kernel.Attach): the goroutine is the caller's.
 	attached  bool
-	owner     int64 // goroutine id of the attaching goroutine
+	owner     int64   // goroutine id of the attaching goroutine
+	ownerG    uintptr // its runtime descriptor (getg), 0 where unknown
 	detached  atomic.Bool
 	misused   atomic.Bool     // a misuse was reported (once per task)
 	stopCtx   func() bool     // stops the parent context's AfterFunc
