@@ -894,7 +894,7 @@ func (wk *worker) goexit(c *kernel.Ctx) {
 const (
 	latencySample    = 16 // one item in 16 has its queue latency measured
 	clockEvery       = 16 // the cached clock is read at least every 16 items
-	condReschedEvery = 64 // real time: cond_resched every 64 items
+	condReschedEvery = 1024 // real time: cond_resched every 1024 items
 )
 
 // readClock refreshes the worker's cached clock, from which the start
