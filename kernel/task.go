@@ -158,9 +158,10 @@ type Task struct {
 	cpu     int
 	parent  *Task
 
-	state stateWord
-	baton chan struct{} // wakeup token (real time) / run token (virtual time)
-	ctxp  atomic.Pointer[taskContext]
+	state  stateWord
+	baton  chan struct{} // wakeup token (real time) / run token (virtual time)
+	parked atomic.Bool   // real time: blocked on baton (see realSched.block)
+	ctxp   atomic.Pointer[taskContext]
 
 	sigPending atomic.Uint64 // sigBit(n): signal n pending
 	stopReq    atomic.Bool   // KTHREAD_SHOULD_STOP, and TIF_NOTIFY_SIGNAL with it
