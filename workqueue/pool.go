@@ -329,19 +329,30 @@ func (p *workerPool) assignWork(w *Work, wk *worker) (bool, *Work) {
 // is the caller's context (nil where there is none); a BH pool raises its
 // softirq instead.
 func (p *workerPool) kick(c *kernel.Ctx) bool {
+	t, kicked := p.kickLater(c)
+	if t != nil {
+		p.sys.k.WakeUpProcess(t)
+	}
+	return kicked
+}
+
+// kickLater is kick() leaving the wakeup of the chosen worker's task to
+// the caller, to do once it has dropped pool.mu: the worker then does not
+// find its waker holding the lock it takes first. It reports whether the
+// pool was kicked.
+func (p *workerPool) kickLater(c *kernel.Ctx) (*kernel.Task, bool) {
 	if !p.needMoreWorker() {
-		return false
+		return nil, false
 	}
 	w := p.firstIdleWorker()
 	if w == nil {
-		return false
+		return nil, false
 	}
 	if p.bh {
 		p.kickBH(c)
-		return true
+		return nil, true
 	}
-	p.sys.k.WakeUpProcess(w.task)
-	return true
+	return w.task, true
 }
 
 // kickBH is kick_bh_pool(): raise TASKLET_SOFTIRQ (HI_SOFTIRQ for the

@@ -216,10 +216,14 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	}
 	w.stamp(pool)
 	w.data.Store(dataPending | dataQueued | pool.data)
+	var wake *kernel.Task
 	if pool.enqueue(p, w) {
-		pool.kick(c)
+		wake, _ = pool.kickLater(c)
 	}
 	pool.mu.Unlock()
+	if wake != nil {
+		s.k.WakeUpProcess(wake)
+	}
 	return true
 }
 
@@ -281,8 +285,11 @@ func (pool *workerPool) queueFast(c *kernel.Ctx, p *pwq, w *Work) {
 	if pool.nrRunning.Load() == 0 {
 		// The worker went idle (or to sleep) meanwhile: wake one.
 		pool.lock()
-		pool.kick(c)
+		wake, _ := pool.kickLater(c)
 		pool.mu.Unlock()
+		if wake != nil {
+			pool.sys.k.WakeUpProcess(wake)
+		}
 	}
 }
 
