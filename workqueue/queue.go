@@ -899,8 +899,8 @@ func (wk *worker) goexit(c *kernel.Ctx) {
 
 // Sampling rates of the worker's clock reads.
 const (
-	latencySample    = 16 // one item in 16 has its queue latency measured
-	clockEvery       = 16 // the cached clock is read at least every 16 items
+	latencySample    = 16   // one item in 16 has its queue latency measured
+	clockEvery       = 16   // the cached clock is read at least every 16 items
 	condReschedEvery = 1024 // real time: cond_resched every 1024 items
 )
 
