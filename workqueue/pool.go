@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kdefer/kdefer/delay"
 	"github.com/kdefer/kdefer/jiffies"
@@ -493,7 +494,11 @@ func (w *worker) thread(c *kernel.Ctx) int {
 			goto recheck
 		}
 		w.clrFlags(workerPrep | workerRebound)
+	work:
 		for w.runItems(c) {
+		}
+		if w.pollIncoming(c) {
+			goto work
 		}
 		w.setFlags(workerPrep)
 		w.leaveBusy()
@@ -509,6 +514,34 @@ func (w *worker) thread(c *kernel.Ctx) int {
 		p.mu.Unlock()
 		kernel.Schedule(c)
 	}
+}
+
+// workerPoll is how long a real-time concurrency-managed worker whose
+// pool ran out of items keeps polling for new ones before it goes idle.
+const workerPoll = 2 * time.Microsecond
+
+// pollIncoming is kdefer's short busy poll of a real-time worker whose
+// pool has run out of items (pool.mu held; released and retaken): still
+// counted in nr_running, so that queue_work takes its lock-free path, it
+// watches the incoming chain for up to workerPoll. An item queued within
+// that time starts without a wakeup. It reports whether there is work
+// again. The worker is running meanwhile, as a task spinning before it
+// sleeps is.
+func (w *worker) pollIncoming(c *kernel.Ctx) bool {
+	p := w.pool
+	k := p.sys.k
+	if k.Virtual() || w.task == nil || c.Dying() || p.disassociated || w.flags.Load()&workerNotRunning != 0 || p.nrRunning.Load() != 1 {
+		return false
+	}
+	p.mu.Unlock()
+	end := k.Now() + int64(workerPoll)
+	for i := 1; p.incoming.Load() == nil; i++ {
+		if i&63 == 0 && k.Now() > end {
+			break
+		}
+	}
+	p.mu.Lock()
+	return p.keepWorking() && !c.Dying()
 }
 
 // exit is the WORKER_DIE path of worker_thread (pool.mu held; released).
