@@ -93,8 +93,7 @@ func startFlushWork(c *kernel.Ctx, w *Work, b *wqBarrier, fromCancel bool) bool 
 		if warn := flushDependency(c, wq, w, fromCancel); warn != nil {
 			pool.mu.Unlock()
 			warn()
-			pool.mu.Lock()
-			continue // look again
+			continue // look again (the loop takes the lock)
 		}
 		// The deadlocks lockdep reports here (touch_work_lockdep_map and,
 		// for single-threaded or rescuer-equipped workqueues, the wq
