@@ -269,12 +269,23 @@ func (pool *workerPool) enqueue(p *pwq, w *Work) bool {
 // so an item is never left without a worker. w's PENDING is owned, and w
 // is on no list.
 func (pool *workerPool) queueFast(c *kernel.Ctx, p *pwq, w *Work) {
+	pool.publish(p, w)
+	pool.push(c, w)
+}
+
+// publish is the first half of queueFast: from here cancel and flush find
+// w queued on this pool; until push they find it on no list and retry
+// (try_to_grab_pending's -EAGAIN) or, for a flush, treat it as not yet
+// queued.
+func (pool *workerPool) publish(p *pwq, w *Work) {
 	w.pwq = p
 	w.stamp(pool)
-	// From here cancel and flush find w queued on this pool; until the
-	// push below they find it on no list and retry (try_to_grab_pending's
-	// -EAGAIN) or, for a flush, treat it as not yet queued.
 	w.data.Store(dataPending | dataQueued | pool.data)
+}
+
+// push is the second half of queueFast: w joins the incoming chain, and a
+// worker is woken if none runs any more.
+func (pool *workerPool) push(c *kernel.Ctx, w *Work) {
 	for {
 		head := pool.incoming.Load()
 		w.next = head
