@@ -767,8 +767,11 @@ func (wk *worker) claim(c *kernel.Ctx, w *Work) Func {
 		pool.kick(c)
 	}
 	// set_work_pool_and_clear_pending: the last update of w before its
-	// function runs; queueing it from now on queues it again.
-	w.data.Store(pool.data)
+	// function runs; queueing it from now on queues it again. A swap
+	// (the kernel follows the store with smp_mb): it reads the value of
+	// a queuer's test-and-set that found PENDING still set, so the
+	// function sees what that queuer stored before.
+	w.data.Swap(pool.data)
 	p.stats.started++
 	if !pool.tickArmed && wk.task != nil && wk.flags.Load()&workerNotRunning == 0 {
 		pool.armTick(c)
