@@ -305,22 +305,57 @@ func (pool *workerPool) push(c *kernel.Ctx, w *Work) {
 }
 
 // splice moves the items queued by queueFast onto their lists, in the
-// order they were queued (pool.mu held).
+// order they were queued (pool.mu held). The common case — every item of
+// one pwq, all of them within its max_active — is accounted for once and
+// linked onto the worklist as a run; otherwise each item goes through
+// enqueue.
 func (pool *workerPool) splice() {
 	head := pool.incoming.Swap(nil)
-	var fifo *Work
+	if head == nil {
+		return
+	}
+	p := head.pwq
+	one := true
+	n := 0
+	var fifo, last *Work
+	last = head
 	for head != nil {
 		next := head.next
 		head.next = fifo
 		fifo = head
+		one = one && head.pwq == p
+		n++
 		head = next
 	}
-	for w := fifo; w != nil; {
-		next := w.next
-		w.next = nil
-		pool.enqueue(w.pwq, w)
-		w = next
+	if !one || !p.inactive.empty() || p.nrActive+n > int(p.wq.maxActive.Load()) {
+		for w := fifo; w != nil; {
+			next := w.next
+			w.next = nil
+			pool.enqueue(w.pwq, w)
+			w = next
+		}
+		return
 	}
+	// enqueue for the whole run: one flush color, all active.
+	p.nrInFlight[p.workColor] += n
+	p.stats.queued += uint64(n)
+	p.nrActive += n
+	qf := colorFlags(p.workColor)
+	l := &pool.worklist
+	prev := l.tail
+	if prev != nil {
+		prev.next = fifo
+	} else {
+		l.head = fifo
+	}
+	for w := fifo; w != nil; w = w.next {
+		// tracepoint: workqueue_activate_work
+		w.qflags = qf
+		w.list = l
+		w.prev = prev
+		prev = w
+	}
+	l.tail = last
 }
 
 // QueueWorkOn is queue_work_on(cpu, wq, w): queue w on wq to run on cpu
