@@ -53,6 +53,7 @@ type workerPool struct {
 	// disassociated is POOL_DISASSOCIATED: workers are WORKER_UNBOUND
 	// and not concurrency managed (unbound and BH pools).
 	disassociated bool
+	virtual       bool // the kernel runs in virtual time
 
 	// Guarded by mu.
 	worklist  wlist
@@ -118,6 +119,7 @@ type worker struct {
 	sampled      bool   // the current item's queue latency is measured
 	scheduled    wlist
 	desc         string
+	descWQ       *Workqueue // the workqueue whose name desc is (nil after set_worker_desc)
 	lastActive   uint64
 	lastFn       Func
 	inext, iprev *worker
@@ -185,6 +187,7 @@ func (l *workerList) remove(w *worker) {
 func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
 	p := &workerPool{sys: s, id: id, cpu: cpu, nice: nice, bh: bh, disassociated: cpu < 0 || bh}
 	p.data = poolData(p)
+	p.virtual = s.k.Virtual()
 	timer.Setup(nil, &p.idleTimer, p.idleWorkerTimeout, timer.FlagDeferrable)
 	timer.Setup(nil, &p.maydayTimer, p.maydayTimeout, 0)
 	timer.Setup(nil, &p.tickTimer, p.tick, 0)

@@ -76,17 +76,29 @@ func (p *pwq) activateFirstInactive() bool {
 // decNrActive is pwq_dec_nr_active().
 func (p *pwq) decNrActive() {
 	p.nrActive--
-	p.activateFirstInactive()
+	if p.inactive.head != nil {
+		p.activateFirstInactive()
+	}
 }
 
 // decNrInFlight is pwq_dec_nr_in_flight(): an item left the queue (ran, or
 // was cancelled); flushers of its color are told when it was the last.
+// Small enough to be inlined into the worker's release; the rest is in
+// inFlightDone.
 func (p *pwq) decNrInFlight(c *kernel.Ctx, qflags uint16) {
 	color := int(qflags&qColorMask) >> qColorSh
 	if qflags&qInactive == 0 {
 		p.decNrActive()
 	}
 	p.nrInFlight[color]--
+	if p.flushColor == color || Flags(p.wq.flags.Load())&flagClosed != 0 {
+		p.inFlightDone(c, color)
+	}
+}
+
+// inFlightDone is the end of pwq_dec_nr_in_flight() for a pwq being flushed
+// or a closed workqueue.
+func (p *pwq) inFlightDone(c *kernel.Ctx, color int) {
 	wq := p.wq
 	if wq.has(flagClosed) && p.isEmpty() {
 		wq.wakeClosers(c)
@@ -741,31 +753,11 @@ func Busy(c *kernel.Ctx, w *Work) uint32 {
 // --- execution ---
 
 // processOneWork is process_one_work() (pool.mu held; released and
-// retaken): run w on worker wk.
+// retaken): run w on worker wk. Up to the call of the work function (the
+// kernel's first half, inline here: this is the worker's hot path), w
+// leaves its list, becomes the worker's current item, and its PENDING is
+// cleared; finish does the rest.
 func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
-	fn := wk.claim(c, w)
-	// tracepoint: workqueue_execute_start
-	switch {
-	case wk.task == nil:
-		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
-	case wk.guarded:
-		// runItems' recovery frame covers the call.
-		wk.preemptBefore = c.PreemptCount()
-		wk.inFn = true
-		fn(c, w)
-		wk.inFn = false
-	default:
-		wk.preemptBefore = c.PreemptCount()
-		callWorkFn(c, wk, fn, w)
-	}
-	wk.finish(c)
-}
-
-// claim is the first half of process_one_work(), up to the call of the
-// work function (pool.mu held; released): w leaves its list, becomes the
-// worker's current item, and its PENDING is cleared. It returns w's
-// function.
-func (wk *worker) claim(c *kernel.Ctx, w *Work) Func {
 	p := w.pwq
 	pool := wk.pool
 	if !wk.inBusy {
@@ -780,10 +772,12 @@ func (wk *worker) claim(c *kernel.Ctx, w *Work) Func {
 	wk.currentPwq = p
 	wk.currentQF = qf
 	wk.execGen++
-	wk.desc = p.wq.name
+	if wq := p.wq; wk.descWQ != wq {
+		wk.desc, wk.descWQ = wq.name, wq
+	}
 	sampled := w.stamped
 	wk.sampled = sampled
-	// The start time from the worker's cached clock (see startClock).
+	// The start time from the worker's cached clock (see readClock).
 	wk.clockItems++
 	if sampled || wk.clockStale || wk.clockItems >= clockEvery || wk.clock == 0 {
 		wk.readClock()
@@ -792,9 +786,10 @@ func (wk *worker) claim(c *kernel.Ctx, w *Work) Func {
 	if sampled {
 		p.stats.observeLatency(wk.startAt - w.queuedAt)
 	}
+	// w.pwq is left as it is: it is read only while work->data says w
+	// is queued.
 	w.unlink()
-	w.pwq = nil
-	if p.wq.has(CPUIntensive) {
+	if Flags(p.wq.flags.Load())&CPUIntensive != 0 {
 		wk.setFlags(workerCPUIntensive)
 	}
 	if pool.nrRunning.Load() == 0 {
@@ -812,7 +807,22 @@ func (wk *worker) claim(c *kernel.Ctx, w *Work) Func {
 		pool.armTick(c)
 	}
 	pool.mu.Unlock()
-	return fn
+
+	// tracepoint: workqueue_execute_start
+	switch {
+	case wk.task == nil:
+		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
+	case wk.guarded:
+		// runItems' recovery frame covers the call.
+		wk.preemptBefore = c.PreemptCount()
+		wk.inFn = true
+		fn(c, w)
+		wk.inFn = false
+	default:
+		wk.preemptBefore = c.PreemptCount()
+		callWorkFn(c, wk, fn, w)
+	}
+	wk.finish(c)
 }
 
 // finish is the second half of process_one_work(), once the work
@@ -828,7 +838,7 @@ func (wk *worker) finish(c *kernel.Ctx) {
 		// yields only every condReschedEvery items; in virtual time
 		// after each item, so that other tasks get their turn.
 		wk.sinceResched++
-		if wk.sinceResched >= condReschedEvery || pool.sys.k.Virtual() {
+		if wk.sinceResched >= condReschedEvery || pool.virtual {
 			wk.sinceResched = 0
 			kernel.CondResched(c)
 		}
@@ -876,9 +886,19 @@ func (wk *worker) runItems(c *kernel.Ctx) (again bool) {
 	}()
 	wk.guarded = true
 	for {
-		if !wk.scheduled.empty() {
+		switch w := p.worklist.head; {
+		case !wk.scheduled.empty():
 			wk.processScheduledWorks(c)
-		} else {
+		case w != nil && w.qflags&qLinked == 0 && (len(p.busy) == 1 && p.busy[0] == wk || p.findWorkerExecuting(w) == nil):
+			// runNext's common case, without the call: an item with
+			// nothing linked that no other worker runs. What a flush
+			// of it scheduled behind it meanwhile runs now, as in
+			// runNext, before keepWorking may end the loop.
+			wk.processOneWork(c, w)
+			if !wk.scheduled.empty() {
+				wk.processScheduledWorks(c)
+			}
+		default:
 			wk.runNext(c)
 		}
 		if !p.keepWorking() || c.Dying() {
@@ -1061,7 +1081,7 @@ func CurrentIsRescuer(c *kernel.Ctx) bool {
 func SetWorkerDesc(c *kernel.Ctx, desc string) {
 	if w := currentWorker(c); w != nil {
 		w.pool.mu.Lock()
-		w.desc = desc
+		w.desc, w.descWQ = desc, nil // the next item sets its own
 		w.pool.mu.Unlock()
 	}
 }
