@@ -112,21 +112,10 @@ type submitter struct {
 func submitters() []submitter {
 	n := runtime.GOMAXPROCS(0)
 	return []submitter{
-		{"chan-pool", func() (func(func()), func()) {
-			ch := make(chan func(), 1024)
-			var wg, workers sync.WaitGroup
-			for range n {
-				workers.Add(1)
-				go func() {
-					defer workers.Done()
-					for f := range ch {
-						f()
-						wg.Done()
-					}
-				}()
-			}
-			return func(f func()) { wg.Add(1); ch <- f }, func() { wg.Wait(); close(ch); workers.Wait() }
-		}},
+		{"chan-pool", chanPool(n)},
+		// A channel feeding one goroutine: what a per-CPU workqueue is,
+		// one worker running at a time (concurrency management).
+		{"chan-pool-1", chanPool(1)},
 		{"pond", func() (func(func()), func()) {
 			p := pond.NewPool(n)
 			return func(f func()) { p.Go(f) }, p.StopAndWait
@@ -160,6 +149,25 @@ func submitters() []submitter {
 				go func() { f(); wg.Done() }()
 			}, wg.Wait
 		}},
+	}
+}
+
+// chanPool is a channel (1024 slots) feeding n goroutines.
+func chanPool(n int) func() (func(func()), func()) {
+	return func() (func(func()), func()) {
+		ch := make(chan func(), 1024)
+		var wg, workers sync.WaitGroup
+		for range n {
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				for f := range ch {
+					f()
+					wg.Done()
+				}
+			}()
+		}
+		return func(f func()) { wg.Add(1); ch <- f }, func() { wg.Wait(); close(ch); workers.Wait() }
 	}
 }
 
@@ -223,6 +231,7 @@ func BenchmarkQueueWork(b *testing.B) {
 			}
 		})
 	}
+	b.Run("floor/pending-1worker", benchPendingFloor)
 	b.Run("client-go", func(b *testing.B) {
 		q := k8swq.NewTyped[int]()
 		var ran atomic.Int64
@@ -254,6 +263,85 @@ func BenchmarkQueueWork(b *testing.B) {
 		q.ShutDown()
 		workers.Wait()
 	})
+}
+
+// floorItem is a task with the one piece of state kdefer's hand-off
+// cannot do without: a PENDING word that the producer sets and the worker
+// clears, each with an atomic read-modify-write, on the task's own memory.
+type floorItem struct {
+	pending atomic.Uint32
+	next    *floorItem
+	run     func()
+}
+
+// benchPendingFloor is the floor of kdefer's per-CPU row: the same ring of
+// tasks handed from the producer to one worker goroutine with only what
+// queue_work and the worker must do to every item — PENDING set (a
+// test-and-set), a push on a lock-free chain (a CAS), PENDING cleared (a
+// swap) before the task runs — and nothing else: no pool lock, no flush
+// colors, no max_active, no busy list, no kernel. When the ring is full the
+// producer waits for the slot half a ring ahead, as the kdefer row does;
+// an idle worker polls its chain, yielding the processor.
+func benchPendingFloor(b *testing.B) {
+	var ran atomic.Int64
+	tasks := goRing(&ran)
+	ring := make([]floorItem, ringSize)
+	for i := range ring {
+		ring[i].run = tasks[i].run
+	}
+	var head atomic.Pointer[floorItem]
+	var stop atomic.Bool
+	var worker sync.WaitGroup
+	worker.Add(1)
+	go func() {
+		defer worker.Done()
+		for {
+			h := head.Swap(nil)
+			if h == nil {
+				if stop.Load() {
+					return
+				}
+				runtime.Gosched()
+				continue
+			}
+			var fifo *floorItem
+			for h != nil {
+				next := h.next
+				h.next = fifo
+				fifo, h = h, next
+			}
+			for x := fifo; x != nil; {
+				next := x.next
+				x.next = nil
+				x.pending.Swap(0)
+				x.run()
+				x = next
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		x := &ring[i&(ringSize-1)]
+		for x.pending.Swap(1) != 0 {
+			for y := &ring[(i+ringSize/2-1)&(ringSize-1)]; y.pending.Load() != 0; {
+				runtime.Gosched()
+			}
+		}
+		for {
+			h := head.Load()
+			x.next = h
+			if head.CompareAndSwap(h, x) {
+				break
+			}
+		}
+	}
+	for ran.Load() < int64(b.N) {
+		runtime.Gosched()
+	}
+	b.StopTimer()
+	stop.Store(true)
+	worker.Wait()
 }
 
 // latency records queue-to-start latencies (exact samples, sorted for
