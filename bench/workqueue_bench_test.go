@@ -500,3 +500,39 @@ func BenchmarkDelayedWork(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkQueueWorkPath measures __queue_work alone, with no worker
+// involved: an item is queued on a frozen freezable workqueue (so it waits
+// on the inactive list and nothing is woken) and taken off again with
+// cancel_work, which finds it pending. "off" runs with the workqueue
+// tracepoints disabled, where each costs one load and a branch; "traced"
+// with them enabled (queue_work records one event per op). Both must
+// allocate nothing.
+func BenchmarkQueueWorkPath(b *testing.B) {
+	for _, tc := range []struct{ name, events string }{{"off", ""}, {"traced", "workqueue"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			k, err := kernel.Boot(kernel.Config{CPUs: 1, Quiet: true, TraceEvents: tc.events})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer k.Shutdown(context.Background())
+			c, err := k.Attach(context.Background(), "producer")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer kernel.Detach(c)
+			wq := workqueue.SystemFreezable(k)
+			workqueue.FreezeWorkqueuesBegin(k)
+			defer workqueue.ThawWorkqueues(k)
+			var w workqueue.Work
+			workqueue.Init(&w, func(*kernel.Ctx, *workqueue.Work) {})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if !workqueue.QueueWork(c, wq, &w) || !workqueue.CancelWork(c, &w) {
+					b.Fatal("queue/cancel failed")
+				}
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/timekeeping"
 	"github.com/kdefer/kdefer/timer"
 )
 
@@ -173,7 +174,6 @@ func Ssleep(c *kernel.Ctx, seconds uint32) { Msleep(c, seconds*1000) }
 // kdefer spins (kernel.Spin) until min has passed, which in virtual time
 // moves the clock instead of looping forever.
 func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state kernel.TaskState) {
-	k := c.Kernel()
 	if !kernel.MightSleep(c) {
 		return
 	}
@@ -183,7 +183,7 @@ func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state kernel.TaskState
 	} else {
 		delta = int64(maxUs-minUs) * 1000
 	}
-	exp := k.KtimeGet() + int64(minUs)*1000
+	exp := timekeeping.KtimeGet(c) + int64(minUs)*1000
 	for {
 		if c.InTask() {
 			kernel.SetCurrentState(c, state)
@@ -195,7 +195,7 @@ func UsleepRangeState(c *kernel.Ctx, minUs, maxUs uint64, state kernel.TaskState
 			return // nothing sleeps or fires any more (as Msleep)
 		}
 		if c.InTask() && c.SignalPendingState(state) {
-			if d := exp - k.KtimeGet(); d > 0 {
+			if d := exp - timekeeping.KtimeGet(c); d > 0 {
 				kernel.Spin(c, d)
 			}
 			break

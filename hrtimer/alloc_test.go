@@ -5,6 +5,7 @@ import (
 
 	"github.com/kdefer/kdefer/hrtimer"
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/timekeeping"
 )
 
 func nop(*kernel.Ctx, *hrtimer.HRTimer) hrtimer.HRTimerRestart { return hrtimer.NoRestart }
@@ -20,7 +21,7 @@ func TestStartCancelForwardAllocateNothing(t *testing.T) {
 	step := func() {
 		hrtimer.Start(c, &hard, 1*ms, hrtimer.ModeRel)
 		hrtimer.StartRangeNs(c, &hard, 2*ms, 50*us, hrtimer.ModeRel) // restart while queued
-		hrtimer.StartRangeNs(c, &soft, k.KtimeGetRealNs()+ms, 10*us, hrtimer.ModeAbsSoft)
+		hrtimer.StartRangeNs(c, &soft, timekeeping.KtimeGetRealNs(c)+ms, 10*us, hrtimer.ModeAbsSoft)
 		hrtimer.Start(k.IdleCtx(1), &hard, 3*ms, hrtimer.ModeRel) // migrate to CPU1
 		hrtimer.TryToCancel(&soft)
 		hrtimer.Cancel(c, &hard)

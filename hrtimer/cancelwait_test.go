@@ -3,10 +3,10 @@ package hrtimer_test
 import (
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/kdefer/kdefer/delay"
 	"github.com/kdefer/kdefer/hrtimer"
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/kernel"
 )
 
@@ -81,10 +81,10 @@ func TestCancelWaiterIsUninterruptibleInRealTime(t *testing.T) {
 		return hrtimer.NoRestart
 	}, hrtimer.ClockMonotonic, hrtimer.ModeRel)
 	k.Spawn("starter", func(c *kernel.Ctx) int { hrtimer.Start(c, &h, 10*us, hrtimer.ModeRel); return 0 })
-	until(t, entered.Load)
+	ktest.Eventually(t, entered.Load)
 	returned := make(chan struct{})
 	w, _ := k.Spawn("waiter", func(c *kernel.Ctx) int { hrtimer.Cancel(c, &h); close(returned); return 0 })
-	until(t, func() bool { return w.State() == kernel.TaskUninterruptible })
+	ktest.Eventually(t, func() bool { return w.State() == kernel.TaskUninterruptible })
 	select {
 	case <-returned:
 		t.Fatal("hrtimer_cancel returned while the callback ran")
@@ -92,15 +92,4 @@ func TestCancelWaiterIsUninterruptibleInRealTime(t *testing.T) {
 	}
 	release.Store(true)
 	<-returned
-}
-
-func until(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10 s")
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
 }

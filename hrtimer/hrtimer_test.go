@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdefer/kdefer/hrtimer"
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/timekeeping"
 )
 
 // rec is a timer that records when (CLOCK_MONOTONIC) and how it fired.
@@ -97,7 +98,7 @@ func TestRealtimeTimerFiresAtItsWallClockTime(t *testing.T) {
 		cbReal = hrtimer.CbGetTime(t)
 		return r.fire(c, t)
 	}, hrtimer.ClockRealtime, hrtimer.ModeAbs)
-	deadline := k.KtimeGetRealNs() + 4*ms
+	deadline := timekeeping.KtimeGetRealNs(c) + 4*ms
 	hrtimer.Start(c, &r.HRTimer, deadline, hrtimer.ModeAbs)
 	if got := hrtimer.GetRemaining(&r.HRTimer); got != 4*ms {
 		t.Fatalf("GetRemaining = %d, want %d", got, 4*ms)
@@ -134,7 +135,7 @@ func TestBoottimeAndTAITimersFire(t *testing.T) {
 	bt := newRec("boot", nil, hrtimer.ClockBoottime, hrtimer.ModeAbs)
 	tai := newRec("tai", nil, hrtimer.ClockTAI, hrtimer.ModeAbsSoft)
 	hrtimer.Start(c, &bt.HRTimer, 3*ms, hrtimer.ModeAbs)
-	hrtimer.Start(c, &tai.HRTimer, k.KtimeGetRealNs()+2*ms, hrtimer.ModeAbsSoft)
+	hrtimer.Start(c, &tai.HRTimer, timekeeping.KtimeGetRealNs(c)+2*ms, hrtimer.ModeAbsSoft)
 	run(t, k, 5*ms)
 	if !reflect.DeepEqual(bt.at, []int64{3 * ms}) || !reflect.DeepEqual(tai.at, []int64{2 * ms}) {
 		t.Fatalf("boottime fired %v (want [3ms]), tai fired %v (want [2ms])", bt.at, tai.at)

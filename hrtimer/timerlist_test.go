@@ -6,6 +6,7 @@ import (
 	"github.com/kdefer/kdefer/hrtimer"
 	"github.com/kdefer/kdefer/internal/golden"
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/timekeeping"
 )
 
 type device struct {
@@ -40,9 +41,9 @@ func TestTimerListGolden(t *testing.T) {
 
 	hrtimer.Start(c0, &d.beat, 2*ms, hrtimer.ModeRel)
 	hrtimer.StartRangeNs(c0, &d.poll, 9*ms, 50*us, hrtimer.ModeAbsSoft)
-	hrtimer.Start(c1, &d.alarm, k.KtimeGetRealNs()+1000*ms, hrtimer.ModeAbs)
+	hrtimer.Start(c1, &d.alarm, timekeeping.KtimeGetRealNs(c1)+1000*ms, hrtimer.ModeAbs)
 	hrtimer.Start(c1, &boot, 60*1000*ms, hrtimer.ModeAbs)
-	hrtimer.Start(c1, &tai, k.KtimeGetRealNs()+20*ms, hrtimer.ModeAbsSoft)
+	hrtimer.Start(c1, &tai, timekeeping.KtimeGetRealNs(c1)+20*ms, hrtimer.ModeAbsSoft)
 	// A sleeper shows up as hrtimer_wakeup.
 	var sleptRet int
 	if _, err := k.Spawn("sleeper", func(c *kernel.Ctx) int {

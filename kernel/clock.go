@@ -151,25 +151,9 @@ func tscTrusted() bool {
 	return false
 }
 
-// KtimeGet is ktime_get(): CLOCK_MONOTONIC in ns.
-func (k *Kernel) KtimeGet() int64 { return k.Now() }
-
-// KtimeGetBoottimeNs is ktime_get_boottime_ns(). kdefer never suspends, so
-// it equals CLOCK_MONOTONIC.
-func (k *Kernel) KtimeGetBoottimeNs() int64 { return k.Now() }
-
-// KtimeGetRealNs is ktime_get_real_ns(): CLOCK_REALTIME in ns since the
-// Unix epoch. It is the boot-time wall clock plus CLOCK_MONOTONIC: unlike
-// the kernel's it does not follow later settimeofday or NTP steps.
-func (k *Kernel) KtimeGetRealNs() int64 { return k.realBase + k.Now() }
-
 // RealtimeOffset is the kernel's offs_real: CLOCK_REALTIME minus
 // CLOCK_MONOTONIC, fixed at boot in kdefer.
 func (k *Kernel) RealtimeOffset() int64 { return k.realBase }
-
-// KtimeGetRealFastNs is ktime_get_real_fast_ns(), NMI-safe in the kernel;
-// here the same as KtimeGetRealNs.
-func (k *Kernel) KtimeGetRealFastNs() int64 { return k.KtimeGetRealNs() }
 
 // Jiffies returns jiffies (jiffies_64 on a 64-bit kernel): INITIAL_JIFFIES
 // plus the ticks since boot. kdefer is tickless: jiffies is derived from
@@ -209,9 +193,6 @@ func (k *Kernel) setVnow(ns int64) {
 	k.vnow.Store(ns)
 	k.vjiffies.Store(k.initialJ + k.ticks(ns))
 }
-
-// GetJiffies64 is get_jiffies_64().
-func (k *Kernel) GetJiffies64() uint64 { return k.Jiffies() }
 
 // JiffiesToNs returns the time (ns since boot) at which jiffies reaches j,
 // or 0 if it already has; the inverse of Jiffies.

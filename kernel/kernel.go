@@ -331,6 +331,14 @@ func (k *Kernel) allocPID() int {
 	return pid
 }
 
+// LastPID returns the pid most recently given to a task (the pid
+// namespace's idr cursor less one, which /proc/loadavg prints last).
+func (k *Kernel) LastPID() int {
+	k.tasksMu.Lock()
+	defer k.tasksMu.Unlock()
+	return k.nextPID - 1
+}
+
 func (k *Kernel) removeTask(t *Task) {
 	k.tasksMu.Lock()
 	delete(k.tasks, t)

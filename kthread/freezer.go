@@ -7,6 +7,7 @@ import (
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/timekeeping"
 )
 
 // FreezeTimeoutMsecs is freeze_timeout_msecs (/sys/power/pm_freeze_timeout):
@@ -119,7 +120,7 @@ func (s *system) tryToFreezeTasks(c *kernel.Ctx) int {
 	const what = "remaining freezable tasks"
 	k := s.k
 	kernel.Printk(c, printk.LevelInfo, "Freezing %s\n", what)
-	start := k.KtimeGetBoottimeNs()
+	start := timekeeping.KtimeGetBoottimeNs(c)
 	end := c.Jiffies() + k.HZ().MsecsToJiffies(FreezeTimeoutMsecs)
 	sleepUs := uint64(1000)
 	me := c.Current()
@@ -139,7 +140,7 @@ func (s *system) tryToFreezeTasks(c *kernel.Ctx) int {
 			sleepUs *= 2
 		}
 	}
-	ms := (k.KtimeGetBoottimeNs() - start) / 1000000
+	ms := (timekeeping.KtimeGetBoottimeNs(c) - start) / 1000000
 	if todo == 0 {
 		kernel.Printk(c, printk.LevelInfo, "Freezing %s completed (elapsed %d.%03d seconds)\n", what, ms/1000, ms%1000)
 		return 0

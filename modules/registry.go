@@ -12,10 +12,21 @@ import (
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules/delayssleeps"
+	"github.com/kdefer/kdefer/modules/kt"
+	"github.com/kdefer/kdefer/modules/kthreadsimple"
 	"github.com/kdefer/kdefer/modules/lab12timer"
+	"github.com/kdefer/kdefer/modules/lab345deferred"
+	"github.com/kdefer/kdefer/modules/lab6kthread"
 	"github.com/kdefer/kdefer/modules/sed1"
+	"github.com/kdefer/kdefer/modules/sed2"
+	"github.com/kdefer/kdefer/modules/sed3"
+	"github.com/kdefer/kdefer/modules/slpywq"
+	"github.com/kdefer/kdefer/modules/taskletdriver"
 	"github.com/kdefer/kdefer/modules/testmod"
 	"github.com/kdefer/kdefer/modules/timersimple"
+	"github.com/kdefer/kdefer/modules/umhdemo"
+	"github.com/kdefer/kdefer/modules/workqsimple"
+	"github.com/kdefer/kdefer/modules/workqueuedriver"
 )
 
 // All returns the definitions of every built-in module.
@@ -26,6 +37,18 @@ func All() []module.Info {
 		timersimple.Info,
 		sed1.Info,
 		lab12timer.Info,
+		sed2.Info,
+		kthreadsimple.Info,
+		lab6kthread.Info,
+		taskletdriver.Info,
+		kt.Kt1,
+		kt.Kt2,
+		umhdemo.Info,
+		workqsimple.Info,
+		workqueuedriver.Info,
+		slpywq.Info,
+		lab345deferred.Info,
+		sed3.Info,
 	}
 }
 
@@ -45,6 +68,8 @@ func Registry() *module.Registry {
 func aliases() map[string]string {
 	return map[string]string{
 		"sed1": sed1.DrvName, // the demo's directory, ch5/sed1
+		"sed2": sed2.DrvName, // ch5/sed2
+		"sed3": sed3.DrvName, // ch5/sed3
 	}
 }
 
@@ -104,6 +129,9 @@ type App struct {
 func Apps() []App {
 	return []App{
 		{Name: sed1.AppName, Module: sed1.DrvName, Args: "DEVICE MESSAGE", Main: sed1.UserappSed1},
+		{Name: sed2.AppName, Module: sed2.DrvName, Args: "DEVICE MESSAGE [CHOICE...] (the menu's choices, 1-7)", Main: sed2.UserappSed2},
+		{Name: slpywq.AppName, Module: slpywq.Name, Args: "DEVICE [READERS]", Main: slpywq.Sleepy},
+		{Name: lab345deferred.AppName, Module: lab345deferred.Name, Args: "s SECONDS | c | a SECONDS | p PID", Main: lab345deferred.Test},
 	}
 }
 

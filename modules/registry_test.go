@@ -10,7 +10,7 @@ func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func TestRegistryHoldsEveryModule(t *testing.T) {
 	r := Registry()
-	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer"} {
+	for _, name := range []string{"testmod", "delays_sleeps", "timer_simple", "sed1_drv", "1_2_timer", "kthread_simple", "6_kthread", "tasklet_driver", "kt1", "kt2", "sed2_drv", "umh_demo", "workq_simple", "workqueue_driver", "slpy_wq", "3_4_5_deferred", "sed3_drv"} {
 		if _, ok := r.Lookup(name); !ok {
 			t.Errorf("%s not registered", name)
 		}
@@ -26,9 +26,14 @@ func TestResolve(t *testing.T) {
 		{"timer-simple", "timer_simple"},
 		{"sed1", "sed1_drv"},
 		{"sed1_drv", "sed1_drv"},
+		{"sed2", "sed2_drv"},
 		{"1-2-timer", "1_2_timer"},
 		{"1_2_timer", "1_2_timer"},
 		{"delays-sleeps", "delays_sleeps"},
+		{"6-kthread", "6_kthread"},
+		{"sed3", "sed3_drv"},
+		{"3-4-5-deferred", "3_4_5_deferred"},
+		{"slpy-wq", "slpy_wq"},
 		{"nosuch", ""},
 		{"", ""},
 	} {

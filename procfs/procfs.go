@@ -1,9 +1,14 @@
 // Package procfs renders kdefer's /proc views in the kernel's formats:
 // /proc/softirqs (fs/proc/softirqs.c), /proc/interrupts (kernel/irq/proc.c
 // show_interrupts with x86's arch_show_interrupts) and /proc/timer_list
-// (kernel/time/timer_list.c, via package hrtimer) and the essentials of
-// /proc/PID/status (fs/proc/array.c), plus a dump of the timer wheel, which
-// the kernel does not offer.
+// (kernel/time/timer_list.c, via package hrtimer), /proc/loadavg
+// (fs/proc/loadavg.c with kernel/sched/loadavg.c), the essentials of
+// /proc/PID/status (fs/proc/array.c) with the task names ps shows
+// (proc_task_name, a kworker's "+desc"), the ps listing, and
+// /sys/module/MOD/parameters/NAME, readable and writable as sysfs allows
+// (kernel/params.c), plus two views the kernel does not offer as files: a
+// dump of the timer wheel, and the workqueue dump it prints on SysRq-t
+// (show_all_workqueues, kernel/workqueue.c).
 //
 // Differences: /proc/interrupts lists the simulated lines with the chip name
 // "kdefer" and no hwirq or trigger columns, and of the x86 summary rows it

@@ -68,3 +68,19 @@ func TestTimerViewsListArmedTimers(t *testing.T) {
 }
 
 func wheelFn(*kernel.Ctx, *timer.Timer) {}
+
+func TestTimerWheelAndTimerListAreGolden(t *testing.T) {
+	k := ktest.Virtual(t, 2, 250)
+	var near, far timer.Timer
+	k.RunTask(context.Background(), "arm", func(c *kernel.Ctx) int {
+		timer.Setup(c, &near, wheelFn, 0)
+		timer.Setup(c, &far, wheelFn, 0)
+		timer.Mod(c, &near, c.Jiffies()+10)
+		timer.Mod(c, &far, c.Jiffies()+5000)
+		return 0
+	})
+	golden.Check(t, "testdata/timer_wheel.golden", procfs.TimerWheel(k))
+	golden.Check(t, "testdata/timer_list.golden", procfs.TimerList(k))
+	timer.Delete(&near)
+	timer.Delete(&far)
+}

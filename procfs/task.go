@@ -8,7 +8,8 @@ import (
 )
 
 // TaskStatus returns the essentials of /proc/PID/status for t, in the
-// kernel's order and format (fs/proc/array.c proc_pid_status): Name, State
+// kernel's order and format (fs/proc/array.c proc_pid_status): Name (as
+// TaskName gives it), State
 // ("S (sleeping)"), Tgid, Ngid, Pid, PPid, TracerPid, Kthread, Threads,
 // and the voluntary and nonvoluntary context-switch counts (see
 // kernel.Task.ContextSwitches).
@@ -27,7 +28,7 @@ func TaskStatus(t *kernel.Task) string {
 		kthread = 1
 	}
 	vol, invol := t.ContextSwitches()
-	fmt.Fprintf(&b, "Name:\t%s\n", escapeName(t.Comm()))
+	fmt.Fprintf(&b, "Name:\t%s\n", escapeName(TaskName(t)))
 	fmt.Fprintf(&b, "State:\t%s\n", StateName(t.State()))
 	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", t.PID(), t.PID(), ppid)
 	fmt.Fprintf(&b, "Kthread:\t%d\nThreads:\t1\n", kthread)

@@ -17,17 +17,6 @@ import (
 
 const ms = int64(time.Millisecond)
 
-// onCPU runs fn as a task bound to cpu, started at once.
-func onCPU(t *testing.T, k *kernel.Kernel, comm string, cpu int, fn func(c *kernel.Ctx)) *kernel.Task {
-	t.Helper()
-	tk, err := k.CreateTask(kernel.TaskOpts{Comm: comm, CPU: cpu}, func(c *kernel.Ctx) int { fn(c); return 0 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.WakeUpProcess(tk)
-	return tk
-}
-
 // TestTaskletScheduledSeveralTimesBeforeItRunsRunsOnce: SCHED is already set
 // for the second and third tasklet_schedule, which do nothing.
 func TestTaskletScheduledSeveralTimesBeforeItRunsRunsOnce(t *testing.T) {
@@ -87,8 +76,8 @@ func TestTaskletScheduledWhileRunningElsewhereRunsAgainAfterAndNeverConcurrently
 		delay.Mdelay(c, 10)
 		in.Add(-1)
 	})
-	onCPU(t, k, "a", 0, func(c *kernel.Ctx) { tasklet.Schedule(c, tl) })
-	onCPU(t, k, "b", 1, func(c *kernel.Ctx) {
+	ktest.OnCPU(t, k, "a", 0, func(c *kernel.Ctx) { tasklet.Schedule(c, tl) })
+	ktest.OnCPU(t, k, "b", 1, func(c *kernel.Ctx) {
 		delay.Mdelay(c, 5)
 		tasklet.Schedule(c, tl)
 	})
@@ -154,14 +143,14 @@ func TestTaskletDisableWaitsUninterruptibleForARunningCallback(t *testing.T) {
 		cbEnd = c.Kernel().Now()
 	})
 	var seen kernel.TaskState
-	onCPU(t, k, "sched", 0, func(c *kernel.Ctx) { tasklet.Schedule(c, tl) })
+	ktest.OnCPU(t, k, "sched", 0, func(c *kernel.Ctx) { tasklet.Schedule(c, tl) })
 	var waiter *kernel.Task
-	waiter = onCPU(t, k, "disabler", 1, func(c *kernel.Ctx) {
+	waiter = ktest.OnCPU(t, k, "disabler", 1, func(c *kernel.Ctx) {
 		delay.Mdelay(c, 2)
 		tasklet.Disable(c, tl)
 		disabled = c.Kernel().Now()
 	})
-	onCPU(t, k, "observer", 1, func(c *kernel.Ctx) {
+	ktest.OnCPU(t, k, "observer", 1, func(c *kernel.Ctx) {
 		delay.Msleep(c, 5)
 		seen = waiter.State()
 	})
@@ -183,13 +172,13 @@ func TestTaskletKillWaitsForAPendingRun(t *testing.T) {
 		delay.Mdelay(c, 3)
 		ran = c.Kernel().Now()
 	})
-	onCPU(t, k, "scheduler", 0, func(c *kernel.Ctx) {
+	ktest.OnCPU(t, k, "scheduler", 0, func(c *kernel.Ctx) {
 		kernel.LocalBHDisable(c)
 		tasklet.Schedule(c, tl) // on CPU 0, held off until 5 ms
 		delay.Mdelay(c, 5)
 		kernel.LocalBHEnable(c) // runs it here, 5 to 8 ms
 	})
-	onCPU(t, k, "killer", 1, func(c *kernel.Ctx) {
+	ktest.OnCPU(t, k, "killer", 1, func(c *kernel.Ctx) {
 		delay.Mdelay(c, 1)
 		tasklet.Kill(c, tl) // pending since 0 ms
 		killed = c.Kernel().Now()
@@ -329,7 +318,7 @@ func TestTaskletStressNeverConcurrentNeverWhileDisabledAlwaysAfterSchedule(t *te
 	var wg sync.WaitGroup
 	for cpu := range 3 {
 		wg.Add(1)
-		onCPU(t, k, "sched", cpu, func(c *kernel.Ctx) {
+		ktest.OnCPU(t, k, "sched", cpu, func(c *kernel.Ctx) {
 			defer wg.Done()
 			for range perCPU {
 				scheduled.Add(1)
@@ -338,7 +327,7 @@ func TestTaskletStressNeverConcurrentNeverWhileDisabledAlwaysAfterSchedule(t *te
 		})
 	}
 	stop := make(chan struct{})
-	dis := onCPU(t, k, "disabler", 3, func(c *kernel.Ctx) {
+	dis := ktest.OnCPU(t, k, "disabler", 3, func(c *kernel.Ctx) {
 		for {
 			select {
 			case <-stop:

@@ -12,7 +12,7 @@
 //
 // The clock readers take the caller's execution context first, like every
 // kdefer kernel API, and read the clocks of its kernel through the
-// kernel's exported queries (Kernel.Now, Kernel.KtimeGetRealNs,
+// kernel's exported queries (Kernel.Now, Kernel.RealtimeOffset,
 // Kernel.Jiffies, Kernel.TickNsec…). They never sleep and may be called
 // from any context: process, softirq or hardirq (a test driving a virtual
 // kernel between Run calls can use Kernel.IdleCtx).
@@ -59,12 +59,12 @@ func GetCycles(c *kernel.Ctx) uint64 {
 // the Unix epoch, at full (nanosecond) resolution.
 //
 // Kernel counterpart: ktime_get_real_ts64() (the replacement for
-// getnstimeofday). It is [kernel.Kernel.KtimeGetRealNs] split like
+// getnstimeofday). It is [KtimeGetRealNs] split like
 // ns_to_timespec64: Nsec is always in [0, 1e9), also for a realtime base
 // before 1970. As with KtimeGetRealNs, the wall clock is fixed at boot and
 // does not follow settimeofday or NTP.
 func KtimeGetRealTs64(c *kernel.Ctx) jiffies.Timespec64 {
-	return nsToTimespec64(c.Kernel().KtimeGetRealNs())
+	return nsToTimespec64(KtimeGetRealNs(c))
 }
 
 // KtimeGetCoarseRealTs64 returns CLOCK_REALTIME_COARSE: the wall clock as of
@@ -152,3 +152,26 @@ func Mktime64(year, mon, day, hour, min, sec uint32) int64 {
 func Mktime(year, mon, day, hour, min, sec uint32) uint64 {
 	return uint64(Mktime64(year, mon, day, hour, min, sec))
 }
+
+// KtimeGet is ktime_get(): CLOCK_MONOTONIC in ns since boot (Kernel.Now).
+func KtimeGet(c *kernel.Ctx) int64 { return c.Kernel().Now() }
+
+// KtimeGetBoottimeNs is ktime_get_boottime_ns(). kdefer never suspends, so
+// it equals CLOCK_MONOTONIC.
+func KtimeGetBoottimeNs(c *kernel.Ctx) int64 { return c.Kernel().Now() }
+
+// KtimeGetRealNs is ktime_get_real_ns(): CLOCK_REALTIME in ns since the
+// Unix epoch: the boot-time wall clock plus CLOCK_MONOTONIC
+// (Kernel.RealtimeOffset + Kernel.Now). Unlike the kernel's it does not
+// follow later settimeofday or NTP steps.
+func KtimeGetRealNs(c *kernel.Ctx) int64 {
+	k := c.Kernel()
+	return k.RealtimeOffset() + k.Now()
+}
+
+// KtimeGetRealFastNs is ktime_get_real_fast_ns(), NMI-safe in the kernel;
+// here the same as KtimeGetRealNs.
+func KtimeGetRealFastNs(c *kernel.Ctx) int64 { return KtimeGetRealNs(c) }
+
+// GetJiffies64 is get_jiffies_64(): the 64-bit jiffies (c.Jiffies()).
+func GetJiffies64(c *kernel.Ctx) uint64 { return c.Jiffies() }

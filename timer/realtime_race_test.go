@@ -19,16 +19,6 @@ func bootRealtime(t *testing.T, cpus int) *kernel.Kernel {
 	return ktest.Boot(t, kernel.Config{CPUs: cpus, HZ: 1000, Quiet: true})
 }
 
-func spawnOnCPU(t *testing.T, k *kernel.Kernel, comm string, cpu int, fn func(c *kernel.Ctx)) *kernel.Task {
-	t.Helper()
-	tk, err := k.CreateTask(kernel.TaskOpts{Comm: comm, CPU: cpu}, func(c *kernel.Ctx) int { fn(c); return 0 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.WakeUpProcess(tk)
-	return tk
-}
-
 // TestShutdownSyncRacingTheFirstArmNeverLeavesItPending: ShutdownSync of a
 // timer that was never armed, racing its first Mod on another CPU.
 func TestShutdownSyncRacingTheFirstArmNeverLeavesItPending(t *testing.T) {
@@ -38,8 +28,8 @@ func TestShutdownSyncRacingTheFirstArmNeverLeavesItPending(t *testing.T) {
 		timer.Setup(nil, &tm, func(*kernel.Ctx, *timer.Timer) {}, 0)
 		var start sync.WaitGroup
 		start.Add(1)
-		a := spawnOnCPU(t, k, "mod", 0, func(c *kernel.Ctx) { start.Wait(); timer.Mod(c, &tm, c.Jiffies()+1000) })
-		b := spawnOnCPU(t, k, "shut", 1, func(c *kernel.Ctx) { start.Wait(); timer.ShutdownSync(c, &tm) })
+		a := ktest.OnCPU(t, k, "mod", 0, func(c *kernel.Ctx) { start.Wait(); timer.Mod(c, &tm, c.Jiffies()+1000) })
+		b := ktest.OnCPU(t, k, "shut", 1, func(c *kernel.Ctx) { start.Wait(); timer.ShutdownSync(c, &tm) })
 		start.Done()
 		<-a.Exited()
 		<-b.Exited()
@@ -63,7 +53,7 @@ func TestIRQSafeTimerDeleteSyncFromHardirqWaitsForItsCallback(t *testing.T) {
 		<-release
 		running.Store(false)
 	}, timer.FlagIRQSafe)
-	spawnOnCPU(t, k, "arm", 0, func(c *kernel.Ctx) { timer.Mod(c, &tm, c.Jiffies()+1) })
+	ktest.OnCPU(t, k, "arm", 0, func(c *kernel.Ctx) { timer.Mod(c, &tm, c.Jiffies()+1) })
 	<-entered
 	var after atomic.Bool
 	if err := k.RequestIRQ(40, func(c *kernel.Ctx, irq int, dev any) kernel.IRQReturn {

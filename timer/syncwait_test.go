@@ -97,12 +97,12 @@ func TestDeleteSyncWaiterIsUninterruptibleInRealTime(t *testing.T) {
 		}
 	}, 0)
 	var waiter *kernel.Task
-	arm := spawnOnCPU(t, k, "arm", 0, func(c *kernel.Ctx) { timer.Mod(c, &tm, c.Jiffies()+1) })
+	arm := ktest.OnCPU(t, k, "arm", 0, func(c *kernel.Ctx) { timer.Mod(c, &tm, c.Jiffies()+1) })
 	<-arm.Exited()
-	waitFor(t, entered.Load)
+	ktest.Eventually(t, entered.Load)
 	returned := make(chan struct{})
-	waiter = spawnOnCPU(t, k, "waiter", 1, func(c *kernel.Ctx) { timer.DeleteSync(c, &tm); close(returned) })
-	waitFor(t, func() bool { return waiter.State() == kernel.TaskUninterruptible })
+	waiter = ktest.OnCPU(t, k, "waiter", 1, func(c *kernel.Ctx) { timer.DeleteSync(c, &tm); close(returned) })
+	ktest.Eventually(t, func() bool { return waiter.State() == kernel.TaskUninterruptible })
 	select {
 	case <-returned:
 		t.Fatal("timer_delete_sync returned while the callback still ran")
@@ -110,15 +110,4 @@ func TestDeleteSyncWaiterIsUninterruptibleInRealTime(t *testing.T) {
 	}
 	release.Store(true)
 	<-returned
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10 s")
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
 }

@@ -24,7 +24,7 @@ func TestTracingRealTimeTimersWhileReadingLosesNothingUncounted(t *testing.T) {
 	const rounds = 2000
 	var tasks []*kernel.Task
 	for cpu := range 2 {
-		tasks = append(tasks, spawnOnCPU(t, k, "arm", cpu, func(c *kernel.Ctx) {
+		tasks = append(tasks, ktest.OnCPU(t, k, "arm", cpu, func(c *kernel.Ctx) {
 			var tm timer.Timer
 			var hr hrtimer.HRTimer
 			timer.Setup(c, &tm, func(*kernel.Ctx, *timer.Timer) {}, 0)

@@ -2,11 +2,12 @@ package timer
 
 import (
 	"fmt"
-	"github.com/kdefer/kdefer/kernel"
 	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/kdefer/kdefer/kernel"
 
 	"github.com/kdefer/kdefer/jiffies"
 )

@@ -21,10 +21,29 @@
 // timer: timer_init, timer_start, timer_expire_entry, timer_expire_exit,
 // timer_cancel, hrtimer_setup, hrtimer_start, hrtimer_expire_entry,
 // hrtimer_expire_exit, hrtimer_cancel. irq: softirq_raise, softirq_entry,
-// softirq_exit, irq_handler_entry, irq_handler_exit. sched: sched_wakeup,
-// sched_switch. The formats are those of v6.17; timer_start has
-// bucket_expiry as since v6.6 (older kernels recorded expires and flags
-// only), and hrtimer_setup is v6.15's name for hrtimer_init.
+// softirq_exit, irq_handler_entry, irq_handler_exit, tasklet_entry,
+// tasklet_exit. sched: sched_wakeup, sched_switch, sched_kthread_stop,
+// sched_kthread_stop_ret, sched_kthread_work_queue_work,
+// sched_kthread_work_execute_start, sched_kthread_work_execute_end.
+// workqueue: workqueue_queue_work, workqueue_activate_work,
+// workqueue_execute_start, workqueue_execute_end. The formats are those of
+// v6.17; timer_start has bucket_expiry as since v6.6 (older kernels
+// recorded expires and flags only), hrtimer_setup is v6.15's name for
+// hrtimer_init, and the workqueue events have mainline's layout of v6.10
+// on (workqueue_queue_work names the workqueue, "workqueue=%s", where old
+// kernels printed its address, and its CPUs are ints, so an unbound pool's
+// cpu prints -1; workqueue_activate_work and workqueue_execute_end carry
+// the function, which older kernels did not record).
+//
+// # Probes and files
+//
+// Tracer.AttachProbe hooks a function to an event beside the rings, as
+// perf and BPF attach to a tracepoint (register_trace_<event>): in-process
+// counters (package stats) use it. A Recorder drains the rings into a
+// trace file (kdefer's trace.dat: see FileMagic for the layout) that keeps
+// the interned strings and function names the records need, so that
+// ReadFile and File.Report print it in another process as the live
+// Tracer.Report would.
 //
 // # Cost
 //

@@ -58,6 +58,15 @@ const (
 	SchedKthreadWorkExecuteStart // sched:sched_kthread_work_execute_start (kthread_worker_fn, v5.13+)
 	SchedKthreadWorkExecuteEnd   // sched:sched_kthread_work_execute_end (kthread_worker_fn, v5.13+)
 
+	// include/trace/events/workqueue.h (the layout of v6.10 and later:
+	// queue_work names the workqueue and has int CPUs, activate_work and
+	// execute_end carry the function).
+
+	WorkqueueQueueWork    // workqueue:workqueue_queue_work (__queue_work)
+	WorkqueueActivateWork // workqueue:workqueue_activate_work (__queue_work, __pwq_activate_work)
+	WorkqueueExecuteStart // workqueue:workqueue_execute_start (process_one_work)
+	WorkqueueExecuteEnd   // workqueue:workqueue_execute_end (process_one_work)
+
 	// NumEvents is the number of static events.
 	NumEvents
 )
@@ -212,6 +221,29 @@ var events = [NumEvents]eventDef{
 		values: func(r *Record) []any { a := &r.Args; return []any{Ptr(a[0]), Sym(a[1]), Ptr(a[2])} }},
 	SchedKthreadWorkExecuteStart: kthreadWorkExecuteClass("sched_kthread_work_execute_start"),
 	SchedKthreadWorkExecuteEnd:   kthreadWorkExecuteClass("sched_kthread_work_execute_end"),
+
+	WorkqueueQueueWork: {system: "workqueue", name: "workqueue_queue_work",
+		fields: []Field{{"work", "void *"}, {"function", "void *"}, {"workqueue", "__data_loc char[]"},
+			{"req_cpu", "int"}, {"cpu", "int"}},
+		format: "work struct=%p function=%ps workqueue=%s req_cpu=%d cpu=%d",
+		values: func(r *Record) []any {
+			a := &r.Args
+			return []any{Ptr(a[0]), Sym(a[1]), Str(a[2]), int32(a[3]), int32(a[4])}
+		}},
+	WorkqueueActivateWork: workqueueWork("workqueue_activate_work", "work struct %p function=%ps "),
+	WorkqueueExecuteStart: workqueueWork("workqueue_execute_start", "work struct %p: function %ps"),
+	WorkqueueExecuteEnd:   workqueueWork("workqueue_execute_end", "work struct %p: function %ps"),
+}
+
+// workqueueWork is the layout of workqueue_activate_work,
+// workqueue_execute_start and workqueue_execute_end: the work item and its
+// function. (activate_work's format ends in a space, as the kernel's
+// does.)
+func workqueueWork(name, format string) eventDef {
+	return eventDef{system: "workqueue", name: name,
+		fields: []Field{{"work", "void *"}, {"function", "void *"}},
+		format: format,
+		values: func(r *Record) []any { return []any{Ptr(r.Args[0]), Sym(r.Args[1])} }}
 }
 
 func ptr0(r *Record) []any { return []any{Ptr(r.Args[0])} }

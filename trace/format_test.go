@@ -27,7 +27,7 @@ func TestEachEventFormatsAsItsTPPrintk(t *testing.T) {
 	dingPC := trace.FuncPC(ding)
 	wl, wh := trace.PackComm("ksoftirqd/1")
 	nl, nh := trace.PackComm("insmod")
-	strs := map[uint64]string{1: "eth0"}
+	strs := map[uint64]string{1: "eth0", 2: "events"}
 	f := trace.NewFormatter(func(id uint64) string { return strs[id] })
 	tokA := f.Pointer(timerA) // first pointer seen
 	tokB := f.Pointer(timerB)
@@ -69,6 +69,13 @@ func TestEachEventFormatsAsItsTPPrintk(t *testing.T) {
 			"prev_comm=insmod prev_pid=7 prev_prio=120 prev_state=I ==> next_comm=insmod next_pid=0 next_prio=120"},
 		{rec(trace.SchedSwitch, 0, 1, 7, "insmod", 120, trace.TaskReportMax|0x01, nl, nh, 0, 120),
 			"prev_comm=insmod prev_pid=7 prev_prio=120 prev_state=S+ ==> next_comm=insmod next_pid=0 next_prio=120"},
+		{rec(trace.WorkqueueQueueWork, 0, 0, 1, "x", timerA, dingPC, 2, 64, 0),
+			"work struct=" + tokA + " function=ding workqueue=events req_cpu=64 cpu=0"},
+		{rec(trace.WorkqueueQueueWork, 0, 0, 1, "x", timerA, dingPC, 2, 1, uint64(0xffffffff)),
+			"work struct=" + tokA + " function=ding workqueue=events req_cpu=1 cpu=-1"},
+		{rec(trace.WorkqueueActivateWork, 0, 0, 1, "x", timerA, dingPC), "work struct " + tokA + " function=ding "},
+		{rec(trace.WorkqueueExecuteStart, 0, 0, 1, "x", timerA, dingPC), "work struct " + tokA + ": function ding"},
+		{rec(trace.WorkqueueExecuteEnd, 0, 0, 1, "x", timerA, dingPC), "work struct " + tokA + ": function ding"},
 	} {
 		if got := f.Info(&tc.r); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.r.Event, got, tc.want)

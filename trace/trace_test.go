@@ -176,6 +176,8 @@ func TestEnableBySystemEventAndGlob(t *testing.T) {
 		{"hrtimer", "hrtimer_setup,hrtimer_start,hrtimer_expire_entry,hrtimer_expire_exit,hrtimer_cancel"},
 		{"softirq", "softirq_raise,softirq_entry,softirq_exit"},
 		{"tasklet", "tasklet_entry,tasklet_exit"},
+		{"workqueue", "workqueue_queue_work,workqueue_activate_work,workqueue_execute_start,workqueue_execute_end"},
+		{"workqueue_execute", "workqueue_execute_start,workqueue_execute_end"},
 		{"timer_expire", "timer_expire_entry,timer_expire_exit"},
 		{"sched:sched_switch", "sched_switch"},
 		{"irq:softirq_*", "softirq_raise,softirq_entry,softirq_exit"},
@@ -198,7 +200,8 @@ func TestEnableBySystemEventAndGlob(t *testing.T) {
 		if err := tr.Enable(all); err != nil || len(tr.Enabled()) != int(trace.NumEvents) {
 			t.Errorf("Enable(%q) enabled %d events (%v), want all %d", all, len(tr.Enabled()), err, trace.NumEvents)
 		}
-		if err := tr.Disable("timer"); err != nil || names(tr.Enabled()) != "softirq_raise,softirq_entry,softirq_exit,irq_handler_entry,irq_handler_exit,tasklet_entry,tasklet_exit,sched_wakeup,sched_switch,sched_kthread_stop,sched_kthread_stop_ret,sched_kthread_work_queue_work,sched_kthread_work_execute_start,sched_kthread_work_execute_end" {
+		if err := tr.Disable("timer"); err != nil || names(tr.Enabled()) != "softirq_raise,softirq_entry,softirq_exit,irq_handler_entry,irq_handler_exit,tasklet_entry,tasklet_exit,sched_wakeup,sched_switch,sched_kthread_stop,sched_kthread_stop_ret,sched_kthread_work_queue_work,sched_kthread_work_execute_start,sched_kthread_work_execute_end,"+
+			"workqueue_queue_work,workqueue_activate_work,workqueue_execute_start,workqueue_execute_end" {
 			t.Errorf("Disable(timer) left %s (%v)", names(tr.Enabled()), err)
 		}
 	}

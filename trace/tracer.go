@@ -38,17 +38,25 @@ type Options struct {
 // table of strings records refer to. Two Tracers share nothing. Emitting
 // and reading may happen concurrently from any goroutine.
 type Tracer struct {
-	// mask has bit e set when event e is enabled; Tracer.On reads it.
-	mask atomic.Uint64
+	// mask has bit e set when event e is enabled in the rings or has a
+	// probe attached: Tracer.On reads it. ring and probed are its two
+	// parts; they change only under mu.
+	mask   atomic.Uint64
+	ring   atomic.Uint64
+	probed atomic.Uint64
+	probes atomic.Pointer[probeTable]
+	// scratch holds the *Record a probed Emit builds its record in.
+	scratch sync.Pool
 
 	clock func() int64
 	seq   atomic.Uint64
 	size  int // per-CPU capacity, a power of two
 	cpus  []cpuBuffer
 
-	mu        sync.Mutex // serialises enabling (ring allocation) and interning
+	mu        sync.Mutex // serialises enabling (ring allocation), probes and interning
 	allocated bool
 	strs      atomic.Pointer[strTable]
+	probeID   uint64 // the last probe's id; under mu
 }
 
 // cpuBuffer is one CPU's ring (ring_buffer_per_cpu). head counts records
@@ -87,6 +95,7 @@ func New(opts Options) (*Tracer, error) {
 		size <<= 1
 	}
 	t := &Tracer{clock: opts.Clock, size: size, cpus: make([]cpuBuffer, opts.CPUs)}
+	t.scratch.New = func() any { return new(Record) }
 	t.strs.Store(&strTable{ids: map[string]uint64{}})
 	return t, nil
 }
@@ -94,7 +103,8 @@ func New(opts Options) (*Tracer, error) {
 // ErrBadOptions is wrapped by New's error for unusable Options.
 var ErrBadOptions = errors.New("trace: bad options")
 
-// On reports whether event e is enabled: one atomic load and a test. Call
+// On reports whether event e is enabled, in the rings or by an attached
+// probe: one atomic load and a test. Call
 // sites guard the recording with it, so that a disabled tracepoint costs
 // only this (the kernel's static-key branch):
 //
@@ -130,9 +140,15 @@ func (t *Tracer) BufferRecords() int { return t.size }
 // h.CPU's ring, unless e is disabled or h.CPU has no ring. It takes that
 // ring's lock, stamps the record with the clock and the next sequence
 // number, and allocates nothing: h and a are read, not kept. When the
-// ring is full the oldest record is overwritten and counted lost.
+// ring is full the oldest record is overwritten and counted lost. Then,
+// if probes are attached to e (AttachProbe), each is called with the
+// record, in the caller's context.
 func (t *Tracer) Emit(h *Header, e Event, a *Args) {
 	if e >= NumEvents || !t.On(e) || uint(h.CPU) >= uint(len(t.cpus)) {
+		return
+	}
+	if t.probed.Load()>>e&1 != 0 {
+		t.emitProbed(h, e, a)
 		return
 	}
 	b := &t.cpus[h.CPU]
@@ -148,6 +164,12 @@ func (t *Tracer) Emit(h *Header, e Event, a *Args) {
 	}
 	r := &b.recs[b.head&uint64(len(b.recs)-1)]
 	b.head++
+	t.fill(r, h, e, a)
+	b.mu.Unlock()
+}
+
+// fill stamps r and copies the common fields and arguments into it.
+func (t *Tracer) fill(r *Record, h *Header, e Event, a *Args) {
 	r.TS = t.clock()
 	r.Seq = t.seq.Add(1)
 	r.PID = int32(h.PID)
@@ -158,7 +180,37 @@ func (t *Tracer) Emit(h *Header, e Event, a *Args) {
 	n := copy(r.Comm[:len(r.Comm)-1], h.Comm)
 	clear(r.Comm[n:])
 	r.Args = *a
-	b.mu.Unlock()
+}
+
+// emitProbed is Emit for an event with probes: the record is built in a
+// scratch record (a probe keeps no pointer to it), written to the ring if the event is enabled there, and handed to
+// every probe.
+//
+//go:noinline
+func (t *Tracer) emitProbed(h *Header, e Event, a *Args) {
+	rp := t.scratch.Get().(*Record)
+	defer t.scratch.Put(rp)
+	r := rp
+	t.fill(r, h, e, a)
+	if t.ring.Load()>>e&1 != 0 {
+		b := &t.cpus[h.CPU]
+		b.mu.Lock()
+		if b.recs != nil {
+			if b.head-b.tail == uint64(len(b.recs)) {
+				b.tail++
+				b.lost++
+				b.overrun++
+			}
+			b.recs[b.head&uint64(len(b.recs)-1)] = *r
+			b.head++
+		}
+		b.mu.Unlock()
+	}
+	if pt := t.probes.Load(); pt != nil {
+		for _, p := range pt[e] {
+			p.fn(r)
+		}
+	}
 }
 
 // EnableEvent enables event e (allocating the rings on first use).
@@ -205,23 +257,28 @@ func (t *Tracer) setEvents(evs []Event, on bool) {
 		}
 		t.allocated = true
 	}
+	ring := t.ring.Load()
 	for _, e := range evs {
 		if e >= NumEvents {
 			continue
 		}
 		if on {
-			t.mask.Or(1 << e)
+			ring |= 1 << e
 		} else {
-			t.mask.And(^(uint64(1) << e))
+			ring &^= 1 << e
 		}
 	}
+	t.ring.Store(ring)
+	t.mask.Store(ring | t.probed.Load())
 }
 
-// Enabled returns the enabled events, in numbering order.
+// Enabled returns the events enabled in the rings, in numbering order
+// (events that only have probes attached are not listed).
 func (t *Tracer) Enabled() []Event {
 	var out []Event
+	ring := t.ring.Load()
 	for e := Event(0); e < NumEvents; e++ {
-		if t.On(e) {
+		if ring>>e&1 != 0 {
 			out = append(out, e)
 		}
 	}

@@ -75,6 +75,20 @@
 // with exponential backoff and an optional rate limit, its failure count
 // kept in the item.
 //
+// # Observing
+//
+// The tracepoints workqueue_queue_work, workqueue_activate_work,
+// workqueue_execute_start and workqueue_execute_end are fired where
+// kernel/workqueue.c fires them, with its formats (enable them on the
+// kernel's tracer: k.Tracer().Enable("workqueue")); disabled, each costs a
+// load and a branch. ShowAllWorkqueues prints the kernel's SysRq-t dump
+// (show_all_workqueues: busy workqueues with their in-flight, pending and
+// inactive items, busy pools with their idle workers) and DumpState
+// returns it (package procfs serves it as /proc/workqueues). WorkerComm is
+// the name ps gives a worker: "kworker/0:1+events" while it runs an item of
+// events, "kworker/0:1-events" afterwards, or the description the item set
+// with SetWorkerDesc.
+//
 // # Differences from Linux
 //
 //   - Workers are created lazily: a pool gets its first worker when its
@@ -119,6 +133,7 @@
 //     returns false and gives PENDING back (the kernel returns true and
 //     leaves the item pending forever). After the leaked-atomic report the
 //     worker's preempt count is restored.
-//   - The workqueue tracepoints and the show_all_workqueues dump are not
-//     part of this package yet; the data they need is kept.
+//   - The dump's "hung" time is estimated (kdefer keeps no
+//     pool->watchdog_ts) and a pwq's refcnt is 1 plus its items in flight;
+//     see ShowAllWorkqueues.
 package workqueue

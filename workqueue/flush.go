@@ -3,7 +3,6 @@ package workqueue
 import (
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"unsafe"
 
 	"github.com/kdefer/kdefer/kernel"
@@ -433,7 +432,7 @@ func DestroyWorkqueue(c *kernel.Ctx, wq *Workqueue) bool {
 		if busy {
 			kernel.WarnOn(c, true)
 			kernel.Printk(c, printk.LevelWarning, "%s: %s has the following busy pwq\n", "destroy_workqueue", wq.name)
-			showPwq(c, p)
+			printLines(c, p.showLines())
 			return false
 		}
 	}
@@ -448,86 +447,6 @@ func DestroyWorkqueue(c *kernel.Ctx, wq *Workqueue) bool {
 	s.mu.Unlock()
 	wq.setFlag(flagDestroyed)
 	return true
-}
-
-// showPwq is show_pwq(): one pwq's line of a workqueue dump, with its
-// in-flight and pending items.
-func showPwq(c *kernel.Ctx, p *pwq) {
-	pool := p.pool
-	pool.lock()
-	var lines []string
-	lines = append(lines, fmt.Sprintf("  pwq %d: %s active=%d refcnt=%d", pool.id, pool.info(), p.nrActive, 1))
-	var inflight []string
-	for _, wk := range pool.busy {
-		if wk.currentPwq != p {
-			continue
-		}
-		pid := 0
-		if wk.task != nil {
-			pid = wk.task.PID()
-		}
-		resc := ""
-		if wk.rescueWQ != nil {
-			resc = "(RESCUER)"
-		}
-		e := fmt.Sprintf("%d%s:%s", pid, resc, funcName(wk.currentFn))
-		for s := wk.scheduled.head; s != nil; s = s.next {
-			e += workDesc(s)
-		}
-		inflight = append(inflight, e)
-	}
-	if len(inflight) > 0 {
-		lines = append(lines, "    in-flight: "+strings.Join(inflight, ", "))
-	}
-	var pending []string
-	for w := pool.worklist.head; w != nil; w = w.next {
-		if w.pwq == p {
-			pending = append(pending, strings.TrimSpace(workDesc(w)))
-		}
-	}
-	if len(pending) > 0 {
-		lines = append(lines, "    pending: "+strings.Join(pending, ", "))
-	}
-	var inactive []string
-	for w := p.inactive.head; w != nil; w = w.next {
-		inactive = append(inactive, strings.TrimSpace(workDesc(w)))
-	}
-	if len(inactive) > 0 {
-		lines = append(lines, "    inactive: "+strings.Join(inactive, ", "))
-	}
-	pool.mu.Unlock()
-	for _, l := range lines {
-		kernel.Printk(c, printk.LevelInfo, "%s\n", l)
-	}
-}
-
-// workDesc is pr_cont_work(): " fn", or " BAR(pid)" for a flush barrier.
-func workDesc(w *Work) string {
-	if w.isBarrier {
-		b := (*wqBarrier)(unsafe.Pointer(w))
-		pid := 0
-		if b.task != nil {
-			pid = b.task.PID()
-		}
-		return fmt.Sprintf(" BAR(%d)", pid)
-	}
-	return " " + funcName(w.fn)
-}
-
-// info is pr_cont_pool_info(): "cpus=N node=0 flags=0x0 nice=0".
-func (p *workerPool) info() string {
-	cpus := fmt.Sprint(p.cpu)
-	if p.cpu < 0 {
-		cpus = fmt.Sprintf("0-%d", p.sys.k.NumCPUs()-1)
-	}
-	flags := 0
-	if p.bh {
-		flags |= 1 << 1 // POOL_BH
-	}
-	if p.disassociated && !p.bh {
-		flags |= 1 << 2 // POOL_DISASSOCIATED
-	}
-	return fmt.Sprintf("cpus=%s node=0 flags=0x%x nice=%d", cpus, flags, p.nice)
 }
 
 // workLockName is the lockdep name of a work item's completion map,

@@ -326,7 +326,7 @@ func TestDestroyingAWorkqueueFromOneOfItsItemsReportsTheBusyPwq(t *testing.T) {
 		t.Fatal("destroy_workqueue from its own item reported success")
 	}
 	logHas(t, k, "destroy_workqueue: victim has the following busy pwq")
-	logHas(t, k, "  pwq 2: cpus=0 node=0 flags=0x0 nice=0 active=1 refcnt=1")
+	logHas(t, k, "  pwq 2: cpus=0 node=0 flags=0x0 nice=0 active=1 refcnt=2")
 	logHas(t, k, ":TestDestroyingAWorkqueueFromOneOfItsItemsReportsTheBusyPwq")
 }
 

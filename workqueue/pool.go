@@ -10,6 +10,7 @@ import (
 	"github.com/kdefer/kdefer/jiffies"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/timer"
+	"github.com/kdefer/kdefer/trace"
 )
 
 // Worker flags (enum worker_flags).
@@ -46,6 +47,7 @@ const (
 type workerPool struct {
 	mu   sync.Mutex // pool->lock
 	sys  *system
+	tr   *trace.Tracer // the kernel's, cached for the tracepoints
 	id   int
 	cpu  int // -1 for unbound pools
 	nice int
@@ -149,6 +151,10 @@ type worker struct {
 	preemptBefore uint32
 
 	rescueWQ *Workqueue
+	// attached is the pool a rescuer is attached to (nil between its
+	// visits), set and cleared under that pool's lock, for WorkerComm: a
+	// rescuer's pool changes, the other workers' never does.
+	attached atomic.Pointer[workerPool]
 
 	warnedFlushDep bool // its item's check_flush_dependency warning is out (own goroutine)
 }
@@ -185,7 +191,7 @@ func (l *workerList) remove(w *worker) {
 }
 
 func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
-	p := &workerPool{sys: s, id: id, cpu: cpu, nice: nice, bh: bh, disassociated: cpu < 0 || bh}
+	p := &workerPool{sys: s, tr: s.k.Tracer(), id: id, cpu: cpu, nice: nice, bh: bh, disassociated: cpu < 0 || bh}
 	p.data = poolData(p)
 	p.virtual = s.k.Virtual()
 	timer.Setup(nil, &p.idleTimer, p.idleWorkerTimeout, timer.FlagDeferrable)
@@ -458,13 +464,17 @@ func (p *workerPool) createWorker(c *kernel.Ctx) bool {
 	return true
 }
 
-// attach is worker_attach_to_pool() (with pool.mu held).
+// attach is worker_attach_to_pool() (with pool.mu held). Only a rescuer
+// changes pools: a pool's own workers are made with it.
 func (p *workerPool) attach(w *worker) {
 	if p.disassociated {
 		w.flags.Store(w.flags.Load() | workerUnbound)
 	}
 	p.workers = append(p.workers, w)
-	w.pool = p
+	if w.rescueWQ != nil {
+		w.pool = p
+		w.attached.Store(p)
+	}
 }
 
 // detach is worker_detach_from_pool() (with pool.mu held).
@@ -476,6 +486,9 @@ func (p *workerPool) detach(w *worker) {
 		}
 	}
 	w.flags.Store(w.flags.Load() &^ (workerUnbound | workerRebound))
+	if w.rescueWQ != nil {
+		w.attached.Store(nil)
+	}
 }
 
 // thread is worker_thread(): the body of a kworker.

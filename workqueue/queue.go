@@ -55,29 +55,30 @@ func (p *pwq) tryincNrActive() bool {
 }
 
 // activateWork is __pwq_activate_work(): an inactive item (with the
-// barriers linked to it) moves to the pool's worklist.
-func (p *pwq) activateWork(w *Work) {
+// barriers linked to it) moves to the pool's worklist. c is the caller's
+// context, nil where it has none.
+func (p *pwq) activateWork(c *kernel.Ctx, w *Work) {
 	pool := p.pool
-	// tracepoint: workqueue_activate_work
+	pool.traceActivate(c, w)
 	moveLinkedWorks(w, &pool.worklist)
 	w.qflags &^= qInactive
 }
 
 // activateFirstInactive is pwq_activate_first_inactive().
-func (p *pwq) activateFirstInactive() bool {
+func (p *pwq) activateFirstInactive(c *kernel.Ctx) bool {
 	w := p.inactive.head
 	if w != nil && p.tryincNrActive() {
-		p.activateWork(w)
+		p.activateWork(c, w)
 		return true
 	}
 	return false
 }
 
 // decNrActive is pwq_dec_nr_active().
-func (p *pwq) decNrActive() {
+func (p *pwq) decNrActive(c *kernel.Ctx) {
 	p.nrActive--
 	if p.inactive.head != nil {
-		p.activateFirstInactive()
+		p.activateFirstInactive(c)
 	}
 }
 
@@ -88,7 +89,7 @@ func (p *pwq) decNrActive() {
 func (p *pwq) decNrInFlight(c *kernel.Ctx, qflags uint16) {
 	color := int(qflags&qColorMask) >> qColorSh
 	if qflags&qInactive == 0 {
-		p.decNrActive()
+		p.decNrActive(c)
 	}
 	p.nrInFlight[color]--
 	if p.flushColor == color || Flags(p.wq.flags.Load())&flagClosed != 0 {
@@ -188,9 +189,14 @@ func (wq *Workqueue) mayQueueWhileClosing(c *kernel.Ctx, f Flags, w *Work) bool 
 	return false
 }
 
+// queueEvents are the tracepoints of a queueing: while either is enabled
+// queue_work takes the pool lock (see insertQueued).
+const queueEvents = uint64(1)<<trace.WorkqueueQueueWork | uint64(1)<<trace.WorkqueueActivateWork
+
 // insertQueued is the rest of __queue_work(), past the draining check.
 func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	s := wq.sys
+	reqCPU := cpu
 	if cpu == CPUUnbound || cpu < 0 || cpu >= len(wq.cpuPwq) {
 		cpu = c.CPU()
 	}
@@ -200,10 +206,12 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 		pool.bringUp(c)
 	}
 	last := s.workPool(w)
-	// tracepoint: workqueue_queue_work (req_cpu, pwq, w)
-	if (last == nil || last == pool) && pool.nrRunning.Load() > 0 {
+	if (last == nil || last == pool) && pool.nrRunning.Load() > 0 && !pool.tr.OnAny(queueEvents) {
 		// A concurrency-managed worker of the pool is running: it will
-		// find the item without the queuer taking the lock.
+		// find the item without the queuer taking the lock. While
+		// workqueue_queue_work or workqueue_activate_work is traced
+		// the queuer takes the lock, so that both are recorded as the
+		// kernel records them, in its context and in order.
 		pool.queueFast(c, p, w)
 		return true
 	}
@@ -221,6 +229,9 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	} else {
 		pool.lock()
 	}
+	if pool.tr.On(trace.WorkqueueQueueWork) {
+		emitQueue(c, reqCPU, p, w)
+	}
 	if w.list != nil {
 		pool.mu.Unlock()
 		kernel.WarnOn(c, true)
@@ -229,7 +240,7 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	w.stamp(pool)
 	w.data.Store(dataPending | dataQueued | pool.data)
 	var wake *kernel.Task
-	if pool.enqueue(p, w) {
+	if pool.enqueue(c, p, w) {
 		wake, _ = pool.kickLater(c)
 	}
 	pool.mu.Unlock()
@@ -254,13 +265,13 @@ func (w *Work) stamp(pool *workerPool) {
 // work->data names the pool: count w in p's current flush color and put
 // it on the worklist if max_active allows (it reports that), on p's
 // inactive list otherwise.
-func (pool *workerPool) enqueue(p *pwq, w *Work) bool {
+func (pool *workerPool) enqueue(c *kernel.Ctx, p *pwq, w *Work) bool {
 	p.nrInFlight[p.workColor]++
 	qf := colorFlags(p.workColor)
 	p.stats.queued++
 	w.pwq = p
 	if p.inactive.empty() && p.tryincNrActive() {
-		// tracepoint: workqueue_activate_work
+		pool.traceActivate(c, w)
 		w.qflags = qf
 		pool.worklist.pushBack(w)
 		return true
@@ -343,7 +354,7 @@ func (pool *workerPool) splice() {
 		for w := fifo; w != nil; {
 			next := w.next
 			w.next = nil
-			pool.enqueue(w.pwq, w)
+			pool.enqueue(nil, w.pwq, w)
 			w = next
 		}
 		return
@@ -361,13 +372,18 @@ func (pool *workerPool) splice() {
 		l.head = fifo
 	}
 	for w := fifo; w != nil; w = w.next {
-		// tracepoint: workqueue_activate_work
 		w.qflags = qf
 		w.list = l
 		w.prev = prev
 		prev = w
 	}
 	l.tail = last
+	if pool.tr.On(trace.WorkqueueActivateWork) {
+		// Tracing began after these items were queued.
+		for w := fifo; w != nil; w = w.next {
+			pool.emitActivate(nil, w)
+		}
+	}
 }
 
 // QueueWorkOn is queue_work_on(cpu, wq, w): queue w on wq to run on cpu
@@ -808,7 +824,9 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	}
 	pool.mu.Unlock()
 
-	// tracepoint: workqueue_execute_start
+	if pool.tr.On(trace.WorkqueueExecuteStart) {
+		emitExecute(c, trace.WorkqueueExecuteStart, w, fn)
+	}
 	switch {
 	case wk.task == nil:
 		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
@@ -829,6 +847,9 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 // function has returned (pool.mu taken).
 func (wk *worker) finish(c *kernel.Ctx) {
 	pool := wk.pool
+	if pool.tr.On(trace.WorkqueueExecuteEnd) {
+		emitExecute(c, trace.WorkqueueExecuteEnd, wk.currentWork, wk.currentFn)
+	}
 	if wk.task != nil {
 		if c.PreemptCount() != wk.preemptBefore {
 			leakedAtomic(c, wk.currentFn, wk.preemptBefore)
@@ -843,7 +864,6 @@ func (wk *worker) finish(c *kernel.Ctx) {
 			kernel.CondResched(c)
 		}
 	}
-	// tracepoint: workqueue_execute_end
 	var end int64
 	if wk.sampled {
 		end = pool.sys.k.Now()
@@ -1076,9 +1096,15 @@ func CurrentIsRescuer(c *kernel.Ctx) bool {
 }
 
 // SetWorkerDesc is set_worker_desc(format, …): a description of what the
-// calling worker's item is about, shown in task dumps in place of the
-// workqueue's name.
+// calling worker's item is about, shown in place of the workqueue's name
+// after the worker's name in ps and /proc/PID/comm ("kworker/0:1+desc",
+// see WorkerComm) until the worker starts its next item. At most
+// WorkerDescLen-1 bytes are kept, as the kernel's buffer holds. Outside a
+// workqueue worker it does nothing.
 func SetWorkerDesc(c *kernel.Ctx, desc string) {
+	if len(desc) >= WorkerDescLen {
+		desc = desc[:WorkerDescLen-1]
+	}
 	if w := currentWorker(c); w != nil {
 		w.pool.mu.Lock()
 		w.desc, w.descWQ = desc, nil // the next item sets its own

@@ -367,7 +367,7 @@ func (s *system) newWorkqueue(c *kernel.Ctx, name string, flags Flags, maxActive
 	}
 	s.mu.Lock()
 	wq.mu.Lock()
-	wq.adjustMaxActiveLocked(s.freezing)
+	wq.adjustMaxActiveLocked(c, s.freezing)
 	wq.mu.Unlock()
 	s.wqs = append(s.wqs, wq)
 	s.mu.Unlock()
@@ -511,8 +511,9 @@ func SystemBHHighpri(k *kernel.Kernel) *Workqueue { return systemWQ(k, sysBHHigh
 
 // adjustMaxActiveLocked is wq_adjust_max_active() (wq.mu held): max_active
 // is 0 while a freezable workqueue is frozen, its saved value otherwise;
-// raising it activates inactive items, round-robin over the pwqs.
-func (wq *Workqueue) adjustMaxActiveLocked(freezing bool) {
+// raising it activates inactive items, round-robin over the pwqs. c is the
+// caller's context, nil where it has none.
+func (wq *Workqueue) adjustMaxActiveLocked(c *kernel.Ctx, freezing bool) {
 	newMax := wq.savedMaxActive
 	if wq.has(Freezable) && freezing {
 		newMax = 0
@@ -535,7 +536,7 @@ func (wq *Workqueue) adjustMaxActiveLocked(freezing bool) {
 		for _, p := range wq.pwqs {
 			pool := p.pool
 			pool.lock()
-			if p.activateFirstInactive() {
+			if p.activateFirstInactive(c) {
 				activated = true
 				pool.kick(nil)
 			}
@@ -561,7 +562,7 @@ func SetMaxActive(c *kernel.Ctx, wq *Workqueue, maxActive int) {
 	s.mu.Unlock()
 	wq.mu.Lock()
 	wq.savedMaxActive = maxActive
-	wq.adjustMaxActiveLocked(freezing)
+	wq.adjustMaxActiveLocked(c, freezing)
 	wq.mu.Unlock()
 }
 
@@ -592,7 +593,7 @@ func FreezeWorkqueuesBegin(k *kernel.Kernel) {
 	s.freezing = true
 	for _, wq := range s.wqs {
 		wq.mu.Lock()
-		wq.adjustMaxActiveLocked(true)
+		wq.adjustMaxActiveLocked(nil, true)
 		wq.mu.Unlock()
 	}
 }
@@ -631,7 +632,7 @@ func ThawWorkqueues(k *kernel.Kernel) {
 	s.freezing = false
 	for _, wq := range s.wqs {
 		wq.mu.Lock()
-		wq.adjustMaxActiveLocked(false)
+		wq.adjustMaxActiveLocked(nil, false)
 		wq.mu.Unlock()
 	}
 }

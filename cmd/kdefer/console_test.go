@@ -54,9 +54,27 @@ func TestConsoleReadsCommandsFromAPipe(t *testing.T) {
 }
 
 func TestConsoleQuitUnloadsAndExitsZero(t *testing.T) {
-	for _, cmd := range []string{"quit", "rmmod", "rmmod sed1_drv"} {
+	for _, cmd := range []string{"quit", "exit"} {
 		out, errs, code := kdeferWithInput(t, "lsmod\n"+cmd+"\nps\n", "run", "sed1", "--virtual", "--for", "1h", "--no-timestamps")
 		if code != 0 || errs != "" || strings.Contains(out, "PPID") || !strings.HasSuffix(out, "sed1_drv                   0  0\nmisc sed1_drv: unloading\n") {
+			t.Errorf("%s: exit %d, stderr %q\n%s", cmd, code, errs, out)
+		}
+	}
+}
+
+// rmmod unloads the module; the kernel runs on without it (ps, lsmod) until
+// quit, which does not unload it again.
+func TestConsoleRmmodUnloadsAndTheKernelRunsOn(t *testing.T) {
+	for _, cmd := range []string{"rmmod", "rmmod sed1_drv", "rmmod sed1-drv"} {
+		out, errs, code := kdeferWithInput(t, "lsmod\n"+cmd+"\nps\nlsmod\n"+cmd+"\nquit\nps\n", "run", "sed1", "--virtual", "--for", "1h", "--no-timestamps")
+		name := strings.TrimSpace(strings.TrimPrefix(cmd, "rmmod"))
+		if name == "" {
+			name = "sed1_drv"
+		}
+		wantErr := "rmmod: ERROR: Module " + name + " is not currently loaded\n"
+		after := "misc sed1_drv: unloading\n    PID    PPID STAT PSR CMD\n"
+		if code != 0 || errs != wantErr || strings.Count(out, "unloading") != 1 || !strings.Contains(out, after) ||
+			strings.Count(out, "PPID") != 1 || !strings.HasSuffix(out, "[ksoftirqd/1]\nModule                  Size  Used by\n") {
 			t.Errorf("%s: exit %d, stderr %q\n%s", cmd, code, errs, out)
 		}
 	}

@@ -5,6 +5,10 @@
 //	kdefer run timer_simple            # boot, insmod, stream the log; Ctrl-C unloads
 //	kdefer run sed1 make_it_fail=1 --for 3s --virtual
 //	kdefer run sed1 --virtual --exec "userapp_sed1 /dev/sed1_drv hello"
+//	kdefer trace record -- run timer_simple --virtual   # record tracepoints; trace report/export/list
+//	kdefer top -- run 1-2-timer        # a live view of the running module
+//	kdefer top trace.kdt               # a recording replayed (-b: as text)
+//	kdefer plot sleeps                 # pictures: sleeps, lateness, timeline
 //	kdefer modules                     # list modules and their parameters
 //	kdefer version
 //

@@ -224,7 +224,7 @@ func TestExecUsageErrors(t *testing.T) {
 		{"run", "sed1", "--exec", "nosuch /dev/x"},
 		{"run", "sed1", "--exec", "  "},
 		{"run", "sed1", "--exec", "userapp_sed1 'unterminated"},
-		{"run", "sed2"},
+		{"run", "sed9"}, // no such module
 	} {
 		if _, errs, code := kdefer(t, args...); code != 2 || errs == "" {
 			t.Errorf("kdefer %q: exit %d, stderr %q; want 2", args, code, errs)

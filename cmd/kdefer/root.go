@@ -36,6 +36,9 @@ type env struct {
 // wants it.
 var commands = []func(*env) *cobra.Command{
 	newRunCmd,
+	newTraceCmd,
+	newTopCmd,
+	newPlotCmd,
 	newModulesCmd,
 	newVersionCmd,
 }
@@ -66,6 +69,10 @@ process, loads the classic kernel-programming demos into it as modules and
 prints the kernel log as dmesg does.`,
 		Example: `  kdefer run timer_simple --for 2s
   kdefer run sed1 --exec "userapp_sed1 /dev/sed1_drv hello"
+  kdefer trace record -- run timer_simple --virtual --for 2s && kdefer trace report
+  kdefer top -- run 1-2-timer periodic=Y
+  kdefer top -b -n 3 --step 1s trace.kdt
+  kdefer plot sleeps
   kdefer modules`,
 		Version:       versionString(),
 		SilenceErrors: true, // execute reports errors: one line and a hint

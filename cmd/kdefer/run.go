@@ -50,11 +50,15 @@ Console: while the module runs, kdefer reads commands from standard input
 when it is a terminal (in the foreground) or a pipe, and prints their
 replies between the log's lines: ps, kill [-SIGNAL] PID, dmesg, cat
 /proc/softirqs (and every other view: 'ls /proc'), lsmod, exec APP ARGS (a
-demo's program as a new user task), sleep DURATION, rmmod or quit (unload
-and end the run, exit status 0), help. A terminal gets a prompt; a script
-does not:
+demo's program as a new user task), sleep DURATION, rmmod, quit, help.
+rmmod unloads the module and the kernel runs on without it, as after a
+real rmmod, until --for has passed, a signal or quit: what the module left
+behind lives on (kt1's thread, which Oopses when it runs again); quit
+unloads the module if it is still loaded and ends the run (exit status 0).
+A terminal gets a prompt; a script does not:
   printf 'ps\nexec userapp_sed1 /dev/sed1_drv hi\nsleep 0.5\nkill -INT 6\n' |
     kdefer run sed1 --virtual
+  printf 'ps\nrmmod\nkill -INT 6\nquit\n' | kdefer run kt1 --virtual
 The end of input does not end the run. In virtual time the clock stands
 still while the console waits for a command, so a script's commands run at
 the same instant of every run, each once what the one before it woke has
@@ -68,7 +72,7 @@ unloaded, and kdefer exits with 128+signal. A second signal quits at once,
 without waiting, and says whether the module was still loaded.
 
 Exit status:
-  0              the run ended by itself, or by the console's rmmod or quit, and
+  0              the run ended by itself, or by the console's quit, and
                  --exec's program (if any) exited 0
   1              the kernel did not boot or shut down, insmod or rmmod failed,
                  or the output could not be written (the run then stops)
@@ -94,11 +98,30 @@ type runFlags struct {
 	proc     bool
 	noStamps bool
 	console  bool
+
+	hooks *runHooks // set by the commands that wrap run (trace record, top)
+}
+
+// runHooks let a command that wraps `kdefer run` (trace record, top) add
+// to the run's configuration and act once it has ended.
+type runHooks struct {
+	// config adjusts the runner's configuration before the run; an error
+	// is a usage error of the run.
+	config func(cfg *runner.Config) error
+	// started is called once the module is loaded (Start returned nil),
+	// while the run goes on.
+	started func(r *runner.Runner)
+	// done is called once the run has ended (Wait returned), before the
+	// exit status is worked out; its error is reported as a failure.
+	done func(res runner.Result, err error) error
 }
 
 // newRunCmd is `kdefer run MODULE [param=value ...]`.
-func newRunCmd(e *env) *cobra.Command {
-	o := &runFlags{hz: hzFlag{jiffies.DefaultHZ}, seed: 1, console: true}
+func newRunCmd(e *env) *cobra.Command { return newRunCmdWith(e, nil) }
+
+// newRunCmdWith is `kdefer run` with hooks (nil: none).
+func newRunCmdWith(e *env, h *runHooks) *cobra.Command {
+	o := &runFlags{hz: hzFlag{jiffies.DefaultHZ}, seed: 1, console: true, hooks: h}
 	c := &cobra.Command{
 		Use:     "run MODULE [param=value ...] [flags]",
 		Short:   "Boot a kernel, load MODULE, stream the kernel log, unload",
@@ -124,7 +147,7 @@ func newRunCmd(e *env) *cobra.Command {
 	f.Var(&o.hz, "hz", "tick rate (CONFIG_HZ): 100, 250, 300 or 1000")
 	f.Var(&o.cpus, "cpus", "number of logical CPUs, 1..64 (default: the host's cores)")
 	f.Int64Var(&o.seed, "seed", 1, "seed `N` of virtual time's choices: the same seed, the same log")
-	f.BoolVar(&o.proc, "proc", false, "print /proc/softirqs, /proc/interrupts, /proc/timer_list and the timer wheel before unloading")
+	f.BoolVar(&o.proc, "proc", false, "print ps, /proc/loadavg, /proc/softirqs, /proc/interrupts, /proc/timer_list, the timer wheel and /proc/workqueues before unloading")
 	f.BoolVar(&o.noStamps, "no-timestamps", false, "print the log without its [seconds.micros] stamps")
 	f.BoolVar(&o.console, "console", true, "read commands (ps, kill, cat /proc/…) from standard input when it is a terminal or a pipe; see above")
 	return c
@@ -149,6 +172,11 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 	if o.proc {
 		cfg.BeforeUnload = printProc
 	}
+	if o.hooks != nil && o.hooks.config != nil {
+		if err := o.hooks.config(&cfg); err != nil {
+			return usage(c, err)
+		}
+	}
 	var in *os.File
 	terminal := false
 	if ok, term := consoleInput(e.stdin); o.console && ok {
@@ -166,18 +194,32 @@ func (o *runFlags) run(c *cobra.Command, e *env, args []string) error {
 	}
 	e.relay.setActive(r)
 	// An interrupt (ctx done) stops the run; main's cause names the signal.
-	if err := r.Start(c.Context()); err == nil && in != nil {
-		go serveConsole(r, in, terminal, e)
+	if err := r.Start(c.Context()); err == nil {
+		if in != nil {
+			go serveConsole(r, in, terminal, e)
+		}
+		if o.hooks != nil && o.hooks.started != nil {
+			o.hooks.started(r)
+		}
 	}
 	res, err := r.Wait()
+	if o.hooks != nil && o.hooks.done != nil {
+		if herr := o.hooks.done(res, err); herr != nil {
+			fmt.Fprintf(e.stderr, "kdefer: %v\n", herr)
+			if st := runStatus(e, res, err); st != nil {
+				return st
+			}
+			return exitStatus(exitFailure)
+		}
+	}
 	return runStatus(e, res, err)
 }
 
 // prompt is the console's prompt on a terminal.
 const prompt = "kdefer> "
 
-// serveConsole reads console commands from in until its end, rmmod or
-// quit, or the end of the run (see console.Serve). It may outlive the run,
+// serveConsole reads console commands from in until its end or quit,
+// or the end of the run (see console.Serve). It may outlive the run,
 // blocked in a read of standard input: nothing it does then is written.
 func serveConsole(r *runner.Runner, in *os.File, terminal bool, e *env) {
 	opts := console.ServeOptions{}
@@ -233,11 +275,14 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// printProc is --proc: the /proc views, printed before rmmod so that the
+// printProc is --proc: ps and the /proc views, printed before rmmod so that the
 // module's timers still show.
 func printProc(k *kernel.Kernel, out io.Writer) {
-	fmt.Fprint(out, "\n$ cat /proc/softirqs\n"+procfs.Softirqs(k)+
+	fmt.Fprint(out, "\n$ ps\n"+procfs.PS(k)+
+		"\n$ cat /proc/loadavg\n"+procfs.Loadavg(k)+
+		"\n$ cat /proc/softirqs\n"+procfs.Softirqs(k)+
 		"\n$ cat /proc/interrupts\n"+procfs.Interrupts(k)+
 		"\n$ cat /proc/timer_list\n"+procfs.TimerList(k)+
-		"\n# timer wheel\n"+procfs.TimerWheel(k)+"\n")
+		"\n# timer wheel\n"+procfs.TimerWheel(k)+
+		"\n$ cat /proc/workqueues\n"+procfs.Workqueues(k))
 }

@@ -130,3 +130,28 @@ func Contains(k *kernel.Kernel, s string) bool {
 	}
 	return false
 }
+
+// OnCPU starts fn as a user task named comm bound to cpu.
+func OnCPU(t testing.TB, k *kernel.Kernel, comm string, cpu int, fn func(c *kernel.Ctx)) *kernel.Task {
+	t.Helper()
+	tk, err := k.CreateTask(kernel.TaskOpts{Comm: comm, CPU: cpu}, func(c *kernel.Ctx) int { fn(c); return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.WakeUpProcess(tk)
+	return tk
+}
+
+// Eventually polls cond until it holds, failing t after 10 s of real time.
+// It is for real-time tests that wait for another goroutine, without
+// asserting how long that takes.
+func Eventually(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}

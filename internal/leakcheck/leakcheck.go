@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,10 +32,12 @@ var ignored = []string{
 // Leaked returns the stacks of goroutines other than the caller's and the
 // runtime's that are still alive, retrying for up to wait to let exiting
 // goroutines finish.
-func Leaked(wait time.Duration) []string {
+func Leaked(wait time.Duration) []string { return leaked(wait, nil) }
+
+func leaked(wait time.Duration, extra []string) []string {
 	deadline := time.Now().Add(wait)
 	for {
-		leaks := current()
+		leaks := current(extra...)
 		if len(leaks) == 0 || time.Now().After(deadline) {
 			return leaks
 		}
@@ -42,7 +45,7 @@ func Leaked(wait time.Duration) []string {
 	}
 }
 
-func current() []string {
+func current(extra ...string) []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -57,19 +60,19 @@ func current() []string {
 		if i == 0 { // the calling goroutine
 			continue
 		}
-		if !isIgnored(s) {
+		if !isIgnored(s, extra) {
 			leaks = append(leaks, s)
 		}
 	}
 	return leaks
 }
 
-func isIgnored(stack string) bool {
+func isIgnored(stack string, extra []string) bool {
 	lines := strings.Split(stack, "\n")
 	if len(lines) < 2 {
 		return true
 	}
-	for _, p := range ignored {
+	for _, p := range slices.Concat(ignored, extra) {
 		if strings.HasPrefix(lines[1], p) {
 			return true
 		}
@@ -79,10 +82,16 @@ func isIgnored(stack string) bool {
 
 // VerifyTestMain runs the tests and exits. If they passed but goroutines
 // remain afterwards, it prints their stacks and exits with status 1.
-func VerifyTestMain(m *testing.M) {
+func VerifyTestMain(m *testing.M) { VerifyTestMainIgnoring(m) }
+
+// VerifyTestMainIgnoring is VerifyTestMain that also lets goroutines whose
+// top-of-stack function starts with one of tops live on: those a
+// third-party test helper leaves behind by design (teatest's
+// NewTestModel waits for a SIGINT for ever).
+func VerifyTestMainIgnoring(m *testing.M, tops ...string) {
 	code := m.Run()
 	if code == 0 {
-		if leaks := Leaked(2 * time.Second); len(leaks) > 0 {
+		if leaks := leaked(2*time.Second, tops); len(leaks) > 0 {
 			fmt.Fprintf(os.Stderr, "leakcheck: %d goroutine(s) leaked after the tests:\n\n%s\n", len(leaks), strings.Join(leaks, "\n\n"))
 			code = 1
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/kdefer/kdefer/delay"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
+	"github.com/kdefer/kdefer/timekeeping"
 )
 
 // Name is the module's name (KBUILD_MODNAME, OURMODNAME).
@@ -61,10 +62,9 @@ func (m *delaysSleeps) Exit(c *kernel.Ctx) { delays_sleeps_exit(c) }
 // dillyDally is DILLY_DALLY(codeStr, runThis): it runs runThis and logs
 // the time it took.
 func dillyDally(c *kernel.Ctx, codeStr string, runThis func()) {
-	k := c.Kernel()
-	t1 := uint64(k.KtimeGetRealNs())
+	t1 := uint64(timekeeping.KtimeGetRealNs(c))
 	runThis()
-	t2 := uint64(k.KtimeGetRealNs())
+	t2 := uint64(timekeeping.KtimeGetRealNs(c))
 	pr.Info(c, codeStr+"-> actual: %11d ns = %7d us = %4d ms\n",
 		t2-t1, (t2-t1)/1000, (t2-t1)/1000000)
 }

@@ -73,6 +73,7 @@ import (
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules/internal/convenient"
 	"github.com/kdefer/kdefer/modules/internal/hexdump"
+	"github.com/kdefer/kdefer/timekeeping"
 	"github.com/kdefer/kdefer/timer"
 )
 
@@ -252,7 +253,7 @@ func (m *sed1Drv) encrypt_decrypt_payload(c *kernel.Ctx, work int, kd, kdret *Se
 	// Start - the timer; set it to expire in TIMER_EXPIRE_MS ms
 	timer.Mod(c, &priv.timr, c.Jiffies()+k.HZ().MsecsToJiffies(TimerExpireMs))
 
-	t1 := k.KtimeGetRealNs()
+	t1 := timekeeping.KtimeGetRealNs(c)
 
 	// perform the actual processing on the payload
 	*kdret = *kd
@@ -271,7 +272,7 @@ func (m *sed1Drv) encrypt_decrypt_payload(c *kernel.Ctx, work int, kd, kdret *Se
 	if m.makeItFailNow() == 1 {
 		delay.Msleep(c, TimerExpireMs+1)
 	}
-	t2 := k.KtimeGetRealNs()
+	t2 := timekeeping.KtimeGetRealNs(c)
 
 	// work done, cancel the timeout
 	if timer.Delete(&priv.timr) == 0 {

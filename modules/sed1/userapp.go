@@ -10,6 +10,7 @@ import (
 	"github.com/kdefer/kdefer/hrtimer"
 	"github.com/kdefer/kdefer/kernel"
 	"github.com/kdefer/kdefer/module"
+	"github.com/kdefer/kdefer/timekeeping"
 )
 
 // TimerSlackNs is a user task's default timer slack (current->timer_slack_ns,
@@ -105,7 +106,7 @@ func cstr(b []byte) []byte {
 // has passed, or the signal that ended it (a user process whose signal
 // has its default action dies of it).
 func sleep(c *kernel.Ctx, secs int64) kernel.Signal {
-	exp := c.Kernel().KtimeGet() + secs*1000000000
+	exp := timekeeping.KtimeGet(c) + secs*1000000000
 	for {
 		kernel.SetCurrentState(c, kernel.TaskInterruptible)
 		if hrtimer.ScheduleHrtimeoutRange(c, &exp, TimerSlackNs, hrtimer.ModeAbs) == 0 {

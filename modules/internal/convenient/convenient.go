@@ -133,3 +133,16 @@ func ShowDeltaBook(c *kernel.Ctx, pr kernel.Logger, later, earlier int64) {
 	d := later - earlier
 	kernel.Printk(c, printk.LevelInfo, "%sdelta: %d ns (= %d us = %d ms)\n", pfx, d, d/1000, d/1000000)
 }
+
+// Msg is MSG() of the courseware's convenient.h in a debug build: a
+// KERN_INFO line "func:line : text" (the C macro prints __func__ and
+// __LINE__). func and line are the Go function and source line of the
+// call — kdefer's own line numbers, not the C file's. The C macro prints
+// through a rate-limited printk (printk_ratelimited); Msg does not limit.
+func Msg(c *kernel.Ctx, format string, args ...any) {
+	fn, line := "?", 0
+	if pc, _, l, ok := runtime.Caller(1); ok {
+		fn, line = trace.SymbolName(uint64(pc)), l
+	}
+	kernel.Printk(c, printk.LevelInfo, "%s:%d : "+format, append([]any{fn, line}, args...)...)
+}

@@ -166,3 +166,14 @@ func WheelFireAt(hz jiffies.HZ, clk, expires uint64) uint64 {
 	shift := 3 * lvl
 	return ((expires >> shift) + 1) << shift
 }
+
+// FindTask returns the live task named comm with the lowest pid, or nil:
+// what `ps | grep comm` finds.
+func FindTask(k *kernel.Kernel, comm string) *kernel.Task {
+	for _, t := range k.Tasks() {
+		if t.Comm() == comm && !t.HasExited() {
+			return t
+		}
+	}
+	return nil
+}

@@ -31,9 +31,9 @@ import (
 	"github.com/kdefer/kdefer/kernel"
 )
 
-// ErrQuit is the cause the rmmod and quit commands give Run.Stop: the user
-// asked for the end of the run, which is not a failure (kdefer run exits
-// as if the module's time were up).
+// ErrQuit is the cause the quit command gives Run.Stop: the user asked for
+// the end of the run, which is not a failure (kdefer run exits as if the
+// module's time were up).
 var ErrQuit = errors.New("console: rmmod or quit")
 
 // Run is the run of a module that the commands act on; *runner.Runner
@@ -41,7 +41,8 @@ var ErrQuit = errors.New("console: rmmod or quit")
 type Run interface {
 	// Module is the loaded module's name (rmmod checks it).
 	Module() string
-	// Stop ends the run: the module is unloaded (rmmod, quit).
+	// Stop ends the run: the module is unloaded if it is still loaded
+	// (quit).
 	Stop(cause error)
 	// StartApp starts a demo's program as a new user task (exec).
 	StartApp(argv []string, exited func(t *kernel.Task, status int)) (*kernel.Task, error)
@@ -87,11 +88,16 @@ func New(k *kernel.Kernel, run Run, opts Options) *Shell {
 
 // Action is what the session does after a command line.
 type Action struct {
-	// Quit: the run is ending (rmmod, quit); read no more lines.
+	// Quit: the run is ending (quit); read no more lines.
 	Quit bool
 	// Sleep: let this much kernel time pass before the next line
 	// (runner.Runner.Advance).
 	Sleep time.Duration
+	// Unload: unload the module before the next line, keeping the kernel
+	// running (rmmod: runner.Runner.Unload, which waits for the module's
+	// exit and so cannot run inside the command). The session prints
+	// rmmod's error, if any.
+	Unload bool
 }
 
 // command is one of the shell's commands: it writes its reply to out and
@@ -103,6 +109,7 @@ type command struct {
 	summary  string // one line for help
 	run      func(sh *Shell, args []string, out *bytes.Buffer) error
 	quits    bool   // the session ends after it
+	unloads  bool   // the session unloads the module after it (Action.Unload)
 	aliasFor string // set for an alias: the command it stands for
 	// sleep, for the sleep command: the duration its arguments ask for.
 	sleep func(args []string) (time.Duration, error)
@@ -116,12 +123,13 @@ func commands() []command {
 		{name: "kill", args: "[-SIGNAL | -s SIGNAL] PID... | -l", summary: "send a signal (default SIGTERM) to tasks", run: (*Shell).kill},
 		{name: "dmesg", args: "[-t]", summary: "print the kernel log (-t: without timestamps)", run: (*Shell).dmesg},
 		{name: "cat", args: "FILE...", summary: "print /proc and /sys files ('ls /proc' lists them)", run: (*Shell).cat},
+		{name: "echo", args: "[-n] WORDS... [> FILE]", summary: "print words, or write them to a /sys/module/MOD/parameters file", run: (*Shell).echo},
 		{name: "ls", args: "[DIR]", summary: "list the files of /proc, /proc/PID, /sys/module/…", run: (*Shell).ls},
 		{name: "lsmod", summary: "list the loaded modules", run: (*Shell).lsmod},
 		{name: "exec", args: "APP [ARG...]", summary: "run a demo's program as a new user task (see 'kdefer modules')", run: (*Shell).exec},
 		{name: "sleep", args: "DURATION", summary: "let kernel time pass before the next command (2, 0.5, 500ms, 1m)", sleep: parseSleep},
-		{name: "rmmod", args: "[MODULE]", summary: "unload the module and end the run", run: (*Shell).rmmod, quits: true},
-		{name: "quit", summary: "the same as rmmod", run: (*Shell).quit, quits: true},
+		{name: "rmmod", args: "[MODULE]", summary: "unload the module; the kernel runs on without it (quit ends the run)", run: (*Shell).rmmod, unloads: true},
+		{name: "quit", summary: "unload the module if it is still loaded, and end the run", run: (*Shell).quit, quits: true},
 		{name: "exit", aliasFor: "quit", run: (*Shell).quit, quits: true},
 		{name: "help", args: "[COMMAND]", summary: "list the commands", run: (*Shell).help},
 	}
@@ -137,8 +145,8 @@ func lookup(name string) (command, bool) {
 }
 
 // Exec runs one command line, writes its reply and says what the session
-// does next: read no more lines after rmmod and quit, let time pass after
-// sleep (which the session does: Exec does not wait). A blank line and a
+// does next: read no more lines after quit, unload the module after rmmod,
+// let time pass after sleep (which the session does: Exec does not wait). A blank line and a
 // comment (#…) do nothing. A malformed line gets one error line on Err
 // and changes nothing. Call it on the kernel's driver (inside
 // runner.Runner.Do).
@@ -173,7 +181,7 @@ func (sh *Shell) Exec(line string) Action {
 		fmt.Fprintf(sh.err, "%s: %v\n", c.name, err)
 		return Action{}
 	}
-	return Action{Quit: c.quits}
+	return Action{Quit: c.quits, Unload: c.unloads}
 }
 
 // maxSleep bounds sleep's duration (a typo's 1e9 should not hang a script

@@ -23,7 +23,9 @@ var procFiles = map[string]func(k *kernel.Kernel) string{
 	"/proc/softirqs":    procfs.Softirqs,
 	"/proc/interrupts":  procfs.Interrupts,
 	"/proc/timer_list":  procfs.TimerList,
+	"/proc/loadavg":     procfs.Loadavg,
 	"/proc/timer_wheel": procfs.TimerWheel, // kdefer's own: the kernel has no such file
+	"/proc/workqueues":  procfs.Workqueues, // kdefer's own: the kernel's SysRq-t workqueue dump
 	"/proc/modules":     procModules,
 	"/proc/devices":     module.ProcDevices,
 	"/proc/misc":        module.ProcMisc,
@@ -84,17 +86,17 @@ func (sh *Shell) readFile(p string) (string, error) {
 		case "status":
 			return procfs.TaskStatus(t), nil
 		case "comm":
-			return t.Comm() + "\n", nil
+			return procfs.TaskName(t) + "\n", nil
 		}
 	case len(parts) == 5 && parts[0] == "sys" && parts[1] == "module" && parts[3] == "parameters":
-		v, err := module.Loader(sh.k, nil).ParamGet(parts[2], parts[4])
+		v, err := procfs.ModuleParam(sh.k, parts[2], parts[4])
 		switch {
 		case errors.Is(err, kernel.EACCES):
 			return "", errAcces
 		case err != nil:
 			return "", errNoEnt
 		}
-		return v + "\n", nil
+		return v, nil
 	}
 	return "", errNoEnt
 }
@@ -268,4 +270,67 @@ func (sh *Shell) dmesg(args []string, out *bytes.Buffer) error {
 		out.WriteByte('\n')
 	}
 	return nil
+}
+
+// echo is the shell's echo, with one redirection: `echo [-n] WORDS... >
+// FILE` writes the words (and a newline, unless -n) to FILE, which must be
+// a writable /sys/module/MOD/parameters/NAME (procfs.SetModuleParam, from
+// the process context of swapper/0: the console is no task of the kernel).
+// Errors are worded as bash words them: "FILE: Permission denied" when
+// the permission has no write bit or the file is a /proc view, "FILE: No
+// such file or directory", and "write error: Invalid argument" (or the
+// setter's other errno) when the value is refused. Without a redirection
+// it prints the words.
+func (sh *Shell) echo(args []string, out *bytes.Buffer) error {
+	newline := true
+	if len(args) > 0 && args[0] == "-n" {
+		newline, args = false, args[1:]
+	}
+	var words []string
+	target := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == ">":
+			if i+1 >= len(args) {
+				return errors.New("syntax error near unexpected token `newline'")
+			}
+			target, i = args[i+1], i+1
+		case strings.HasPrefix(a, ">"):
+			target = a[1:]
+		default:
+			words = append(words, a)
+		}
+	}
+	text := strings.Join(words, " ")
+	if newline {
+		text += "\n"
+	}
+	if target == "" {
+		out.WriteString(text)
+		return nil
+	}
+	p := absPath(target)
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	if len(parts) != 5 || parts[0] != "sys" || parts[1] != "module" || parts[3] != "parameters" {
+		if _, err := sh.readFile(p); err == nil || errors.Is(err, errAcces) {
+			return fmt.Errorf("%s: %v", target, errAcces) // the /proc views are read-only
+		} else if errors.Is(err, errIsDir) {
+			return fmt.Errorf("%s: %v", target, errIsDir)
+		}
+		return fmt.Errorf("%s: %v", target, errNoEnt) // sysfs and procfs create no files
+	}
+	err := procfs.SetModuleParam(sh.k.IdleCtx(0), parts[2], parts[4], text)
+	var errno kernel.Errno
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kernel.ENOENT):
+		return fmt.Errorf("%s: %v", target, errNoEnt)
+	case errors.Is(err, kernel.EACCES):
+		return fmt.Errorf("%s: %v", target, errAcces)
+	case errors.As(err, &errno):
+		return fmt.Errorf("write error: %s", errno.Error())
+	}
+	return fmt.Errorf("write error: %v", err)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdefer/kdefer/cmd/kdefer/internal/runner"
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/module"
 )
 
 // exec starts a demo's program (`kdefer run MODULE --exec`'s) as a new
@@ -43,21 +44,28 @@ func errText(err error) string {
 	return s
 }
 
-// rmmod unloads the module (rmmod(8)), which ends the run. A name, if
-// given, must be the loaded module's (dashes and underscores are the same,
-// as for kmod).
+// rmmod unloads the module (rmmod(8)): it checks the command and asks
+// the session to unload (Action.Unload), which runs the module's exit and
+// keeps the kernel running, as after a real rmmod; what the module left
+// behind (a thread it never stopped) lives on. A name, if given, must be
+// the run's module (dashes and underscores are the same, as for kmod), and
+// the module must still be loaded: else kmod's "ERROR: Module X is not
+// currently loaded".
 func (sh *Shell) rmmod(args []string, _ *bytes.Buffer) error {
+	name := sh.run.Module()
 	switch {
 	case len(args) > 1 || len(args) == 1 && strings.HasPrefix(args[0], "-"):
 		return errors.New("usage: rmmod [MODULE] (options are not supported)")
-	case len(args) == 1 && strings.ReplaceAll(args[0], "-", "_") != sh.run.Module():
-		return fmt.Errorf("ERROR: Module %s is not currently loaded", args[0])
+	case len(args) == 1:
+		name = args[0]
 	}
-	sh.run.Stop(ErrQuit)
+	if strings.ReplaceAll(name, "-", "_") != sh.run.Module() || module.Loader(sh.k, nil).Find(sh.run.Module()) == nil {
+		return fmt.Errorf("ERROR: Module %s is not currently loaded", name)
+	}
 	return nil
 }
 
-// quit ends the run: the module is unloaded, as by rmmod.
+// quit ends the run: the module is unloaded if it is still loaded.
 func (sh *Shell) quit(args []string, _ *bytes.Buffer) error {
 	if len(args) > 0 {
 		return errors.New("takes no arguments")

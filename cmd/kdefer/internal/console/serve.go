@@ -34,9 +34,13 @@ type ServeOptions struct {
 // D` moves it on by D (r.Advance), so a script can act at any time of the
 // run.
 //
+// rmmod unloads the module with r.Unload and goes on reading: the kernel
+// runs on without the module, and the next line runs once the module's
+// exit has returned (with a held clock, at that instant).
+//
 // At the end of input Serve lets the clock go (r.ReleaseClock) and returns
-// nil: the module keeps running until its time is up, a signal, or rmmod.
-// It also returns nil after rmmod or quit, and at the next line it reads
+// nil: the run goes on until its time is up, a signal, or quit. It also
+// returns nil after quit, and at the next line it reads
 // once the run is over (so it may block in in.Read after the run has
 // ended: close in to end it). A read error other than io.EOF is returned,
 // after the clock has been let go.
@@ -67,6 +71,12 @@ func Serve(r *runner.Runner, in io.Reader, out, errOut io.Writer, opts ServeOpti
 			})
 			if err == nil && next.Sleep > 0 {
 				err = r.Advance(next.Sleep)
+			}
+			if err == nil && next.Unload {
+				if err = r.Unload(); errors.Is(err, runner.ErrUnload) {
+					fmt.Fprintln(errW, err) // kmod's line; the run goes on
+					err = nil
+				}
 			}
 			if err != nil || next.Quit || (rerr == nil && !prompt()) {
 				return nil

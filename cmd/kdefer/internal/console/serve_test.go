@@ -88,7 +88,7 @@ func TestScriptedSessionIsReproducibleInVirtualTime(t *testing.T) {
 }
 
 func TestQuitEndsTheRunAndNothingAfterItRuns(t *testing.T) {
-	for _, cmd := range []string{"quit", "rmmod", "rmmod timer-simple"} {
+	for _, cmd := range []string{"quit", "exit"} {
 		out, res := session(t, "timer_simple", 0, "lsmod\n"+cmd+"\nps\n", console.ServeOptions{})
 		if !errors.Is(res.Stopped, console.ErrQuit) {
 			t.Errorf("%s: stopped by %v", cmd, res.Stopped)
@@ -96,6 +96,38 @@ func TestQuitEndsTheRunAndNothingAfterItRuns(t *testing.T) {
 		if strings.Contains(out, "PID") || strings.Contains(out, "timed out") || !strings.HasSuffix(out, "timer_simple:timer_simple_exit(): removed\n") {
 			t.Errorf("%s:\n%s", cmd, out)
 		}
+	}
+}
+
+// rmmod unloads the module and the session goes on: the kernel runs
+// without it, time passes, and the run ends when its time is up.
+func TestRmmodUnloadsAndTheKernelRunsOnWithoutTheModule(t *testing.T) {
+	script := "rmmod\nlsmod\nsleep 1\nrmmod timer-simple\nps\n"
+	out, res := session(t, "timer_simple", 2*time.Second, script, console.ServeOptions{})
+	if res.Stopped != nil {
+		t.Errorf("stopped: %v", res.Stopped)
+	}
+	removed := "[    0.000000] timer_simple:timer_simple_exit(): removed\n"
+	want := removed + "Module                  Size  Used by\n" + // lsmod: nothing loaded
+		"rmmod: ERROR: Module timer-simple is not currently loaded\n" + // a second of kernel time later
+		"    PID    PPID STAT PSR CMD\n"
+	if !strings.Contains(out, want) || strings.Count(out, "removed") != 1 || strings.Contains(out, "timed out") {
+		t.Errorf("want\n%s\nin\n%s", want, out)
+	}
+}
+
+// rmmod of a module whose device a program holds open fails with kmod's
+// line, as in the kernel; the module stays, and the end of the run
+// unloads it once the program is gone.
+func TestRmmodOfAModuleInUseFailsAndTheRunGoesOn(t *testing.T) {
+	script := "exec userapp_sed1 /dev/sed1_drv hello\nsleep 0.5\nrmmod\nlsmod\n"
+	out, res := session(t, "sed1", 3*time.Second, script, console.ServeOptions{})
+	if res.Stopped != nil {
+		t.Errorf("stopped: %v", res.Stopped)
+	}
+	want := "rmmod: ERROR: Module sed1_drv is in use\nModule                  Size  Used by\nsed1_drv                   0  1\n"
+	if !strings.Contains(out, want) || strings.Count(out, "misc sed1_drv: unloading") != 1 || !strings.HasSuffix(out, "misc sed1_drv: unloading\n") {
+		t.Errorf("want\n%s\nin\n%s", want, out)
 	}
 }
 

@@ -283,7 +283,7 @@ func TestDmesgPrintsTheLogWithOrWithoutTimestamps(t *testing.T) {
 
 func TestCatShowsEveryView(t *testing.T) {
 	m := newMachine(t)
-	for _, file := range []string{"/proc/softirqs", "/proc/interrupts", "/proc/timer_list", "/proc/timer_wheel", "/proc/modules", "/proc/devices", "/proc/misc"} {
+	for _, file := range []string{"/proc/softirqs", "/proc/interrupts", "/proc/timer_list", "/proc/timer_wheel", "/proc/workqueues", "/proc/modules", "/proc/devices", "/proc/misc"} {
 		out, errs, _ := m.exec(t, "cat "+file)
 		if errs != "" || out == "" {
 			t.Errorf("cat %s: out %q, errors %q", file, out, errs)
@@ -339,7 +339,7 @@ func TestLsListsTheFiles(t *testing.T) {
 		}
 	}
 	out, _, _ := m.exec(t, "ls /proc")
-	if !strings.HasPrefix(out, "1\n2\n3\n4\n") || !strings.HasSuffix(out, "devices\ninterrupts\nmisc\nmodules\nsoftirqs\ntimer_list\ntimer_wheel\n") {
+	if !strings.HasPrefix(out, "1\n2\n3\n4\n") || !strings.HasSuffix(out, "devices\ninterrupts\nloadavg\nmisc\nmodules\nsoftirqs\ntimer_list\ntimer_wheel\nworkqueues\n") {
 		t.Errorf("ls /proc:\n%s", out)
 	}
 	if _, errs, _ := m.exec(t, "ls /nosuch"); errs != "ls: cannot access '/nosuch': No such file or directory\n" {
@@ -367,13 +367,40 @@ func TestExecStartsTheProgramAndReportsItsEnd(t *testing.T) {
 	}
 }
 
-func TestRmmodAndQuitEndTheRun(t *testing.T) {
-	for _, line := range []string{"rmmod", "rmmod testmod", "rmmod testmod", "quit", "exit"} {
+func TestQuitEndsTheRun(t *testing.T) {
+	for _, line := range []string{"quit", "exit"} {
 		m := newMachine(t)
 		if out, errs, quit := m.exec(t, line); !quit || out != "" || errs != "" || len(m.run.stopped) != 1 || !errors.Is(m.run.stopped[0], console.ErrQuit) {
 			t.Errorf("%q: quit %v, out %q, errors %q, stopped %v", line, quit, out, errs, m.run.stopped)
 		}
 	}
+}
+
+// rmmod does not end the run: it asks the session to unload the module
+// (which runner.Runner.Unload does, outside the kernel's driver) and the
+// session goes on.
+func TestRmmodAsksTheSessionToUnloadAndGoOn(t *testing.T) {
+	for _, line := range []string{"rmmod", "rmmod testmod", "rmmod testmod"} {
+		m := newMachine(t)
+		m.out.Reset()
+		m.err.Reset()
+		act := m.sh.Exec(line)
+		if act != (console.Action{Unload: true}) || m.out.String() != "" || m.err.String() != "" || len(m.run.stopped) != 0 {
+			t.Errorf("%q: action %+v, out %q, errors %q, stopped %v", line, act, m.out.String(), m.err.String(), m.run.stopped)
+		}
+	}
+}
+
+func TestRmmodOfAnUnloadedModuleSaysItIsNotLoaded(t *testing.T) {
+	m := newMachine(t)
+	ld := module.Loader(m.k, nil)
+	ktest.InTask(t, m.k, func(c *kernel.Ctx) {
+		if err := ld.Rmmod(c, "testmod"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	m.noChange(t, "rmmod", "rmmod: ERROR: Module testmod is not currently loaded")
+	m.noChange(t, "rmmod testmod", "rmmod: ERROR: Module testmod is not currently loaded")
 }
 
 func TestHelpListsEveryCommand(t *testing.T) {
@@ -387,7 +414,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	if out != console.Help() {
 		t.Error("help differs from Help()")
 	}
-	if out, _, _ := m.exec(t, "help exit"); out != "quit\n  the same as rmmod\n" {
+	if out, _, _ := m.exec(t, "help exit"); out != "quit\n  unload the module if it is still loaded, and end the run\n" {
 		t.Errorf("help exit: %q", out)
 	}
 }

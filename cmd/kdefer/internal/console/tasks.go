@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/procfs"
 )
 
 // ps is `ps -eo pid,ppid,stat,psr,cmd` (procps-ng 4's column widths):
@@ -25,34 +26,9 @@ func (sh *Shell) ps(args []string, out *bytes.Buffer) error {
 	return nil
 }
 
-// PS returns the ps listing of k's tasks (see the ps command).
-func PS(k *kernel.Kernel) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%7s %7s %-4s %3s %s\n", "PID", "PPID", "STAT", "PSR", "CMD")
-	for _, t := range k.Tasks() {
-		if t.IsIdle() {
-			continue
-		}
-		fmt.Fprintf(&b, "%7d %7d %-4c %3d %s\n", t.PID(), ppid(t), t.State().Letter(), t.CPU(), cmdName(t))
-	}
-	return b.String()
-}
-
-// ppid is the parent's pid, 0 for init and kthreadd.
-func ppid(t *kernel.Task) int {
-	if p := t.Parent(); p != nil {
-		return p.PID()
-	}
-	return 0
-}
-
-// cmdName is ps's CMD: the name, in brackets for a kernel thread.
-func cmdName(t *kernel.Task) string {
-	if t.IsKthread() {
-		return "[" + t.Comm() + "]"
-	}
-	return t.Comm()
-}
+// PS returns the ps listing of k's tasks (see the ps command):
+// procfs.PS.
+func PS(k *kernel.Kernel) string { return procfs.PS(k) }
 
 // kill is kill(1): `kill [-SIGNAL | -s SIGNAL] PID...` sends the signal
 // (SIGTERM by default; a name with or without SIG, any case, or a number

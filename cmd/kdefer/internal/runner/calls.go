@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/kdefer/kdefer/kernel"
+	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules"
+	"github.com/kdefer/kdefer/wait"
 )
 
 // Calls into a running module's kernel from outside it: what a console
@@ -119,6 +121,97 @@ func (r *Runner) Advance(d time.Duration) error {
 	case <-r.done:
 		return ErrNotRunning
 	}
+}
+
+// Unload unloads the module now, as rmmod(8) typed at a shell does, and
+// keeps the kernel running without it: the run goes on until its time is
+// up (Config.For, or the program's exit), Stop, or a signal, as a real
+// kernel outlives the modules it unloads — and so do what a module left
+// behind, such as a kernel thread it never stopped (kt1's race). The end
+// of the run then does not unload the module again. It is a console's
+// rmmod.
+//
+// Config.BeforeUnload runs first, then the module's exit function in an
+// rmmod task; Unload returns once that task has returned. It fails with
+// an error wrapping ErrUnload whose text is kmod's line when rmmod fails
+// ("rmmod: ERROR: Module sed1_drv is in use": the module stays loaded and
+// the run goes on; "… is not currently loaded" after an earlier Unload),
+// and with ErrNotRunning outside the run's time. In virtual time a clock
+// held by Config.HoldClock moves while the exit function runs (it may
+// sleep, or wait for a thread) and is held again at the instant rmmod
+// returns. Call it from outside the kernel, as Do.
+func (r *Runner) Unload() error {
+	k := r.Kernel()
+	if k == nil || !r.live.Load() {
+		return ErrNotRunning
+	}
+	r.unloadMu.Lock()
+	defer r.unloadMu.Unlock()
+	var (
+		notLoaded bool
+		done      = make(chan struct{})
+	)
+	if err := r.Do(func(k *kernel.Kernel) {
+		r.modMu.Lock()
+		if r.mod != modLoaded {
+			r.modMu.Unlock()
+			notLoaded = true
+			return
+		}
+		r.mod = modUnloading
+		gone := new(wait.Completion)
+		r.gone = gone
+		r.modMu.Unlock()
+		r.beforeUnload(k)
+		r.state.Store(int32(StateUnloading))
+		old := r.hold.Load()
+		_, err := k.Spawn("rmmod", func(c *kernel.Ctx) int {
+			err := r.ld.Rmmod(c, r.name)
+			r.modMu.Lock()
+			if err != nil {
+				r.mod, r.unloadErr = modLoaded, unloadError{err}
+				r.state.Store(int32(StateLoaded))
+			} else {
+				r.mod, r.unloadErr = modGone, nil
+				r.state.Store(int32(StateUnloaded))
+			}
+			r.modMu.Unlock()
+			if old != nil { // hold the clock again, here
+				h := k.HoldExternal()
+				if !r.hold.CompareAndSwap(old, h) {
+					h.Release(nil) // ReleaseClock came meanwhile
+				}
+			}
+			gone.CompleteAll()
+			close(done)
+			return 0
+		})
+		if err != nil { // the kernel is going down
+			r.modMu.Lock()
+			r.mod, r.unloadErr = modLoaded, fmt.Errorf("%w: %w", ErrNotRunning, err)
+			r.modMu.Unlock()
+			r.state.Store(int32(StateLoaded))
+			gone.CompleteAll()
+			close(done)
+			return
+		}
+		if old != nil {
+			old.Release(nil) // the exit function may need the clock
+		}
+	}); err != nil {
+		return err
+	}
+	if notLoaded {
+		return unloadError{&module.Error{Op: "rmmod", Module: r.name, Err: kernel.ENOENT}}
+	}
+	select {
+	case <-done:
+	case <-r.done:
+		return ErrNotRunning
+	}
+	r.modMu.Lock()
+	defer r.modMu.Unlock()
+	return r.unloadErr
 }
 
 // Writer returns a writer to w for output that goes between the log's

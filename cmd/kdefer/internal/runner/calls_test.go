@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -235,5 +236,132 @@ func TestAdvanceInRealTimeWaits(t *testing.T) {
 	}
 	if _, err := r.Wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Unload takes the module out and the kernel runs on: the run ends when
+// its time is up, without a second rmmod; BeforeUnload runs once, before
+// the exit; a held clock is held again where the exit returned.
+func TestUnloadKeepsTheKernelRunningUntilTheRunsEnd(t *testing.T) {
+	var log logBuf
+	cfg := virtual("timer_simple", &log)
+	cfg.NoTimestamps = false
+	cfg.For = 2 * time.Second
+	cfg.HoldClock = true
+	befores := 0
+	cfg.BeforeUnload = func(k *kernel.Kernel, out io.Writer) { befores++; io.WriteString(out, "before unload\n") }
+	r, err := runner.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Unload(); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.State(); s != runner.StateUnloaded {
+		t.Errorf("state after Unload: %v", s)
+	}
+	if ns := now(t, r); ns != 0 {
+		t.Errorf("the held clock moved to %d ns during the unload", ns)
+	}
+	if err := r.Unload(); !errors.Is(err, runner.ErrUnload) || err.Error() != "rmmod: ERROR: Module timer_simple is not currently loaded" {
+		t.Errorf("second Unload: %v", err)
+	}
+	if err := r.Advance(time.Second); err != nil { // the kernel runs on
+		t.Fatal(err)
+	}
+	r.ReleaseClock()
+	res, err := r.Wait()
+	if err != nil || res.Stopped != nil {
+		t.Fatalf("res %+v, err %v", res, err)
+	}
+	out := log.String()
+	if want := "before unload\n[    0.000000] timer_simple:timer_simple_exit(): removed\n"; !strings.HasSuffix(out, want) || befores != 1 || strings.Contains(out, "timed out") {
+		t.Errorf("BeforeUnload called %d times; log:\n%s", befores, out)
+	}
+}
+
+// A module in use does not unload: Unload fails with kmod's line, the
+// module stays, and the end of the run unloads it.
+func TestUnloadOfAModuleInUseFailsAndTheEndUnloadsIt(t *testing.T) {
+	var log logBuf
+	r := held(t, "sed1", &log, 3*time.Second)
+	if err := r.Do(func(*kernel.Kernel) {
+		if _, err := r.StartApp([]string{"userapp_sed1", "/dev/sed1_drv", "hi"}, nil); err != nil {
+			t.Error(err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Advance(500 * time.Millisecond); err != nil { // the program holds the device open
+		t.Fatal(err)
+	}
+	if err := r.Unload(); !errors.Is(err, runner.ErrUnload) || err.Error() != "rmmod: ERROR: Module sed1_drv is in use" {
+		t.Errorf("Unload while in use: %v", err)
+	}
+	if s := r.State(); s != runner.StateLoaded {
+		t.Errorf("state after a failed Unload: %v", s)
+	}
+	r.ReleaseClock()
+	if _, err := r.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if out := log.String(); strings.Count(out, "misc sed1_drv: unloading") != 1 {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+func TestUnloadOutsideTheRunsTimeIsErrNotRunning(t *testing.T) {
+	var log logBuf
+	r, err := runner.New(virtual("testmod", &log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Unload(); !errors.Is(err, runner.ErrNotRunning) {
+		t.Errorf("Unload before Start: %v", err)
+	}
+	if _, err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Unload(); !errors.Is(err, runner.ErrNotRunning) {
+		t.Errorf("Unload after Wait: %v", err)
+	}
+	if n := strings.Count(log.String(), "testmod:Exit(): unloaded"); n != 1 {
+		t.Errorf("unloaded %d times", n)
+	}
+}
+
+// Unload racing with the end of the run (Stop) in real time: the module
+// is unloaded exactly once, and neither side fails or hangs. A -race
+// test; it asserts nothing about timing.
+func TestUnloadRacingTheRunsEndUnloadsOnce(t *testing.T) {
+	for i := range 20 {
+		var log logBuf
+		r, err := runner.New(runner.Config{Module: "testmod", CPUs: 2, Log: &log, NoTimestamps: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		unloaded := make(chan error, 1)
+		go func() { unloaded <- r.Unload() }()
+		if i%2 == 0 {
+			r.Stop(nil)
+		} else {
+			go r.Stop(nil)
+		}
+		uerr := <-unloaded
+		if uerr != nil && !errors.Is(uerr, runner.ErrNotRunning) && !errors.Is(uerr, runner.ErrUnload) {
+			t.Errorf("Unload: %v", uerr)
+		}
+		if _, err := r.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(log.String(), "testmod:Exit(): unloaded"); n != 1 {
+			t.Fatalf("run %d: unloaded %d times (Unload: %v):\n%s", i, n, uerr, log.String())
+		}
 	}
 }

@@ -13,9 +13,10 @@
 //	…                                      // r.State(), r.Kernel(); r.Stop(cause) ends it early
 //	res, err := r.Wait()                   // unloaded and shut down
 //
-// While the module's time runs, Do runs a function on the kernel's driver
+// While the run's time goes on, Do runs a function on the kernel's driver
 // (safe in virtual time), StartApp starts a demo's program as a new user
-// task, and Writer gives an output stream serialised with the log: what a
+// task, Unload unloads the module and keeps the kernel running without it,
+// and Writer gives an output stream serialised with the log: what a
 // console (package console) needs. With Config.HoldClock a virtual clock
 // waits for the console's input instead of running ahead of it.
 //
@@ -38,6 +39,7 @@ import (
 	"github.com/kdefer/kdefer/module"
 	"github.com/kdefer/kdefer/modules"
 	"github.com/kdefer/kdefer/printk"
+	"github.com/kdefer/kdefer/wait"
 )
 
 // Errors a Runner returns, wrapped with the details (errors.Is works).
@@ -72,9 +74,9 @@ var (
 	ErrShutdown = errors.New("runner: shutdown failed")
 	// ErrStopped is the cause recorded when Stop is called with nil.
 	ErrStopped = errors.New("runner: stopped")
-	// ErrNotRunning: Do, StartApp or a Writer's Write came before the
-	// module was loaded or after its time ended (the module is being
-	// unloaded, or the run is over).
+	// ErrNotRunning: Do, StartApp, Unload or a Writer's Write came before
+	// the module was loaded or after the run's time ended (the module is
+	// being unloaded at the end, or the run is over).
 	ErrNotRunning = errors.New("runner: module not running")
 )
 
@@ -104,7 +106,9 @@ func SignalName(sig kernel.Signal) string {
 	return fmt.Sprintf("signal %d", int(sig))
 }
 
-// State is where a run is in its life cycle. It only moves forward.
+// State is where a run is in its life cycle. It only moves forward, but
+// for an Unload that fails (the module is in use): StateUnloading goes
+// back to StateLoaded.
 type State int32
 
 const (
@@ -119,8 +123,9 @@ const (
 	StateLoaded
 	// StateUnloading: rmmod runs the module's exit function.
 	StateUnloading
-	// StateUnloaded: the module is gone, or never loaded; the kernel is
-	// shutting down.
+	// StateUnloaded: the module is gone, or never loaded. After Unload
+	// the kernel runs on without it until the run's time is over; else
+	// it is shutting down.
 	StateUnloaded
 	// StateDone: the kernel is down; Wait returns at once.
 	StateDone
@@ -167,8 +172,9 @@ type Config struct {
 	// Seed seeds virtual time's choices (0: 1).
 	Seed int64
 
-	// For is how much kernel time (CLOCK_MONOTONIC) the module stays
-	// loaded after its init returned. 0 means no limit: until Stop, or,
+	// For is how much kernel time (CLOCK_MONOTONIC) the run goes on after
+	// the module's init returned: the module stays loaded that long,
+	// unless Unload takes it out earlier. 0 means no limit: until Stop, or,
 	// with Exec, until the program has exited; a virtual kernel with
 	// nothing left to do (no runnable task, no pending event) also ends
 	// the run, since its clock can never move again. With Exec and For >
@@ -192,13 +198,25 @@ type Config struct {
 	// may be the same file.
 	Stdout, Stderr io.Writer
 
-	// BeforeUnload, when non-nil, is called once the module's time is up
-	// and before rmmod, with the module still loaded (`kdefer run --proc`
-	// prints the /proc views there). out writes to Log, serialised with
-	// the log stream and with the same error handling. In virtual time
-	// BeforeUnload runs on the goroutine that drives the kernel, so it may
-	// use the kernel freely. It is not called if the module did not load.
+	// BeforeUnload, when non-nil, is called right before rmmod, with the
+	// module still loaded: once the run's time is up, or when Unload is
+	// called (`kdefer run --proc` prints the /proc views there). out
+	// writes to Log, serialised with the log stream and with the same
+	// error handling. In virtual time BeforeUnload runs on the goroutine
+	// that drives the kernel, so it may use the kernel freely. It is
+	// called at most once, and not if the module did not load.
 	BeforeUnload func(k *kernel.Kernel, out io.Writer)
+	// TraceEvents enables trace events from boot on
+	// (kernel.Config.TraceEvents: "timer,irq", "all"); "" enables none.
+	TraceEvents string
+	// TraceBufferRecords is each CPU's trace ring capacity in records
+	// (kernel.Config.TraceBufferRecords; 0: the tracer's default).
+	TraceBufferRecords int
+	// OnBoot, when non-nil, is called once the kernel has booted, before
+	// insmod: `kdefer trace record` starts draining the trace rings there,
+	// `kdefer top` starts watching. It runs on the goroutine that called
+	// Start and must not block.
+	OnBoot func(k *kernel.Kernel)
 	// ShutdownTimeout bounds the kernel's shutdown (0: 10 s of real time).
 	ShutdownTimeout time.Duration
 
@@ -249,9 +267,24 @@ type Runner struct {
 	outMu  sync.Mutex // serialises writes to Log, Stdout and Stderr
 	outErr error      // the first write error on Log or Stdout; under outMu
 
-	// live is true while the module's time runs (Do, StartApp);
-	// written by the driver.
+	// live is true while the run's time goes on (Do, StartApp, Unload),
+	// with the module loaded or after Unload; written by the driver.
 	live atomic.Bool
+	// ld is the kernel's module loader (set by Start).
+	ld *module.ModLoader
+
+	// unloadMu serialises Unload's callers; the driver never takes it.
+	unloadMu sync.Mutex
+	// modMu guards mod and gone: where the module is in its unloading.
+	// It is never held while the kernel is driven.
+	modMu sync.Mutex
+	mod   modState
+	// gone is completed once Unload's rmmod task has ended, whether the
+	// module went or stayed (a kernel completion, so that the end of the
+	// run can wait for an rmmod in flight from a task).
+	gone *wait.Completion
+	// unloadErr is the error of Unload's rmmod, under modMu.
+	unloadErr error
 	// hold is the clock's hold (Config.HoldClock) until ReleaseClock.
 	hold atomic.Pointer[kernel.Hold]
 	// closed: the run is over; a Writer writes nothing more. Under outMu.
@@ -261,9 +294,20 @@ type Runner struct {
 	apps     map[*kernel.Task]func(*kernel.Task, int) // StartApp's running programs
 	appsHook sync.Once
 
+	beforeDone atomic.Bool // BeforeUnload has been called
+
 	res Result // set before done is closed
 	err error
 }
+
+// modState is where the module is in its unloading.
+type modState int
+
+const (
+	modLoaded    modState = iota // loaded (or loading): rmmod may run
+	modUnloading                 // an rmmod runs
+	modGone                      // unloaded
+)
 
 // New checks cfg and returns a Runner for it. Errors wrap
 // ErrUnknownModule, ErrUnknownApp or ErrConfig.
@@ -292,6 +336,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.For < 0 {
 		return nil, fmt.Errorf("%w: negative duration %v", ErrConfig, cfg.For)
+	}
+	if cfg.TraceBufferRecords < 0 {
+		return nil, fmt.Errorf("%w: %d trace buffer records", ErrConfig, cfg.TraceBufferRecords)
 	}
 	if r.cfg.Seed == 0 {
 		r.cfg.Seed = 1
@@ -380,7 +427,8 @@ func (r *Runner) Start(ctx context.Context) error {
 		close(r.done)
 	}
 	r.res.Module = r.name
-	cfg := kernel.Config{CPUs: r.cfg.CPUs, HZ: r.cfg.HZ, Virtual: r.cfg.Virtual, Seed: r.cfg.Seed, Log: r.logRecord}
+	cfg := kernel.Config{CPUs: r.cfg.CPUs, HZ: r.cfg.HZ, Virtual: r.cfg.Virtual, Seed: r.cfg.Seed, Log: r.logRecord,
+		TraceEvents: r.cfg.TraceEvents, TraceBufferRecords: r.cfg.TraceBufferRecords}
 	k, err := kernel.Boot(cfg)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrBoot, err))
@@ -388,7 +436,11 @@ func (r *Runner) Start(ctx context.Context) error {
 		return r.err
 	}
 	r.k.Store(k)
+	if r.cfg.OnBoot != nil {
+		r.cfg.OnBoot(k)
+	}
 	ld := module.Loader(k, modules.Registry())
+	r.ld = ld
 	r.state.Store(int32(StateLoading))
 	// A module's init is not interruptible (msleep in it sleeps in
 	// TASK_UNINTERRUPTIBLE): a stop during insmod waits for it.
@@ -456,10 +508,36 @@ func (r *Runner) drive(k *kernel.Kernel, ld *module.ModLoader) []error {
 	if r.ctx.Err() != nil {
 		r.res.Stopped = context.Cause(r.ctx)
 	}
-	if r.cfg.BeforeUnload != nil {
-		k.Log().Flush() // the log so far comes first
-		r.cfg.BeforeUnload(k, &writer{r: r, w: r.cfg.Log, fatal: true})
+	r.modMu.Lock()
+	mod, gone := r.mod, r.gone
+	if mod == modLoaded {
+		r.mod = modUnloading
 	}
+	r.modMu.Unlock()
+	switch mod {
+	case modGone: // Unload took it out: the kernel ran on without it
+		return errs
+	case modUnloading:
+		// Unload's rmmod is in flight (its exit sleeps, say): the
+		// module is not unloaded twice, but the kernel is driven until
+		// that rmmod has returned.
+		if _, err := k.RunTask(context.Background(), "rmmod", func(c *kernel.Ctx) int {
+			gone.WaitFor(c)
+			return 0
+		}); err != nil {
+			errs = append(errs, unloadError{err})
+		}
+		r.modMu.Lock()
+		again := r.mod == modLoaded // Unload's rmmod failed: try once more
+		if again {
+			r.mod = modUnloading
+		}
+		r.modMu.Unlock()
+		if !again {
+			return errs
+		}
+	}
+	r.beforeUnload(k)
 	r.state.Store(int32(StateUnloading))
 	var rmErr error
 	if _, err := k.RunTask(context.Background(), "rmmod", func(c *kernel.Ctx) int {
@@ -471,8 +549,20 @@ func (r *Runner) drive(k *kernel.Kernel, ld *module.ModLoader) []error {
 	if rmErr != nil {
 		errs = append(errs, unloadError{rmErr})
 	}
+	r.modMu.Lock()
+	r.mod = modGone
+	r.modMu.Unlock()
 	r.state.Store(int32(StateUnloaded))
 	return errs
+}
+
+// beforeUnload calls Config.BeforeUnload, once; on the driver.
+func (r *Runner) beforeUnload(k *kernel.Kernel) {
+	if r.cfg.BeforeUnload == nil || r.beforeDone.Swap(true) {
+		return
+	}
+	k.Log().Flush() // the log so far comes first
+	r.cfg.BeforeUnload(k, &writer{r: r, w: r.cfg.Log, fatal: true})
 }
 
 // runFor runs the kernel for d (0: no limit) or until Stop.

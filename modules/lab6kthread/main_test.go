@@ -1,0 +1,9 @@
+package lab6kthread_test
+
+import (
+	"testing"
+
+	"github.com/kdefer/kdefer/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
