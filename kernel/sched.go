@@ -30,12 +30,15 @@ type scheduler interface {
 // realSched: every task is a free-running goroutine.
 type realSched struct{}
 
-// A blocking task of a real-time kernel waits for its wakeup in three
-// steps, the way an adaptive mutex does: it first polls its state on its
-// processor for up to blockPoll (a wakeup then costs the waker one atomic
-// store and the sleeper tens of nanoseconds), then yields the processor
-// between polls (runtime.Gosched) up to blockSpin, and only then parks its
-// goroutine on its wakeup channel. Waking a parked goroutine costs tens of
+// A blocking task of a real-time kernel waits for its wakeup in steps,
+// the way an adaptive mutex does: it yields its processor once
+// (runtime.Gosched: its waker may be a goroutine queued behind it on the
+// same processor, as happens when the machine has fewer free CPUs than
+// GOMAXPROCS — polling first would make every such switch cost the whole
+// poll), then polls its state for up to blockPoll (a wakeup from another
+// processor then costs the waker one atomic store and the sleeper tens of
+// nanoseconds), then yields between polls up to blockSpin, and only then
+// parks its goroutine on its wakeup channel. Waking a parked goroutine costs tens of
 // microseconds when the Go scheduler has to wake an idle thread, which
 // would dominate short sleeps such as usleep_range(10, 20) and the
 // hand-off of work to an idle kworker.
@@ -48,6 +51,7 @@ func (realSched) block(t *Task) {
 	if t.state.Load() == TaskRunning {
 		return
 	}
+	runtime.Gosched() // let a waker queued on this processor run first
 	start := nanotime()
 	for i := 1; ; i++ {
 		if t.state.Load() == TaskRunning {
