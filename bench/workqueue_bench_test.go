@@ -43,6 +43,32 @@ func wqItemFn(c *kernel.Ctx, w *workqueue.Work) {
 	it.done.Add(1)
 }
 
+// goItem is the Go pools' counterpart of wqItem: a struct per task with a
+// prebuilt closure (no allocation per submission) that does what wqItemFn
+// does, on its own memory.
+type goItem struct {
+	stamp int64
+	lat   *latency
+	done  *atomic.Int64
+	run   func()
+}
+
+// goRing returns ringSize tasks counting their executions in done.
+func goRing(done *atomic.Int64) []goItem {
+	ring := make([]goItem, ringSize)
+	for i := range ring {
+		it := &ring[i]
+		it.done = done
+		it.run = func() {
+			if it.lat != nil {
+				it.lat.started(it.stamp)
+			}
+			it.done.Add(1)
+		}
+	}
+	return ring
+}
+
 const ringSize = 4096
 
 // bootWQ boots a real-time kernel with one CPU per core and attaches the
@@ -86,21 +112,10 @@ type submitter struct {
 func submitters() []submitter {
 	n := runtime.GOMAXPROCS(0)
 	return []submitter{
-		{"chan-pool", func() (func(func()), func()) {
-			ch := make(chan func(), 1024)
-			var wg, workers sync.WaitGroup
-			for range n {
-				workers.Add(1)
-				go func() {
-					defer workers.Done()
-					for f := range ch {
-						f()
-						wg.Done()
-					}
-				}()
-			}
-			return func(f func()) { wg.Add(1); ch <- f }, func() { wg.Wait(); close(ch); workers.Wait() }
-		}},
+		{"chan-pool", chanPool(n)},
+		// A channel feeding one goroutine: what a per-CPU workqueue is,
+		// one worker running at a time (concurrency management).
+		{"chan-pool-1", chanPool(1)},
 		{"pond", func() (func(func()), func()) {
 			p := pond.NewPool(n)
 			return func(f func()) { p.Go(f) }, p.StopAndWait
@@ -137,14 +152,36 @@ func submitters() []submitter {
 	}
 }
 
+// chanPool is a channel (1024 slots) feeding n goroutines.
+func chanPool(n int) func() (func(func()), func()) {
+	return func() (func(func()), func()) {
+		ch := make(chan func(), 1024)
+		var wg, workers sync.WaitGroup
+		for range n {
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				for f := range ch {
+					f()
+					wg.Done()
+				}
+			}()
+		}
+		return func(f func()) { wg.Add(1); ch <- f }, func() { wg.Wait(); close(ch); workers.Wait() }
+	}
+}
+
 // BenchmarkQueueWork: one goroutine submits b.N trivial tasks and waits for
-// all of them to have run; ns/op is per task. kdefer queues work items
-// embedded in a user struct (a ring of 4096 reused as b.N runs: a slot
-// still pending is waited for, as a full channel makes its sender wait) on
-// the per-CPU system workqueue — concurrency managed, so one worker runs
-// the items the producer's CPU queues — and on an unbound workqueue with
-// max_active GOMAXPROCS. The Go pools get a prebuilt closure per slot. The
-// client-go workqueue has no workers: GOMAXPROCS loops of Get/Done drain it.
+// all of them to have run; ns/op is per task. Every implementation gets
+// the same ring of 4096 distinct tasks, reused as b.N runs, each doing the
+// same work on its own memory (wqItemFn, goItem.run). kdefer queues work
+// items embedded in a user struct (a slot still pending is waited for, as
+// a full channel makes its sender wait) on the per-CPU system workqueue —
+// concurrency managed, so one worker runs the items the producer's CPU
+// queues — and on an unbound workqueue with max_active GOMAXPROCS. The Go
+// pools get the slot's prebuilt closure. The client-go workqueue has no
+// workers: GOMAXPROCS loops of Get/Done drain it, running the task of the
+// key they got.
 func BenchmarkQueueWork(b *testing.B) {
 	for _, mode := range []string{"percpu", "unbound"} {
 		b.Run("kdefer/"+mode, func(b *testing.B) {
@@ -181,11 +218,11 @@ func BenchmarkQueueWork(b *testing.B) {
 		b.Run(s.name, func(b *testing.B) {
 			submit, finish := s.start()
 			var ran atomic.Int64
-			f := func() { ran.Add(1) }
+			ring := goRing(&ran)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				submit(f)
+				submit(ring[i&(ringSize-1)].run)
 			}
 			finish()
 			b.StopTimer()
@@ -194,9 +231,11 @@ func BenchmarkQueueWork(b *testing.B) {
 			}
 		})
 	}
+	b.Run("floor/pending-1worker", benchPendingFloor)
 	b.Run("client-go", func(b *testing.B) {
 		q := k8swq.NewTyped[int]()
 		var ran atomic.Int64
+		ring := goRing(&ran)
 		var workers sync.WaitGroup
 		for range runtime.GOMAXPROCS(0) {
 			workers.Add(1)
@@ -207,7 +246,7 @@ func BenchmarkQueueWork(b *testing.B) {
 					if shutdown {
 						return
 					}
-					ran.Add(1)
+					ring[i&(ringSize-1)].run()
 					q.Done(i)
 				}
 			}()
@@ -224,6 +263,85 @@ func BenchmarkQueueWork(b *testing.B) {
 		q.ShutDown()
 		workers.Wait()
 	})
+}
+
+// floorItem is a task with the one piece of state kdefer's hand-off
+// cannot do without: a PENDING word that the producer sets and the worker
+// clears, each with an atomic read-modify-write, on the task's own memory.
+type floorItem struct {
+	pending atomic.Uint32
+	next    *floorItem
+	run     func()
+}
+
+// benchPendingFloor is the floor of kdefer's per-CPU row: the same ring of
+// tasks handed from the producer to one worker goroutine with only what
+// queue_work and the worker must do to every item — PENDING set (a
+// test-and-set), a push on a lock-free chain (a CAS), PENDING cleared (a
+// swap) before the task runs — and nothing else: no pool lock, no flush
+// colors, no max_active, no busy list, no kernel. When the ring is full the
+// producer waits for the slot half a ring ahead, as the kdefer row does;
+// an idle worker polls its chain, yielding the processor.
+func benchPendingFloor(b *testing.B) {
+	var ran atomic.Int64
+	tasks := goRing(&ran)
+	ring := make([]floorItem, ringSize)
+	for i := range ring {
+		ring[i].run = tasks[i].run
+	}
+	var head atomic.Pointer[floorItem]
+	var stop atomic.Bool
+	var worker sync.WaitGroup
+	worker.Add(1)
+	go func() {
+		defer worker.Done()
+		for {
+			h := head.Swap(nil)
+			if h == nil {
+				if stop.Load() {
+					return
+				}
+				runtime.Gosched()
+				continue
+			}
+			var fifo *floorItem
+			for h != nil {
+				next := h.next
+				h.next = fifo
+				fifo, h = h, next
+			}
+			for x := fifo; x != nil; {
+				next := x.next
+				x.next = nil
+				x.pending.Swap(0)
+				x.run()
+				x = next
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		x := &ring[i&(ringSize-1)]
+		for x.pending.Swap(1) != 0 {
+			for y := &ring[(i+ringSize/2-1)&(ringSize-1)]; y.pending.Load() != 0; {
+				runtime.Gosched()
+			}
+		}
+		for {
+			h := head.Load()
+			x.next = h
+			if head.CompareAndSwap(h, x) {
+				break
+			}
+		}
+	}
+	for ran.Load() < int64(b.N) {
+		runtime.Gosched()
+	}
+	b.StopTimer()
+	stop.Store(true)
+	worker.Wait()
 }
 
 // latency records queue-to-start latencies (exact samples, sorted for

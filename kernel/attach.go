@@ -58,6 +58,7 @@ func (k *Kernel) Attach(ctx context.Context, comm string) (*Ctx, error) {
 	t := k.newTask(comm, false, cpu, k.initTask, k.allocPID())
 	t.attached = true
 	t.owner = goid()
+	t.ownerG = getg()
 	t.mu.Lock()
 	t.started = true
 	t.mu.Unlock()
@@ -127,11 +128,25 @@ func (k *Kernel) attachedMaySleep(c *Ctx) bool {
 	case t.detached.Load():
 		k.attachedMisuse(c, "used after Detach")
 		return false
-	case goid() != t.owner:
+	case !onOwnerGoroutine(t):
 		k.attachedMisuse(c, "used from a goroutine other than the one that attached it")
 		return false
 	}
 	return true
+}
+
+// onOwnerGoroutine reports whether the caller runs on the goroutine that
+// attached t. Every sleep of an attached task asks, so the answer comes
+// from the goroutine's runtime descriptor when it is the one recorded at
+// Attach — the same live goroutine — and from the goroutine id in the
+// stack header (a traceback, microseconds) otherwise. A goroutine that
+// reuses the descriptor of an attaching goroutine that exited without
+// Detach passes the check.
+func onOwnerGoroutine(t *Task) bool {
+	if g := getg(); g != 0 && g == t.ownerG {
+		return true
+	}
+	return goid() == t.owner
 }
 
 // pollParentCtx sends SIGKILL to an attached task whose parent context is

@@ -30,35 +30,64 @@ type scheduler interface {
 // realSched: every task is a free-running goroutine.
 type realSched struct{}
 
-// blockSpin is how long a task spins before parking its goroutine. Waking
-// a parked goroutine costs tens of microseconds when the Go scheduler has
-// to wake an idle thread, which would dominate short sleeps such as
-// usleep_range(10, 20); a short adaptive spin (as the kernel's mutexes do)
-// hides it.
-const blockSpin = 50 * time.Microsecond
+// A blocking task of a real-time kernel waits for its wakeup in steps,
+// the way an adaptive mutex does: it yields its processor once
+// (runtime.Gosched: its waker may be a goroutine queued behind it on the
+// same processor, as happens when the machine has fewer free CPUs than
+// GOMAXPROCS — polling first would make every such switch cost the whole
+// poll), then polls its state for up to blockPoll (a wakeup from another
+// processor then costs the waker one atomic store and the sleeper tens of
+// nanoseconds), then yields between polls up to blockSpin, and only then
+// parks its goroutine on its wakeup channel. Waking a parked goroutine costs tens of
+// microseconds when the Go scheduler has to wake an idle thread, which
+// would dominate short sleeps such as usleep_range(10, 20) and the
+// hand-off of work to an idle kworker.
+const (
+	blockPoll = time.Microsecond
+	blockSpin = 50 * time.Microsecond
+)
 
 func (realSched) block(t *Task) {
 	if t.state.Load() == TaskRunning {
 		return
 	}
-	start := time.Now()
-	for i := 0; ; i++ {
+	runtime.Gosched() // let a waker queued on this processor run first
+	start := nanotime()
+	for i := 1; ; i++ {
 		if t.state.Load() == TaskRunning {
 			return
 		}
-		if i&15 == 15 && time.Since(start) > blockSpin {
-			break
+		if i&15 == 0 {
+			d := time.Duration(nanotime() - start)
+			if d > blockSpin {
+				break
+			}
+			if d > blockPoll {
+				runtime.Gosched()
+				continue
+			}
 		}
-		runtime.Gosched()
+		cpuRelax()
 	}
+	// Park. The waker sets the state and then looks at parked; this task
+	// sets parked and then looks at the state: one of them sees the other.
+	t.parked.Store(true)
 	for t.state.Load() != TaskRunning {
 		<-t.baton
 	}
+	t.parked.Store(false)
 }
 
 func (s realSched) firstRun(t *Task) { s.block(t) }
 
+// wake hands the wakeup token to t if it is parked; a task still polling
+// or spinning sees its state change by itself. A token left over (the
+// task saw its state first) is consumed by its next park, which tests the
+// state again.
 func (realSched) wake(t *Task) {
+	if !t.parked.Load() {
+		return
+	}
 	select {
 	case t.baton <- struct{}{}:
 	default:

@@ -158,9 +158,10 @@ type Task struct {
 	cpu     int
 	parent  *Task
 
-	state stateWord
-	baton chan struct{} // wakeup token (real time) / run token (virtual time)
-	ctxp  atomic.Pointer[taskContext]
+	state  stateWord
+	baton  chan struct{} // wakeup token (real time) / run token (virtual time)
+	parked atomic.Bool   // real time: blocked on baton (see realSched.block)
+	ctxp   atomic.Pointer[taskContext]
 
 	sigPending atomic.Uint64 // sigBit(n): signal n pending
 	stopReq    atomic.Bool   // KTHREAD_SHOULD_STOP, and TIF_NOTIFY_SIGNAL with it
@@ -205,7 +206,8 @@ type Task struct {
 
 	// Attached tasks (Kernel.Attach): the goroutine is the caller's.
 	attached  bool
-	owner     int64 // goroutine id of the attaching goroutine
+	owner     int64   // goroutine id of the attaching goroutine
+	ownerG    uintptr // its runtime descriptor (getg), 0 where unknown
 	detached  atomic.Bool
 	misused   atomic.Bool     // a misuse was reported (once per task)
 	stopCtx   func() bool     // stops the parent context's AfterFunc

@@ -108,6 +108,23 @@
 //     times come from a clock each worker reads at least every 16 items
 //     and after every wakeup (reading the clock for every item would cost
 //     as much as queueing it).
+//   - queue_work onto a per-CPU pool whose worker is running takes no
+//     lock: the item goes on a lock-free chain of the pool, which the
+//     worker — when its worklist runs dry — and every path that looks at
+//     queued items (cancel, flush, flush_workqueue's colors, drain,
+//     destroy, Snapshot, the dump) move onto the pool's lists, in
+//     queueing order, under the pool lock (the kernel takes pool->lock
+//     in __queue_work). Between its PENDING bit and its push an item is
+//     found by cancel as being queued (a retry, try_to_grab_pending's
+//     -EAGAIN) and by flush_work as not yet queued, as the kernel's are
+//     while another CPU is inside __queue_work.
+//   - In real time a concurrency-managed worker whose pool runs out of
+//     items polls for new ones for 2 µs before it goes idle, counted as
+//     running meanwhile, so that an item queued right behind starts
+//     without a wakeup; the queuer of an item on an idle pool wakes the
+//     worker after dropping the pool lock; and a worker calls
+//     cond_resched every 1024 items (the Go scheduler preempts it
+//     anyway), in virtual time after every item.
 //   - Lockdep is not modelled as a whole: only the self-deadlocks of
 //     flushes above are detected. Its lock names use the work function's
 //     name ("(work_completion)(fn)") where the kernel's use the INIT_WORK

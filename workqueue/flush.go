@@ -45,7 +45,7 @@ func insertBarrier(c *kernel.Ctx, p *pwq, b *wqBarrier, target *Work, wk *worker
 	var at *Work
 	if wk != nil {
 		l, at = &wk.scheduled, wk.scheduled.head
-		color = wk.currentColor
+		color = int(wk.currentQF&qColorMask) >> qColorSh
 	} else {
 		l, at = target.list, target.next
 		qf |= target.qflags & qLinked
@@ -68,15 +68,19 @@ func startFlushWork(c *kernel.Ctx, w *Work, b *wqBarrier, fromCancel bool) bool 
 		if pool == nil {
 			return false
 		}
-		pool.mu.Lock()
+		pool.lock()
 		var wk *worker
 		var p *pwq
-		if queuedOn(w, pool) {
+		if queued := queuedOn(w, pool); queued && w.list != nil {
 			p = w.pwq
-		} else if w.data.Load()&dataQueued != 0 {
+		} else if !queued && w.data.Load()&dataQueued != 0 {
 			pool.mu.Unlock()
 			return false // queued elsewhere meanwhile: already gone
 		} else {
+			// Idle, running, or being queued by queueFast right now
+			// (not on a list yet): as in the kernel when the flush
+			// comes before the queueing's insert_work, only a running
+			// instance is waited for.
 			wk = pool.findWorkerExecuting(w)
 			if wk == nil {
 				pool.mu.Unlock()
@@ -88,8 +92,7 @@ func startFlushWork(c *kernel.Ctx, w *Work, b *wqBarrier, fromCancel bool) bool 
 		if warn := flushDependency(c, wq, w, fromCancel); warn != nil {
 			pool.mu.Unlock()
 			warn()
-			pool.mu.Lock()
-			continue // look again
+			continue // look again (the loop takes the lock)
 		}
 		// The deadlocks lockdep reports here (touch_work_lockdep_map and,
 		// for single-threaded or rescuer-equipped workqueues, the wq
@@ -218,7 +221,7 @@ func (wq *Workqueue) prepPwqs(flushColor, workColor int) bool {
 	}
 	for _, p := range wq.pwqs {
 		pool := p.pool
-		pool.mu.Lock()
+		pool.lock()
 		if flushColor >= 0 && p.nrInFlight[flushColor] != 0 {
 			p.flushColor = flushColor
 			wq.nrPwqsToFlush.Add(1)
@@ -355,7 +358,7 @@ func DrainWorkqueue(c *kernel.Ctx, wq *Workqueue) {
 		flushWorkqueue(c, wq)
 		drained := true
 		for _, p := range wq.pwqs {
-			p.pool.mu.Lock()
+			p.pool.lock()
 			if !p.isEmpty() {
 				drained = false
 			}
@@ -423,7 +426,7 @@ func DestroyWorkqueue(c *kernel.Ctx, wq *Workqueue) bool {
 		kernel.WaitTaskExit(c, r.task)
 	}
 	for _, p := range wq.pwqs {
-		p.pool.mu.Lock()
+		p.pool.lock()
 		busy := p.busy()
 		p.pool.mu.Unlock()
 		if busy {

@@ -91,7 +91,7 @@ func Snapshot(wq *Workqueue) Stats {
 	now := wq.sys.k.Now()
 	for _, p := range wq.pwqs {
 		pool := p.pool
-		pool.mu.Lock()
+		pool.lock()
 		s := &p.stats
 		st.Queued += s.queued
 		st.Started += s.started
@@ -188,7 +188,7 @@ func (wq *Workqueue) closedEmpty() bool {
 		return false
 	}
 	for _, p := range wq.pwqs {
-		p.pool.mu.Lock()
+		p.pool.lock()
 		busy := p.busy()
 		p.pool.mu.Unlock()
 		if busy {
@@ -276,7 +276,7 @@ func Shutdown(c *kernel.Ctx, wq *Workqueue, mode ShutdownMode, timeout time.Dura
 func (wq *Workqueue) cancelQueued(c *kernel.Ctx) {
 	for _, p := range wq.pwqs {
 		pool := p.pool
-		pool.mu.Lock()
+		pool.lock()
 		var take []*Work
 		for w := pool.worklist.head; w != nil; w = w.next {
 			if w.pwq == p && !w.isBarrier {

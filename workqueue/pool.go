@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kdefer/kdefer/delay"
 	"github.com/kdefer/kdefer/jiffies"
@@ -54,15 +55,19 @@ type workerPool struct {
 	// disassociated is POOL_DISASSOCIATED: workers are WORKER_UNBOUND
 	// and not concurrency managed (unbound and BH pools).
 	disassociated bool
+	virtual       bool // the kernel runs in virtual time
 
 	// Guarded by mu.
 	worklist  wlist
 	nrWorkers int
 	nrIdle    int
-	nrRunning int
 	idle      workerList // LIFO: the most recently idle worker first
-	busy      []*worker  // busy_hash
-	workers   []*worker  // attached workers
+	// busy is busy_hash: the workers that execute an item. A worker
+	// joins it with its first item and stays in it between items
+	// (currentWork nil) until it goes idle, so every reader matches on
+	// currentWork or currentPwq.
+	busy      []*worker
+	workers   []*worker // attached workers
 	manager   *worker
 	managing  bool   // POOL_MANAGER_ACTIVE
 	ids       []bool // worker_ida
@@ -75,6 +80,27 @@ type workerPool struct {
 
 	online atomic.Bool // the first worker exists
 	bring  sync.Mutex
+
+	// nrRunning is nr_running: the concurrency-managed workers running
+	// (not sleeping, not NOT_RUNNING). Written under mu; queueFast reads
+	// it without the lock.
+	nrRunning atomic.Int32
+
+	// data is poolData(p): what work->data holds for an item of the pool.
+	data uint64
+
+	// The lock-free side of queueing (queueFast), on cache lines of its
+	// own: queuers write them, the worker reads them once per batch.
+	_ [64]byte
+	// incoming holds items queued without the lock, newest first,
+	// linked through Work.next; splice moves them to their lists under
+	// mu, in queueing order. Every path that looks at queued items
+	// takes the lock with lock(), which splices.
+	incoming atomic.Pointer[Work]
+	// sampleSeq picks the items of queueFast whose queue latency is
+	// measured (one in latencySample).
+	sampleSeq atomic.Uint32
+	_         [64]byte
 }
 
 // worker is struct worker: a kworker task (or the BH pseudo-worker, or a
@@ -90,11 +116,12 @@ type worker struct {
 	currentFn    Func
 	currentFnID  uintptr
 	currentPwq   *pwq
-	currentColor int
-	startAt      int64 // when the current item started (kdefer's clock estimate, see startClock)
-	sampled      bool  // the current item's queue latency is measured
+	currentQF    uint16 // the current item's qflags (its flush color, inactive or not)
+	startAt      int64  // when the current item started (kdefer's clock estimate, see readClock)
+	sampled      bool   // the current item's queue latency is measured
 	scheduled    wlist
 	desc         string
+	descWQ       *Workqueue // the workqueue whose name desc is (nil after set_worker_desc)
 	lastActive   uint64
 	lastFn       Func
 	inext, iprev *worker
@@ -115,6 +142,13 @@ type worker struct {
 	sinceResched int
 
 	sleeping atomic.Bool
+	inBusy   bool // on pool.busy (guarded by pool.mu)
+
+	// Own goroutine only: the work function is called under runItems'
+	// recovery frame (guarded), is running (inFn), and the preempt
+	// count before it (checked for leaks after it).
+	guarded, inFn bool
+	preemptBefore uint32
 
 	rescueWQ *Workqueue
 	// attached is the pool a rescuer is attached to (nil between its
@@ -158,6 +192,8 @@ func (l *workerList) remove(w *worker) {
 
 func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
 	p := &workerPool{sys: s, tr: s.k.Tracer(), id: id, cpu: cpu, nice: nice, bh: bh, disassociated: cpu < 0 || bh}
+	p.data = poolData(p)
+	p.virtual = s.k.Virtual()
 	timer.Setup(nil, &p.idleTimer, p.idleWorkerTimeout, timer.FlagDeferrable)
 	timer.Setup(nil, &p.maydayTimer, p.maydayTimeout, 0)
 	timer.Setup(nil, &p.tickTimer, p.tick, 0)
@@ -165,11 +201,25 @@ func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
 	return p
 }
 
+// lock takes pool.mu and moves the items queued without it to their
+// lists (splice), so that the caller sees every queued item.
+func (p *workerPool) lock() {
+	p.mu.Lock()
+	if p.incoming.Load() != nil {
+		p.splice()
+	}
+}
+
 // --- policy functions (called with pool.mu held) ---
 
-func (p *workerPool) needMoreWorker() bool  { return !p.worklist.empty() && p.nrRunning == 0 }
+// hasWork reports items on the worklist or still to be spliced onto it.
+// The incoming chain is read only when the worklist is empty: the queuers
+// write its cache line.
+func (p *workerPool) hasWork() bool { return !p.worklist.empty() || p.incoming.Load() != nil }
+
+func (p *workerPool) needMoreWorker() bool  { return p.nrRunning.Load() == 0 && p.hasWork() }
 func (p *workerPool) mayStartWorking() bool { return p.nrIdle > 0 }
-func (p *workerPool) keepWorking() bool     { return !p.worklist.empty() && p.nrRunning <= 1 }
+func (p *workerPool) keepWorking() bool     { return p.nrRunning.Load() <= 1 && p.hasWork() }
 func (p *workerPool) needToCreateWorker() bool {
 	return p.needMoreWorker() && !p.mayStartWorking()
 }
@@ -189,7 +239,7 @@ func (w *worker) setFlags(flags uint32) {
 	p := w.pool
 	old := w.flags.Load()
 	if flags&workerNotRunning != 0 && old&workerNotRunning == 0 {
-		p.nrRunning--
+		p.nrRunning.Add(-1)
 	}
 	w.flags.Store(old | flags)
 }
@@ -201,7 +251,7 @@ func (w *worker) clrFlags(flags uint32) {
 	nw := old &^ flags
 	w.flags.Store(nw)
 	if flags&workerNotRunning != 0 && old&workerNotRunning != 0 && nw&workerNotRunning == 0 {
-		p.nrRunning++
+		p.nrRunning.Add(1)
 	}
 }
 
@@ -256,7 +306,14 @@ func (p *workerPool) findWorkerExecuting(w *Work) *worker {
 	return nil
 }
 
-func (p *workerPool) delBusy(w *worker) {
+// leaveBusy takes w off its pool's busy list, between items (pool.mu
+// held).
+func (w *worker) leaveBusy() {
+	if !w.inBusy {
+		return
+	}
+	w.inBusy = false
+	p := w.pool
 	for i, b := range p.busy {
 		if b == w {
 			last := len(p.busy) - 1
@@ -282,16 +339,30 @@ func (p *workerPool) assignWork(w *Work, wk *worker) (bool, *Work) {
 // is the caller's context (nil where there is none); a BH pool raises its
 // softirq instead.
 func (p *workerPool) kick(c *kernel.Ctx) bool {
+	t, kicked := p.kickLater(c)
+	if t != nil {
+		p.sys.k.WakeUpProcess(t)
+	}
+	return kicked
+}
+
+// kickLater is kick() leaving the wakeup of the chosen worker's task to
+// the caller, to do once it has dropped pool.mu: the worker then does not
+// find its waker holding the lock it takes first. It reports whether the
+// pool was kicked.
+func (p *workerPool) kickLater(c *kernel.Ctx) (*kernel.Task, bool) {
+	if !p.needMoreWorker() {
+		return nil, false
+	}
 	w := p.firstIdleWorker()
-	if !p.needMoreWorker() || w == nil {
-		return false
+	if w == nil {
+		return nil, false
 	}
 	if p.bh {
 		p.kickBH(c)
-		return true
+		return nil, true
 	}
-	p.sys.k.WakeUpProcess(w.task)
-	return true
+	return w.task, true
 }
 
 // kickBH is kick_bh_pool(): raise TASKLET_SOFTIRQ (HI_SOFTIRQ for the
@@ -439,19 +510,54 @@ func (w *worker) thread(c *kernel.Ctx) int {
 			goto recheck
 		}
 		w.clrFlags(workerPrep | workerRebound)
-		for {
-			w.runNext(c)
-			if !p.keepWorking() || c.Dying() {
-				break
-			}
+	work:
+		for w.runItems(c) {
+		}
+		if w.pollIncoming(c) {
+			goto work
 		}
 		w.setFlags(workerPrep)
+		w.leaveBusy()
+		// nr_running went down: an item that queueFast pushed after
+		// keepWorking looked, while its queuer still saw this worker
+		// running, is left to the pool's workers.
+		if p.incoming.Load() != nil && !c.Dying() {
+			goto recheck
+		}
 	sleep:
 		p.enterIdle(c, w)
 		kernel.SetCurrentState(c, kernel.TaskIdle)
 		p.mu.Unlock()
 		kernel.Schedule(c)
 	}
+}
+
+// workerPoll is how long a real-time concurrency-managed worker whose
+// pool ran out of items keeps polling for new ones before it goes idle.
+const workerPoll = 2 * time.Microsecond
+
+// pollIncoming is kdefer's short busy poll of a real-time worker whose
+// pool has run out of items (pool.mu held; released and retaken): still
+// counted in nr_running, so that queue_work takes its lock-free path, it
+// watches the incoming chain for up to workerPoll. An item queued within
+// that time starts without a wakeup. It reports whether there is work
+// again. The worker is running meanwhile, as a task spinning before it
+// sleeps is.
+func (w *worker) pollIncoming(c *kernel.Ctx) bool {
+	p := w.pool
+	k := p.sys.k
+	if k.Virtual() || w.task == nil || c.Dying() || p.disassociated || w.flags.Load()&workerNotRunning != 0 || p.nrRunning.Load() != 1 {
+		return false
+	}
+	p.mu.Unlock()
+	end := k.Now() + int64(workerPoll)
+	for i := 1; p.incoming.Load() == nil; i++ {
+		if i&63 == 0 && k.Now() > end {
+			break
+		}
+	}
+	p.mu.Lock()
+	return p.keepWorking() && !c.Dying()
 }
 
 // exit is the WORKER_DIE path of worker_thread (pool.mu held; released).
@@ -463,6 +569,7 @@ func (w *worker) exit(c *kernel.Ctx) {
 		p.leaveIdle(w)
 		p.nrWorkers--
 	}
+	w.leaveBusy()
 	p.detach(w)
 	p.freeID(w.id)
 	p.mu.Unlock()
@@ -523,7 +630,9 @@ func maydayInitialTimeout(hz jiffies.HZ) uint64 {
 }
 
 // runNext runs the first item of the pool's worklist (pool.mu held): the
-// loop body of worker_thread(). An item with nothing linked to it that no
+// loop body of worker_thread(). The items queued without the lock join
+// the worklist when it runs dry (there may then be none to run: max_active
+// may keep them inactive). An item with nothing linked to it that no
 // other worker is executing runs straight off the worklist (the kernel's
 // old "optimization path"); otherwise assign_work() moves it, with its
 // linked barriers, to this worker's scheduled list or to the worker
@@ -531,6 +640,12 @@ func maydayInitialTimeout(hz jiffies.HZ) uint64 {
 func (w *worker) runNext(c *kernel.Ctx) {
 	p := w.pool
 	first := p.worklist.head
+	if first == nil {
+		p.splice()
+		if first = p.worklist.head; first == nil {
+			return
+		}
+	}
 	if first.qflags&qLinked == 0 && p.findWorkerExecuting(first) == nil {
 		w.processOneWork(c, first)
 		if !w.scheduled.empty() {
@@ -570,7 +685,7 @@ func (w *worker) Sleeping(*kernel.Task) {
 		p.mu.Unlock()
 		return
 	}
-	p.nrRunning--
+	p.nrRunning.Add(-1)
 	if p.kick(nil) && w.currentPwq != nil {
 		w.currentPwq.stats.cmWakeups++
 	}
@@ -588,7 +703,7 @@ func (w *worker) Running(t *kernel.Task) {
 	if w.flags.Load()&workerNotRunning == 0 {
 		p.mu.Lock()
 		if w.flags.Load()&workerNotRunning == 0 {
-			p.nrRunning++
+			p.nrRunning.Add(1)
 		}
 		w.execGen++
 		if w.currentWork != nil {
@@ -721,7 +836,7 @@ func (p *workerPool) idleCullFn(c *kernel.Ctx, _ *Work) {
 // rescuers of the workqueues with items on the pool are called.
 func (p *workerPool) maydayTimeout(c *kernel.Ctx, _ *timer.Timer) {
 	s := p.sys
-	p.mu.Lock()
+	p.lock()
 	s.maydayMu.Lock()
 	if p.needToCreateWorker() {
 		for w := p.worklist.head; w != nil; w = w.next {
@@ -765,7 +880,7 @@ func (w *worker) rescuerThread(c *kernel.Ctx) int {
 			kernel.SetCurrentState(c, kernel.TaskRunning)
 			s.maydayMu.Unlock()
 			p := pwq.pool
-			p.mu.Lock()
+			p.lock()
 			p.attach(w)
 			for it := p.worklist.head; it != nil; {
 				if it.pwq == pwq {
@@ -790,6 +905,7 @@ func (w *worker) rescuerThread(c *kernel.Ctx) int {
 				}
 			}
 			p.kick(nil)
+			w.leaveBusy()
 			p.detach(w)
 			p.mu.Unlock()
 			s.maydayMu.Lock()
@@ -824,6 +940,7 @@ func (p *workerPool) bhWorker(c *kernel.Ctx, w *worker) {
 			}
 		}
 		w.setFlags(workerPrep)
+		w.leaveBusy()
 	}
 	p.enterIdle(c, w)
 	p.kick(c)

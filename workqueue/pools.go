@@ -65,9 +65,9 @@ func Pools(k *kernel.Kernel) []PoolStats {
 	s := sysOf(k)
 	out := make([]PoolStats, 0, len(s.pools))
 	for _, p := range s.pools {
-		p.mu.Lock()
+		p.lock()
 		ps := PoolStats{ID: p.id, CPU: p.cpu, Nice: p.nice, BH: p.bh,
-			Workers: p.nrWorkers, Idle: p.nrIdle, Running: p.nrRunning}
+			Workers: p.nrWorkers, Idle: p.nrIdle, Running: int(p.nrRunning.Load())}
 		for w := p.worklist.head; w != nil; w = w.next {
 			ps.Pending++
 		}

@@ -77,17 +77,29 @@ func (p *pwq) activateFirstInactive(c *kernel.Ctx) bool {
 // decNrActive is pwq_dec_nr_active().
 func (p *pwq) decNrActive(c *kernel.Ctx) {
 	p.nrActive--
-	p.activateFirstInactive(c)
+	if p.inactive.head != nil {
+		p.activateFirstInactive(c)
+	}
 }
 
 // decNrInFlight is pwq_dec_nr_in_flight(): an item left the queue (ran, or
 // was cancelled); flushers of its color are told when it was the last.
+// Small enough to be inlined into the worker's release; the rest is in
+// inFlightDone.
 func (p *pwq) decNrInFlight(c *kernel.Ctx, qflags uint16) {
 	color := int(qflags&qColorMask) >> qColorSh
 	if qflags&qInactive == 0 {
 		p.decNrActive(c)
 	}
 	p.nrInFlight[color]--
+	if p.flushColor == color || Flags(p.wq.flags.Load())&flagClosed != 0 {
+		p.inFlightDone(c, color)
+	}
+}
+
+// inFlightDone is the end of pwq_dec_nr_in_flight() for a pwq being flushed
+// or a closed workqueue.
+func (p *pwq) inFlightDone(c *kernel.Ctx, color int) {
 	wq := p.wq
 	if wq.has(flagClosed) && p.isEmpty() {
 		wq.wakeClosers(c)
@@ -177,6 +189,10 @@ func (wq *Workqueue) mayQueueWhileClosing(c *kernel.Ctx, f Flags, w *Work) bool 
 	return false
 }
 
+// queueEvents are the tracepoints of a queueing: while either is enabled
+// queue_work takes the pool lock (see insertQueued).
+const queueEvents = uint64(1)<<trace.WorkqueueQueueWork | uint64(1)<<trace.WorkqueueActivateWork
+
 // insertQueued is the rest of __queue_work(), past the draining check.
 func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	s := wq.sys
@@ -189,19 +205,29 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 	if !pool.online.Load() {
 		pool.bringUp(c)
 	}
+	last := s.workPool(w)
+	if (last == nil || last == pool) && pool.nrRunning.Load() > 0 && !pool.tr.OnAny(queueEvents) {
+		// A concurrency-managed worker of the pool is running: it will
+		// find the item without the queuer taking the lock. While
+		// workqueue_queue_work or workqueue_activate_work is traced
+		// the queuer takes the lock, so that both are recorded as the
+		// kernel records them, in its context and in order.
+		pool.queueFast(c, p, w)
+		return true
+	}
 	// If w was last on another pool, it may still be running there: queue
 	// it there (ordered workqueues need not, their order guarantees it).
-	if last := s.workPool(w); last != nil && last != pool && !wq.has(flagOrdered) {
-		last.mu.Lock()
+	if last != nil && last != pool && !wq.has(flagOrdered) {
+		last.lock()
 		if wk := last.findWorkerExecuting(w); wk != nil && wk.currentPwq.wq == wq {
 			p = wk.currentPwq
 			pool = last
 		} else {
 			last.mu.Unlock()
-			pool.mu.Lock()
+			pool.lock()
 		}
 	} else {
-		pool.mu.Lock()
+		pool.lock()
 	}
 	if pool.tr.On(trace.WorkqueueQueueWork) {
 		emitQueue(c, reqCPU, p, w)
@@ -211,24 +237,153 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 		kernel.WarnOn(c, true)
 		return false
 	}
+	w.stamp(pool)
+	w.data.Store(dataPending | dataQueued | pool.data)
+	var wake *kernel.Task
+	if pool.enqueue(c, p, w) {
+		wake, _ = pool.kickLater(c)
+	}
+	pool.mu.Unlock()
+	if wake != nil {
+		s.k.WakeUpProcess(wake)
+	}
+	return true
+}
+
+// stamp decides whether the queue-to-start latency of this queueing of w
+// is measured — on one item in latencySample of the pool (reading the
+// clock costs as much as the rest of a queueing) — and if so stamps it.
+// The caller owns w's PENDING and has not yet published it.
+func (w *Work) stamp(pool *workerPool) {
+	w.stamped = pool.sampleSeq.Add(1)%latencySample == 1
+	if w.stamped {
+		w.queuedAt = pool.sys.k.Now()
+	}
+}
+
+// enqueue is the part of __queue_work() done under pool.mu once w's
+// work->data names the pool: count w in p's current flush color and put
+// it on the worklist if max_active allows (it reports that), on p's
+// inactive list otherwise.
+func (pool *workerPool) enqueue(c *kernel.Ctx, p *pwq, w *Work) bool {
 	p.nrInFlight[p.workColor]++
 	qf := colorFlags(p.workColor)
 	p.stats.queued++
-	// The queue-to-start latency is measured on one item in latencySample
-	// (reading the clock costs as much as the rest of a queueing).
-	w.stamped = (p.stats.queued-1)%latencySample == 0
-	if w.stamped {
-		w.queuedAt = s.k.Now()
-	}
+	w.pwq = p
 	if p.inactive.empty() && p.tryincNrActive() {
 		pool.traceActivate(c, w)
-		insertWork(p, w, &pool.worklist, nil, qf)
-		pool.kick(c)
-	} else {
-		insertWork(p, w, &p.inactive, nil, qf|qInactive)
+		w.qflags = qf
+		pool.worklist.pushBack(w)
+		return true
 	}
-	pool.mu.Unlock()
-	return true
+	w.qflags = qf | qInactive
+	p.inactive.pushBack(w)
+	return false
+}
+
+// queueFast queues w on p without the pool lock, while a
+// concurrency-managed worker of the pool runs (kdefer's lock-free path;
+// the kernel takes pool->lock): w is pushed on the pool's incoming chain,
+// and whoever next takes the lock (the worker when its worklist runs dry,
+// or any path that looks at queued items) splices it onto its list.
+//
+// A worker going idle lowers nr_running and then looks at the chain; the
+// queuer pushes and then looks at nr_running: one of them sees the other,
+// so an item is never left without a worker. w's PENDING is owned, and w
+// is on no list.
+func (pool *workerPool) queueFast(c *kernel.Ctx, p *pwq, w *Work) {
+	pool.publish(p, w)
+	pool.push(c, w)
+}
+
+// publish is the first half of queueFast: from here cancel and flush find
+// w queued on this pool; until push they find it on no list and retry
+// (try_to_grab_pending's -EAGAIN) or, for a flush, treat it as not yet
+// queued.
+func (pool *workerPool) publish(p *pwq, w *Work) {
+	w.pwq = p
+	w.stamp(pool)
+	w.data.Store(dataPending | dataQueued | pool.data)
+}
+
+// push is the second half of queueFast: w joins the incoming chain, and a
+// worker is woken if none runs any more.
+func (pool *workerPool) push(c *kernel.Ctx, w *Work) {
+	for {
+		head := pool.incoming.Load()
+		w.next = head
+		if pool.incoming.CompareAndSwap(head, w) {
+			break
+		}
+	}
+	if pool.nrRunning.Load() == 0 {
+		// The worker went idle (or to sleep) meanwhile: wake one.
+		pool.lock()
+		wake, _ := pool.kickLater(c)
+		pool.mu.Unlock()
+		if wake != nil {
+			pool.sys.k.WakeUpProcess(wake)
+		}
+	}
+}
+
+// splice moves the items queued by queueFast onto their lists, in the
+// order they were queued (pool.mu held). The common case — every item of
+// one pwq, all of them within its max_active — is accounted for once and
+// linked onto the worklist as a run; otherwise each item goes through
+// enqueue.
+func (pool *workerPool) splice() {
+	head := pool.incoming.Swap(nil)
+	if head == nil {
+		return
+	}
+	p := head.pwq
+	one := true
+	n := 0
+	var fifo, last *Work
+	last = head
+	for head != nil {
+		next := head.next
+		head.next = fifo
+		fifo = head
+		one = one && head.pwq == p
+		n++
+		head = next
+	}
+	if !one || !p.inactive.empty() || p.nrActive+n > int(p.wq.maxActive.Load()) {
+		for w := fifo; w != nil; {
+			next := w.next
+			w.next = nil
+			pool.enqueue(nil, w.pwq, w)
+			w = next
+		}
+		return
+	}
+	// enqueue for the whole run: one flush color, all active.
+	p.nrInFlight[p.workColor] += n
+	p.stats.queued += uint64(n)
+	p.nrActive += n
+	qf := colorFlags(p.workColor)
+	l := &pool.worklist
+	prev := l.tail
+	if prev != nil {
+		prev.next = fifo
+	} else {
+		l.head = fifo
+	}
+	for w := fifo; w != nil; w = w.next {
+		w.qflags = qf
+		w.list = l
+		w.prev = prev
+		prev = w
+	}
+	l.tail = last
+	if pool.tr.On(trace.WorkqueueActivateWork) {
+		// Tracing began after these items were queued.
+		for w := fifo; w != nil; w = w.next {
+			pool.emitActivate(nil, w)
+		}
+	}
 }
 
 // QueueWorkOn is queue_work_on(cpu, wq, w): queue w on wq to run on cpu
@@ -451,11 +606,10 @@ func tryToGrabPending(c *kernel.Ctx, w *Work, isDwork bool) int {
 	if pool == nil {
 		return -1
 	}
-	pool.mu.Lock()
-	if queuedOn(w, pool) {
-		// w.pwq was set under this pool's lock (work->data points to
-		// the pwq iff the item is queued, and is changed under the lock
-		// of that pwq's pool).
+	pool.lock()
+	if queuedOn(w, pool) && w.list != nil {
+		// w.pwq was set by w's queuer before work->data named the pool
+		// (queueFast), or under this pool's lock.
 		p := w.pwq
 		qf := w.qflags
 		// An inactive item may have barriers linked to it: move them to
@@ -615,66 +769,97 @@ func Busy(c *kernel.Ctx, w *Work) uint32 {
 // --- execution ---
 
 // processOneWork is process_one_work() (pool.mu held; released and
-// retaken): run w on worker wk.
+// retaken): run w on worker wk. Up to the call of the work function (the
+// kernel's first half, inline here: this is the worker's hot path), w
+// leaves its list, becomes the worker's current item, and its PENDING is
+// cleared; finish does the rest.
 func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	p := w.pwq
 	pool := wk.pool
-	pool.busy = append(pool.busy, wk)
+	if !wk.inBusy {
+		pool.busy = append(pool.busy, wk)
+		wk.inBusy = true
+	}
+	fn := w.fn
+	qf := w.qflags
 	wk.currentWork = w
-	wk.currentFn = w.fn
+	wk.currentFn = fn
 	wk.currentFnID = w.fnID
 	wk.currentPwq = p
+	wk.currentQF = qf
 	wk.execGen++
-	qf := w.qflags
-	wk.currentColor = int(qf&qColorMask) >> qColorSh
-	wk.desc = p.wq.name
-	wk.sampled = w.stamped
-	wk.startAt = wk.startClock(pool.sys.k, wk.sampled)
-	if wk.sampled {
+	if wq := p.wq; wk.descWQ != wq {
+		wk.desc, wk.descWQ = wq.name, wq
+	}
+	sampled := w.stamped
+	wk.sampled = sampled
+	// The start time from the worker's cached clock (see readClock).
+	wk.clockItems++
+	if sampled || wk.clockStale || wk.clockItems >= clockEvery || wk.clock == 0 {
+		wk.readClock()
+	}
+	wk.startAt = wk.clock
+	if sampled {
 		p.stats.observeLatency(wk.startAt - w.queuedAt)
 	}
+	// w.pwq is left as it is: it is read only while work->data says w
+	// is queued.
 	w.unlink()
-	w.pwq = nil
-	if p.wq.has(CPUIntensive) {
+	if Flags(p.wq.flags.Load())&CPUIntensive != 0 {
 		wk.setFlags(workerCPUIntensive)
 	}
-	pool.kick(c)
+	if pool.nrRunning.Load() == 0 {
+		// kick_pool: a no-op while a concurrency-managed worker runs.
+		pool.kick(c)
+	}
 	// set_work_pool_and_clear_pending: the last update of w before its
-	// function runs; queueing it from now on queues it again.
-	w.data.Store(poolData(pool))
+	// function runs; queueing it from now on queues it again. A swap
+	// (the kernel follows the store with smp_mb): it reads the value of
+	// a queuer's test-and-set that found PENDING still set, so the
+	// function sees what that queuer stored before.
+	w.data.Swap(pool.data)
 	p.stats.started++
-	if wk.task != nil && wk.flags.Load()&workerNotRunning == 0 {
+	if !pool.tickArmed && wk.task != nil && wk.flags.Load()&workerNotRunning == 0 {
 		pool.armTick(c)
 	}
 	pool.mu.Unlock()
 
-	fn := wk.currentFn
-	before := c.PreemptCount()
 	if pool.tr.On(trace.WorkqueueExecuteStart) {
 		emitExecute(c, trace.WorkqueueExecuteStart, w, fn)
 	}
-	if wk.task != nil {
-		callWorkFn(c, wk, fn, w, p, qf)
-	} else {
+	switch {
+	case wk.task == nil:
 		kernel.CallHandler(c, func() { fn(c, w) }) // BH: softirq context
+	case wk.guarded:
+		// runItems' recovery frame covers the call.
+		wk.preemptBefore = c.PreemptCount()
+		wk.inFn = true
+		fn(c, w)
+		wk.inFn = false
+	default:
+		wk.preemptBefore = c.PreemptCount()
+		callWorkFn(c, wk, fn, w)
 	}
+	wk.finish(c)
+}
+
+// finish is the second half of process_one_work(), once the work
+// function has returned (pool.mu taken).
+func (wk *worker) finish(c *kernel.Ctx) {
+	pool := wk.pool
 	if pool.tr.On(trace.WorkqueueExecuteEnd) {
-		emitExecute(c, trace.WorkqueueExecuteEnd, w, fn)
+		emitExecute(c, trace.WorkqueueExecuteEnd, wk.currentWork, wk.currentFn)
 	}
-	if wk.task != nil && c.PreemptCount() != before {
-		kernel.Report(c, printk.LevelErr, []string{
-			"BUG: workqueue leaked atomic, lock or RCU: " + c.Current().Comm() + "[" + itoa(c.Current().PID()) + "]",
-			"     preempt=" + hex8(c.PreemptCount()) + " lock=0->0 RCU=0->0 workfn=" + funcName(fn),
-		}, true)
-		unwindAtomic(c, before)
-	}
-	// cond_resched() between items: in real time the Go scheduler
-	// preempts a long-running goroutine by itself, so the worker yields
-	// only every condReschedEvery items; in virtual time after each item,
-	// so that other tasks get their turn.
 	if wk.task != nil {
+		if c.PreemptCount() != wk.preemptBefore {
+			leakedAtomic(c, wk.currentFn, wk.preemptBefore)
+		}
+		// cond_resched() between items: in real time the Go scheduler
+		// preempts a long-running goroutine by itself, so the worker
+		// yields only every condReschedEvery items; in virtual time
+		// after each item, so that other tasks get their turn.
 		wk.sinceResched++
-		if wk.sinceResched >= condReschedEvery || pool.sys.k.Virtual() {
+		if wk.sinceResched >= condReschedEvery || pool.virtual {
 			wk.sinceResched = 0
 			kernel.CondResched(c)
 		}
@@ -683,27 +868,89 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	if wk.sampled {
 		end = pool.sys.k.Now()
 	}
-
 	pool.mu.Lock()
-	if wk.sampled && end-wk.startAt > p.stats.maxRun {
+	if p := wk.currentPwq; wk.sampled && end-wk.startAt > p.stats.maxRun {
 		p.stats.maxRun = end - wk.startAt
 	}
-	wk.release(c, p, qf, fn)
+	wk.release(c)
+}
+
+// runItems is worker_thread()'s loop over the pool's items (pool.mu
+// held), with one recovery frame for all the work functions it calls
+// rather than one per call: a panic in a work function is an Oops of the
+// worker, which finishes the item and reports true to be called again;
+// runtime.Goexit in one ends the worker (goexit).
+func (wk *worker) runItems(c *kernel.Ctx) (again bool) {
+	p := wk.pool
+	normal := false
+	defer func() {
+		wk.guarded = false
+		if normal {
+			return
+		}
+		r := recover()
+		if !wk.inFn {
+			if r != nil {
+				panic(r) // not from a work function: the worker's own
+			}
+			return
+		}
+		wk.inFn = false
+		if r == nil {
+			wk.goexit(c) // runtime.Goexit: the goroutine ends
+			return
+		}
+		kernel.RecoverCallback(c, r, "workqueue: work function "+funcName(wk.currentFn))
+		wk.finish(c)
+		again = true
+	}()
+	wk.guarded = true
+	for {
+		switch w := p.worklist.head; {
+		case !wk.scheduled.empty():
+			wk.processScheduledWorks(c)
+		case w != nil && w.qflags&qLinked == 0 && (len(p.busy) == 1 && p.busy[0] == wk || p.findWorkerExecuting(w) == nil):
+			// runNext's common case, without the call: an item with
+			// nothing linked that no other worker runs. What a flush
+			// of it scheduled behind it meanwhile runs now, as in
+			// runNext, before keepWorking may end the loop.
+			wk.processOneWork(c, w)
+			if !wk.scheduled.empty() {
+				wk.processScheduledWorks(c)
+			}
+		default:
+			wk.runNext(c)
+		}
+		if !p.keepWorking() || c.Dying() {
+			break
+		}
+	}
+	normal = true
+	return false
+}
+
+// leakedAtomic reports a work function that returned with a raised
+// preempt count and restores it.
+func leakedAtomic(c *kernel.Ctx, fn Func, before uint32) {
+	kernel.Report(c, printk.LevelErr, []string{
+		"BUG: workqueue leaked atomic, lock or RCU: " + c.Current().Comm() + "[" + itoa(c.Current().PID()) + "]",
+		"     preempt=" + hex8(c.PreemptCount()) + " lock=0->0 RCU=0->0 workfn=" + funcName(fn),
+	}, true)
+	unwindAtomic(c, before)
 }
 
 // release is the end of process_one_work() (pool.mu held): the worker is
-// done with its item.
-func (wk *worker) release(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
+// done with its item (it stays on the busy list until it goes idle).
+func (wk *worker) release(c *kernel.Ctx) {
+	p, qf := wk.currentPwq, wk.currentQF
 	if wk.flags.Load()&workerCPUIntensive != 0 {
 		wk.clrFlags(workerCPUIntensive)
 	}
-	wk.lastFn = fn
-	wk.pool.delBusy(wk)
+	wk.lastFn = wk.currentFn
 	wk.currentWork = nil
 	wk.currentFn = nil
 	wk.currentFnID = 0
 	wk.currentPwq = nil
-	wk.currentColor = -1
 	p.stats.completed++
 	p.decNrInFlight(c, qf)
 }
@@ -713,16 +960,17 @@ func (wk *worker) release(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
 // the pool forgets it — its item is released, what was scheduled behind
 // it goes back to the front of the worklist, and another worker is woken
 // or created — and nothing queued is lost.
-func (wk *worker) goexit(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
+func (wk *worker) goexit(c *kernel.Ctx) {
 	pool := wk.pool
 	pool.mu.Lock()
-	wk.release(c, p, qf, fn)
+	wk.release(c)
+	wk.leaveBusy()
 	for it := wk.scheduled.tail; it != nil; it = wk.scheduled.tail {
 		it.unlink()
 		pool.worklist.insertBefore(pool.worklist.head, it)
 	}
 	if wk.flags.Load()&workerNotRunning == 0 {
-		pool.nrRunning--
+		pool.nrRunning.Add(-1)
 	}
 	wk.flags.Store(wk.flags.Load() | workerDie | workerPrep)
 	pool.nrWorkers--
@@ -740,34 +988,31 @@ func (wk *worker) goexit(c *kernel.Ctx, p *pwq, qf uint16, fn Func) {
 
 // Sampling rates of the worker's clock reads.
 const (
-	latencySample    = 16 // one item in 16 has its queue latency measured
-	clockEvery       = 16 // the cached clock is read at least every 16 items
-	condReschedEvery = 64 // real time: cond_resched every 64 items
+	latencySample    = 16   // one item in 16 has its queue latency measured
+	clockEvery       = 16   // the cached clock is read at least every 16 items
+	condReschedEvery = 1024 // real time: cond_resched every 1024 items
 )
 
-// startClock returns the start time of an item: the clock read now for a
-// sampled item, after a wakeup and every clockEvery items, the worker's
-// cached reading otherwise (late by at most the run time of the
-// clockEvery-1 items before, which ran without sleeping).
-func (wk *worker) startClock(k *kernel.Kernel, sampled bool) int64 {
-	wk.clockItems++
-	if sampled || wk.clockStale || wk.clockItems >= clockEvery || wk.clock == 0 {
-		wk.clock = k.Now()
-		wk.clockItems = 0
-		wk.clockStale = false
-	}
-	return wk.clock
+// readClock refreshes the worker's cached clock, from which the start
+// times of items come: it is read for a sampled item, after a wakeup and
+// every clockEvery items, and is otherwise late by at most the run time
+// of the clockEvery-1 items before, which ran without sleeping.
+func (wk *worker) readClock() {
+	wk.clock = wk.pool.sys.k.Now()
+	wk.clockItems = 0
+	wk.clockStale = false
 }
 
-// callWorkFn calls the work function; a panic in it is an Oops of the
-// worker, which goes on with its next item.
-func callWorkFn(c *kernel.Ctx, wk *worker, fn Func, w *Work, p *pwq, qf uint16) {
+// callWorkFn calls the work function for a caller without runItems'
+// recovery frame (the rescuer); a panic in it is an Oops of the worker,
+// which goes on with its next item.
+func callWorkFn(c *kernel.Ctx, wk *worker, fn Func, w *Work) {
 	normal := false
 	defer func() {
 		if r := recover(); r != nil {
 			kernel.RecoverCallback(c, r, "workqueue: work function "+funcName(fn))
 		} else if !normal {
-			wk.goexit(c, p, qf, fn) // runtime.Goexit: the goroutine ends
+			wk.goexit(c) // runtime.Goexit: the goroutine ends
 		}
 	}()
 	fn(c, w)
@@ -862,7 +1107,7 @@ func SetWorkerDesc(c *kernel.Ctx, desc string) {
 	}
 	if w := currentWorker(c); w != nil {
 		w.pool.mu.Lock()
-		w.desc = desc
+		w.desc, w.descWQ = desc, nil // the next item sets its own
 		w.pool.mu.Unlock()
 	}
 }

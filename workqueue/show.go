@@ -141,7 +141,7 @@ func (wq *Workqueue) showLines() []string {
 }
 
 func (p *pwq) showLinesIfBusy() []string {
-	p.pool.mu.Lock()
+	p.pool.lock()
 	defer p.pool.mu.Unlock()
 	if p.isEmpty() {
 		return nil
@@ -151,7 +151,7 @@ func (p *pwq) showLinesIfBusy() []string {
 
 // showLines is show_pwq() for the destroy_workqueue report.
 func (p *pwq) showLines() []string {
-	p.pool.mu.Lock()
+	p.pool.lock()
 	defer p.pool.mu.Unlock()
 	return p.showLinesLocked()
 }
@@ -226,7 +226,7 @@ func (p *pwq) showLinesLocked() []string {
 // showLine is show_one_worker_pool(): the pool's line if it has a busy
 // worker (ok false otherwise). now is the kernel's clock.
 func (p *workerPool) showLine(now int64) (string, bool) {
-	p.mu.Lock()
+	p.lock()
 	defer p.mu.Unlock()
 	if p.nrWorkers == p.nrIdle {
 		return "", false

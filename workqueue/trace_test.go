@@ -164,3 +164,38 @@ func TestAThawActivatesWithoutATask(t *testing.T) {
 		t.Fatalf("records %+v, want one activation of a with pid -1 on CPU 1", recs)
 	}
 }
+
+// TestAnItemQueuedByARunningItemIsTracedLikeAnyOther: queue_work from an
+// item running on the same pool — where, untraced, the queuer skips the
+// pool lock — records workqueue_queue_work and workqueue_activate_work in
+// the queuer's context, in that order, before the item starts.
+func TestAnItemQueuedByARunningItemIsTracedLikeAnyOther(t *testing.T) {
+	k := ktest.Boot(t, kernel.Config{Virtual: true, CPUs: 1, HZ: 1000, Quiet: true, TraceEvents: "workqueue"})
+	var a, parent workqueue.Work
+	workqueue.Init(&a, traced)
+	workqueue.Init(&parent, func(c *kernel.Ctx, _ *workqueue.Work) {
+		workqueue.QueueWork(c, workqueue.System(c.Kernel()), &a)
+	})
+	ktest.InTask(t, k, func(c *kernel.Ctx) {
+		workqueue.ScheduleWork(c, &parent)
+		workqueue.FlushWork(c, &parent)
+		workqueue.FlushWork(c, &a)
+	})
+	ktest.Run(t, k, 0)
+	got := records(k, map[string]uint64{"A": trace.Addr(&a)}, "A")
+	var mine []string
+	for _, l := range got {
+		if strings.Contains(l, " A") || strings.Contains(l, "=A ") {
+			mine = append(mine, l)
+		}
+	}
+	want := []string{
+		fmt.Sprintf("kworker/0:0 workqueue_queue_work: work struct=A function=traced workqueue=events req_cpu=%d cpu=0", workqueue.CPUUnbound),
+		"kworker/0:0 workqueue_activate_work: work struct A function=traced ",
+		"kworker/0:0 workqueue_execute_start: work struct A: function traced",
+		"kworker/0:0 workqueue_execute_end: work struct A: function traced",
+	}
+	if !slices.Equal(mine, want) {
+		t.Fatalf("records of A:\n%s\nwant:\n%s\nall:\n%s", join(mine), join(want), join(got))
+	}
+}

@@ -97,6 +97,10 @@ var (
 type pwq struct {
 	pool *workerPool
 	wq   *Workqueue
+	// queue_work reads the two fields above without the pool lock while
+	// the worker updates the counters below: keep them on another cache
+	// line.
+	_ [64]byte
 
 	// Guarded by pool.mu.
 	workColor  int
@@ -517,6 +521,12 @@ func (wq *Workqueue) adjustMaxActiveLocked(c *kernel.Ctx, freezing bool) {
 	if int(wq.maxActive.Load()) == newMax {
 		return
 	}
+	// Items queued before the change are put on their lists under the
+	// old limit.
+	for _, p := range wq.pwqs {
+		p.pool.lock()
+		p.pool.mu.Unlock()
+	}
 	wq.maxActive.Store(int32(newMax))
 	if newMax == 0 {
 		return
@@ -525,7 +535,7 @@ func (wq *Workqueue) adjustMaxActiveLocked(c *kernel.Ctx, freezing bool) {
 		activated := false
 		for _, p := range wq.pwqs {
 			pool := p.pool
-			pool.mu.Lock()
+			pool.lock()
 			if p.activateFirstInactive(c) {
 				activated = true
 				pool.kick(nil)
@@ -566,7 +576,7 @@ func Congested(c *kernel.Ctx, cpu int, wq *Workqueue) bool {
 		cpu = c.CPU()
 	}
 	p := wq.cpuPwq[cpu]
-	p.pool.mu.Lock()
+	p.pool.lock()
 	defer p.pool.mu.Unlock()
 	return !p.inactive.empty()
 }
@@ -599,7 +609,7 @@ func FreezeWorkqueuesBusy(k *kernel.Kernel) bool {
 			continue
 		}
 		for _, p := range wq.pwqs {
-			p.pool.mu.Lock()
+			p.pool.lock()
 			busy := p.nrActive > 0
 			p.pool.mu.Unlock()
 			if busy {
