@@ -60,7 +60,13 @@ func (p *pwq) tryincNrActive() bool {
 func (p *pwq) activateWork(c *kernel.Ctx, w *Work) {
 	pool := p.pool
 	pool.traceActivate(c, w)
-	moveLinkedWorks(w, &pool.worklist)
+	if w.qflags&qLinked == 0 && w == p.inactive.head {
+		// The common case: the first inactive item, no barrier linked.
+		p.inactive.popFront(w)
+		pool.worklist.pushBack(w)
+	} else {
+		moveLinkedWorks(w, &pool.worklist)
+	}
 	w.qflags &^= qInactive
 }
 
@@ -329,9 +335,10 @@ func (pool *workerPool) push(c *kernel.Ctx, w *Work) {
 
 // splice moves the items queued by queueFast onto their lists, in the
 // order they were queued (pool.mu held). The common case — every item of
-// one pwq, all of them within its max_active — is accounted for once and
-// linked onto the worklist as a run; otherwise each item goes through
-// enqueue.
+// one pwq — is accounted for once: the first max_active-nr_active items
+// (none if some already wait) are linked onto the worklist as one run and
+// the rest onto the pwq's inactive list as another, as enqueue would put
+// them one by one; items of several pwqs go through enqueue each.
 func (pool *workerPool) splice() {
 	head := pool.incoming.Swap(nil)
 	if head == nil {
@@ -350,7 +357,7 @@ func (pool *workerPool) splice() {
 		n++
 		head = next
 	}
-	if !one || !p.inactive.empty() || p.nrActive+n > int(p.wq.maxActive.Load()) {
+	if !one {
 		for w := fifo; w != nil; {
 			next := w.next
 			w.next = nil
@@ -359,31 +366,54 @@ func (pool *workerPool) splice() {
 		}
 		return
 	}
-	// enqueue for the whole run: one flush color, all active.
+	// enqueue for the whole run: one flush color; as many active as
+	// max_active allows, unless items already wait.
 	p.nrInFlight[p.workColor] += n
 	p.stats.queued += uint64(n)
-	p.nrActive += n
 	qf := colorFlags(p.workColor)
-	l := &pool.worklist
+	active := 0
+	if p.inactive.empty() {
+		active = min(n, max(int(p.wq.maxActive.Load())-p.nrActive, 0))
+	}
+	p.nrActive += active
+	if active == n {
+		linkRun(&pool.worklist, fifo, last, qf)
+	} else if active == 0 {
+		linkRun(&p.inactive, fifo, last, qf|qInactive)
+	} else {
+		split := fifo
+		for range active - 1 {
+			split = split.next
+		}
+		rest := split.next
+		split.next = nil
+		linkRun(&pool.worklist, fifo, split, qf)
+		linkRun(&p.inactive, rest, last, qf|qInactive)
+	}
+	if active > 0 && pool.tr.On(trace.WorkqueueActivateWork) {
+		// Tracing began after these items were queued.
+		for w := fifo; w != nil && w.list == &pool.worklist; w = w.next {
+			pool.emitActivate(nil, w)
+		}
+	}
+}
+
+// linkRun appends the run first…last (chained by next, last.next nil) to
+// the tail of l, each item with queue flags qf.
+func linkRun(l *wlist, first, last *Work, qf uint16) {
 	prev := l.tail
 	if prev != nil {
-		prev.next = fifo
+		prev.next = first
 	} else {
-		l.head = fifo
+		l.head = first
 	}
-	for w := fifo; w != nil; w = w.next {
+	for w := first; w != nil; w = w.next {
 		w.qflags = qf
 		w.list = l
 		w.prev = prev
 		prev = w
 	}
 	l.tail = last
-	if pool.tr.On(trace.WorkqueueActivateWork) {
-		// Tracing began after these items were queued.
-		for w := fifo; w != nil; w = w.next {
-			pool.emitActivate(nil, w)
-		}
-	}
 }
 
 // QueueWorkOn is queue_work_on(cpu, wq, w): queue w on wq to run on cpu
