@@ -82,10 +82,29 @@ func (p *pwq) activateFirstInactive(c *kernel.Ctx) bool {
 
 // decNrActive is pwq_dec_nr_active().
 func (p *pwq) decNrActive(c *kernel.Ctx) {
-	p.nrActive--
 	if p.inactive.head != nil {
-		p.activateFirstInactive(c)
+		p.activateNext(c)
+		return
 	}
+	p.nrActive--
+}
+
+// activateNext is the rest of pwq_dec_nr_active() when items wait: one
+// leaves its slot and the first waiting one takes it. The common case —
+// no barrier linked to it, max_active not lowered meanwhile, its
+// activation not traced — moves it in place (nr_active is unchanged);
+// the rest goes through activateFirstInactive.
+func (p *pwq) activateNext(c *kernel.Ctx) {
+	w := p.inactive.head
+	pool := p.pool
+	if w.qflags&qLinked != 0 || p.nrActive > int(p.wq.maxActive.Load()) || pool.tr.On(trace.WorkqueueActivateWork) {
+		p.nrActive--
+		p.activateFirstInactive(c)
+		return
+	}
+	p.inactive.popFront(w)
+	pool.worklist.pushBack(w)
+	w.qflags &^= qInactive
 }
 
 // decNrInFlight is pwq_dec_nr_in_flight(): an item left the queue (ran, or
