@@ -852,8 +852,13 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 		p.stats.observeLatency(wk.startAt - w.queuedAt)
 	}
 	// w.pwq is left as it is: it is read only while work->data says w
-	// is queued.
-	w.unlink()
+	// is queued. w is on a list: the worklist (usually its head) or
+	// the worker's scheduled list.
+	if l := w.list; l.head == w {
+		l.popFront(w)
+	} else {
+		l.remove(w)
+	}
 	if Flags(p.wq.flags.Load())&CPUIntensive != 0 {
 		wk.setFlags(workerCPUIntensive)
 	}
