@@ -109,7 +109,7 @@ func (p *pwq) activateNext(c *kernel.Ctx) {
 
 // decNrInFlight is pwq_dec_nr_in_flight(): an item left the queue (ran, or
 // was cancelled); flushers of its color are told when it was the last.
-// Small enough to be inlined into the worker's release; the rest is in
+// The end, for a pwq being flushed or a closed workqueue, is in
 // inFlightDone.
 func (p *pwq) decNrInFlight(c *kernel.Ctx, qflags uint16) {
 	color := int(qflags&qColorMask) >> qColorSh
