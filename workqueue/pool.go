@@ -2,7 +2,6 @@ package workqueue
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -551,9 +550,6 @@ func (w *worker) pollIncoming(c *kernel.Ctx) bool {
 		return false
 	}
 	p.mu.Unlock()
-	// Yield once first, as a blocking task does: the queuer may be
-	// queued behind this worker on its processor.
-	runtime.Gosched()
 	end := k.Now() + int64(workerPoll)
 	for i := 1; p.incoming.Load() == nil; i++ {
 		if i&63 == 0 && k.Now() > end {
