@@ -926,7 +926,12 @@ func (wk *worker) finish(c *kernel.Ctx) {
 	if p := wk.currentPwq; wk.sampled && end-wk.startAt > p.stats.maxRun {
 		p.stats.maxRun = end - wk.startAt
 	}
-	wk.release(c)
+	// release, without the call.
+	qf := wk.currentQF
+	if wk.flags.Load()&workerCPUIntensive != 0 {
+		wk.clrFlags(workerCPUIntensive)
+	}
+	wk.clearCurrent().decNrInFlight(c, qf)
 }
 
 // runItems is worker_thread()'s loop over the pool's items (pool.mu
@@ -996,17 +1001,25 @@ func leakedAtomic(c *kernel.Ctx, fn Func, before uint32) {
 // release is the end of process_one_work() (pool.mu held): the worker is
 // done with its item (it stays on the busy list until it goes idle).
 func (wk *worker) release(c *kernel.Ctx) {
-	p, qf := wk.currentPwq, wk.currentQF
+	qf := wk.currentQF
 	if wk.flags.Load()&workerCPUIntensive != 0 {
 		wk.clrFlags(workerCPUIntensive)
 	}
+	wk.clearCurrent().decNrInFlight(c, qf)
+}
+
+// clearCurrent is the worker's part of release: it forgets its item and
+// counts it completed on its pwq, which it returns. Small enough to be
+// inlined, so that finish does release's work without the call.
+func (wk *worker) clearCurrent() *pwq {
+	p := wk.currentPwq
 	wk.lastFn = wk.currentFn
 	wk.currentWork = nil
 	wk.currentFn = nil
 	wk.currentFnID = 0
 	wk.currentPwq = nil
 	p.stats.completed++
-	p.decNrInFlight(c, qf)
+	return p
 }
 
 // goexit handles a work function that ended its goroutine with
