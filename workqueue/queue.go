@@ -282,9 +282,12 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 func (w *Work) stamp(pool *workerPool) {
 	w.stamped = pool.sampleSeq.Add(1)%latencySample == 1
 	if w.stamped {
-		w.queuedAt = pool.sys.k.Now()
+		w.stampNow(pool)
 	}
 }
+
+// stampNow is stamp's clock read, out of line so that stamp is inlined.
+func (w *Work) stampNow(pool *workerPool) { w.queuedAt = pool.sys.k.Now() }
 
 // enqueue is the part of __queue_work() done under pool.mu once w's
 // work->data names the pool: count w in p's current flush color and put
@@ -316,9 +319,24 @@ func (pool *workerPool) enqueue(c *kernel.Ctx, p *pwq, w *Work) bool {
 // queuer pushes and then looks at nr_running: one of them sees the other,
 // so an item is never left without a worker. w's PENDING is owned, and w
 // is on no list.
+//
+// It is publish then push, written out so that the queueing is one call
+// (the inliner takes stamp but not pushChain); kickIdle and the clock
+// read are out of line.
 func (pool *workerPool) queueFast(c *kernel.Ctx, p *pwq, w *Work) {
-	pool.publish(p, w)
-	pool.push(c, w)
+	w.pwq = p
+	w.stamp(pool)
+	w.data.Store(dataPending | dataQueued | pool.data)
+	for { // pushChain
+		head := pool.incoming.Load()
+		w.next = head
+		if pool.incoming.CompareAndSwap(head, w) {
+			break
+		}
+	}
+	if pool.nrRunning.Load() == 0 {
+		pool.kickIdle(c)
+	}
 }
 
 // publish is the first half of queueFast: from here cancel and flush find
@@ -334,21 +352,32 @@ func (pool *workerPool) publish(p *pwq, w *Work) {
 // push is the second half of queueFast: w joins the incoming chain, and a
 // worker is woken if none runs any more.
 func (pool *workerPool) push(c *kernel.Ctx, w *Work) {
+	pool.pushChain(w)
+	if pool.nrRunning.Load() == 0 {
+		// The worker went idle (or to sleep) meanwhile: wake one.
+		pool.kickIdle(c)
+	}
+}
+
+// pushChain puts w at the head of the incoming chain.
+func (pool *workerPool) pushChain(w *Work) {
 	for {
 		head := pool.incoming.Load()
 		w.next = head
 		if pool.incoming.CompareAndSwap(head, w) {
-			break
+			return
 		}
 	}
-	if pool.nrRunning.Load() == 0 {
-		// The worker went idle (or to sleep) meanwhile: wake one.
-		pool.lock()
-		wake, _ := pool.kickLater(c)
-		pool.mu.Unlock()
-		if wake != nil {
-			pool.sys.k.WakeUpProcess(wake)
-		}
+}
+
+// kickIdle is push's rare end, out of line so that push stays small: no
+// worker runs any more, so one is woken for the pushed items.
+func (pool *workerPool) kickIdle(c *kernel.Ctx) {
+	pool.lock()
+	wake, _ := pool.kickLater(c)
+	pool.mu.Unlock()
+	if wake != nil {
+		pool.sys.k.WakeUpProcess(wake)
 	}
 }
 
