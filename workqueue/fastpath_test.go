@@ -2,6 +2,7 @@ package workqueue_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/kdefer/kdefer/delay"
@@ -139,5 +140,50 @@ func TestFlushWorkqueueWaitsForItemsStillOnTheIncomingChain(t *testing.T) {
 	})
 	if got := fmt.Sprint(order); got != "[parent done flush x y flushed]" {
 		t.Fatalf("order %s, want [parent done flush x y flushed]", got)
+	}
+}
+
+// TestARunQueuedWithoutTheLockBeyondMaxActiveWaitsInactiveInOrder: items
+// of one workqueue queued without the lock while the pool's worker runs
+// are spliced onto the pool as one run: as many as max_active allows go
+// on the worklist, the rest wait on the pwq's inactive list (and all of
+// them once some already wait), and they run in queueing order.
+func TestARunQueuedWithoutTheLockBeyondMaxActiveWaitsInactiveInOrder(t *testing.T) {
+	k := ktest.Virtual(t, 1, 1000)
+	var order []int
+	items := make([]*workqueue.Work, 6)
+	for i := range items {
+		items[i] = workqueue.Declare(func(c *kernel.Ctx, w *workqueue.Work) { order = append(order, i) })
+	}
+	var wq *workqueue.Workqueue
+	var dumps []string
+	parent := workqueue.Declare(func(c *kernel.Ctx, w *workqueue.Work) {
+		for _, it := range items[:5] {
+			workqueue.QueueWork(c, wq, it)
+		}
+		dumps = append(dumps, workqueue.DumpState(c.Kernel()))
+		workqueue.QueueWork(c, wq, items[5])
+		dumps = append(dumps, workqueue.DumpState(c.Kernel()))
+	})
+	ktest.InTask(t, k, func(c *kernel.Ctx) {
+		wq, _ = workqueue.AllocWorkqueue(c, "lim2", 0, 2)
+		workqueue.ScheduleWork(c, parent)
+		workqueue.FlushWork(c, parent)
+		workqueue.FlushWorkqueue(c, wq)
+		workqueue.DestroyWorkqueue(c, wq)
+	})
+	fn := "*TestARunQueuedWithoutTheLockBeyondMaxActiveWaitsInactiveInOrder\n"
+	for i, want := range [][]string{
+		{"active=2 ", "pending: 2" + fn, "inactive: 3" + fn},
+		{"active=2 ", "pending: 2" + fn, "inactive: 4" + fn},
+	} {
+		for _, s := range want {
+			if !strings.Contains(dumps[i], s) {
+				t.Errorf("dump %d lacks %q:\n%s", i, s, dumps[i])
+			}
+		}
+	}
+	if got := fmt.Sprint(order); got != "[0 1 2 3 4 5]" {
+		t.Fatalf("order %s, want [0 1 2 3 4 5]", got)
 	}
 }

@@ -60,7 +60,13 @@ func (p *pwq) tryincNrActive() bool {
 func (p *pwq) activateWork(c *kernel.Ctx, w *Work) {
 	pool := p.pool
 	pool.traceActivate(c, w)
-	moveLinkedWorks(w, &pool.worklist)
+	if w.qflags&qLinked == 0 && w == p.inactive.head {
+		// The common case: the first inactive item, no barrier linked.
+		p.inactive.popFront(w)
+		pool.worklist.pushBack(w)
+	} else {
+		moveLinkedWorks(w, &pool.worklist)
+	}
 	w.qflags &^= qInactive
 }
 
@@ -76,15 +82,34 @@ func (p *pwq) activateFirstInactive(c *kernel.Ctx) bool {
 
 // decNrActive is pwq_dec_nr_active().
 func (p *pwq) decNrActive(c *kernel.Ctx) {
-	p.nrActive--
 	if p.inactive.head != nil {
-		p.activateFirstInactive(c)
+		p.activateNext(c)
+		return
 	}
+	p.nrActive--
+}
+
+// activateNext is the rest of pwq_dec_nr_active() when items wait: one
+// leaves its slot and the first waiting one takes it. The common case —
+// no barrier linked to it, max_active not lowered meanwhile, its
+// activation not traced — moves it in place (nr_active is unchanged);
+// the rest goes through activateFirstInactive.
+func (p *pwq) activateNext(c *kernel.Ctx) {
+	w := p.inactive.head
+	pool := p.pool
+	if w.qflags&qLinked != 0 || p.nrActive > int(p.wq.maxActive.Load()) || pool.tr.On(trace.WorkqueueActivateWork) {
+		p.nrActive--
+		p.activateFirstInactive(c)
+		return
+	}
+	p.inactive.popFront(w)
+	pool.worklist.pushBack(w)
+	w.qflags &^= qInactive
 }
 
 // decNrInFlight is pwq_dec_nr_in_flight(): an item left the queue (ran, or
 // was cancelled); flushers of its color are told when it was the last.
-// Small enough to be inlined into the worker's release; the rest is in
+// The end, for a pwq being flushed or a closed workqueue, is in
 // inFlightDone.
 func (p *pwq) decNrInFlight(c *kernel.Ctx, qflags uint16) {
 	color := int(qflags&qColorMask) >> qColorSh
@@ -257,9 +282,12 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 func (w *Work) stamp(pool *workerPool) {
 	w.stamped = pool.sampleSeq.Add(1)%latencySample == 1
 	if w.stamped {
-		w.queuedAt = pool.sys.k.Now()
+		w.stampNow(pool)
 	}
 }
+
+// stampNow is stamp's clock read, out of line so that stamp is inlined.
+func (w *Work) stampNow(pool *workerPool) { w.queuedAt = pool.sys.k.Now() }
 
 // enqueue is the part of __queue_work() done under pool.mu once w's
 // work->data names the pool: count w in p's current flush color and put
@@ -291,9 +319,24 @@ func (pool *workerPool) enqueue(c *kernel.Ctx, p *pwq, w *Work) bool {
 // queuer pushes and then looks at nr_running: one of them sees the other,
 // so an item is never left without a worker. w's PENDING is owned, and w
 // is on no list.
+//
+// It is publish then push, written out so that the queueing is one call
+// (the inliner takes stamp but not pushChain); kickIdle and the clock
+// read are out of line.
 func (pool *workerPool) queueFast(c *kernel.Ctx, p *pwq, w *Work) {
-	pool.publish(p, w)
-	pool.push(c, w)
+	w.pwq = p
+	w.stamp(pool)
+	w.data.Store(dataPending | dataQueued | pool.data)
+	for { // pushChain
+		head := pool.incoming.Load()
+		w.next = head
+		if pool.incoming.CompareAndSwap(head, w) {
+			break
+		}
+	}
+	if pool.nrRunning.Load() == 0 {
+		pool.kickIdle(c)
+	}
 }
 
 // publish is the first half of queueFast: from here cancel and flush find
@@ -309,29 +352,41 @@ func (pool *workerPool) publish(p *pwq, w *Work) {
 // push is the second half of queueFast: w joins the incoming chain, and a
 // worker is woken if none runs any more.
 func (pool *workerPool) push(c *kernel.Ctx, w *Work) {
+	pool.pushChain(w)
+	if pool.nrRunning.Load() == 0 {
+		// The worker went idle (or to sleep) meanwhile: wake one.
+		pool.kickIdle(c)
+	}
+}
+
+// pushChain puts w at the head of the incoming chain.
+func (pool *workerPool) pushChain(w *Work) {
 	for {
 		head := pool.incoming.Load()
 		w.next = head
 		if pool.incoming.CompareAndSwap(head, w) {
-			break
+			return
 		}
 	}
-	if pool.nrRunning.Load() == 0 {
-		// The worker went idle (or to sleep) meanwhile: wake one.
-		pool.lock()
-		wake, _ := pool.kickLater(c)
-		pool.mu.Unlock()
-		if wake != nil {
-			pool.sys.k.WakeUpProcess(wake)
-		}
+}
+
+// kickIdle is push's rare end, out of line so that push stays small: no
+// worker runs any more, so one is woken for the pushed items.
+func (pool *workerPool) kickIdle(c *kernel.Ctx) {
+	pool.lock()
+	wake, _ := pool.kickLater(c)
+	pool.mu.Unlock()
+	if wake != nil {
+		pool.sys.k.WakeUpProcess(wake)
 	}
 }
 
 // splice moves the items queued by queueFast onto their lists, in the
 // order they were queued (pool.mu held). The common case — every item of
-// one pwq, all of them within its max_active — is accounted for once and
-// linked onto the worklist as a run; otherwise each item goes through
-// enqueue.
+// one pwq — is accounted for once: the first max_active-nr_active items
+// (none if some already wait) are linked onto the worklist as one run and
+// the rest onto the pwq's inactive list as another, as enqueue would put
+// them one by one; items of several pwqs go through enqueue each.
 func (pool *workerPool) splice() {
 	head := pool.incoming.Swap(nil)
 	if head == nil {
@@ -350,7 +405,7 @@ func (pool *workerPool) splice() {
 		n++
 		head = next
 	}
-	if !one || !p.inactive.empty() || p.nrActive+n > int(p.wq.maxActive.Load()) {
+	if !one {
 		for w := fifo; w != nil; {
 			next := w.next
 			w.next = nil
@@ -359,31 +414,54 @@ func (pool *workerPool) splice() {
 		}
 		return
 	}
-	// enqueue for the whole run: one flush color, all active.
+	// enqueue for the whole run: one flush color; as many active as
+	// max_active allows, unless items already wait.
 	p.nrInFlight[p.workColor] += n
 	p.stats.queued += uint64(n)
-	p.nrActive += n
 	qf := colorFlags(p.workColor)
-	l := &pool.worklist
+	active := 0
+	if p.inactive.empty() {
+		active = min(n, max(int(p.wq.maxActive.Load())-p.nrActive, 0))
+	}
+	p.nrActive += active
+	if active == n {
+		linkRun(&pool.worklist, fifo, last, qf)
+	} else if active == 0 {
+		linkRun(&p.inactive, fifo, last, qf|qInactive)
+	} else {
+		split := fifo
+		for range active - 1 {
+			split = split.next
+		}
+		rest := split.next
+		split.next = nil
+		linkRun(&pool.worklist, fifo, split, qf)
+		linkRun(&p.inactive, rest, last, qf|qInactive)
+	}
+	if active > 0 && pool.tr.On(trace.WorkqueueActivateWork) {
+		// Tracing began after these items were queued.
+		for w := fifo; w != nil && w.list == &pool.worklist; w = w.next {
+			pool.emitActivate(nil, w)
+		}
+	}
+}
+
+// linkRun appends the run first…last (chained by next, last.next nil) to
+// the tail of l, each item with queue flags qf.
+func linkRun(l *wlist, first, last *Work, qf uint16) {
 	prev := l.tail
 	if prev != nil {
-		prev.next = fifo
+		prev.next = first
 	} else {
-		l.head = fifo
+		l.head = first
 	}
-	for w := fifo; w != nil; w = w.next {
+	for w := first; w != nil; w = w.next {
 		w.qflags = qf
 		w.list = l
 		w.prev = prev
 		prev = w
 	}
 	l.tail = last
-	if pool.tr.On(trace.WorkqueueActivateWork) {
-		// Tracing began after these items were queued.
-		for w := fifo; w != nil; w = w.next {
-			pool.emitActivate(nil, w)
-		}
-	}
 }
 
 // QueueWorkOn is queue_work_on(cpu, wq, w): queue w on wq to run on cpu
@@ -803,8 +881,13 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 		p.stats.observeLatency(wk.startAt - w.queuedAt)
 	}
 	// w.pwq is left as it is: it is read only while work->data says w
-	// is queued.
-	w.unlink()
+	// is queued. w is on a list: the worklist (usually its head) or
+	// the worker's scheduled list.
+	if l := w.list; l.head == w {
+		l.popFront(w)
+	} else {
+		l.remove(w)
+	}
 	if Flags(p.wq.flags.Load())&CPUIntensive != 0 {
 		wk.setFlags(workerCPUIntensive)
 	}
@@ -872,7 +955,12 @@ func (wk *worker) finish(c *kernel.Ctx) {
 	if p := wk.currentPwq; wk.sampled && end-wk.startAt > p.stats.maxRun {
 		p.stats.maxRun = end - wk.startAt
 	}
-	wk.release(c)
+	// release, without the call.
+	qf := wk.currentQF
+	if wk.flags.Load()&workerCPUIntensive != 0 {
+		wk.clrFlags(workerCPUIntensive)
+	}
+	wk.clearCurrent().decNrInFlight(c, qf)
 }
 
 // runItems is worker_thread()'s loop over the pool's items (pool.mu
@@ -942,17 +1030,25 @@ func leakedAtomic(c *kernel.Ctx, fn Func, before uint32) {
 // release is the end of process_one_work() (pool.mu held): the worker is
 // done with its item (it stays on the busy list until it goes idle).
 func (wk *worker) release(c *kernel.Ctx) {
-	p, qf := wk.currentPwq, wk.currentQF
+	qf := wk.currentQF
 	if wk.flags.Load()&workerCPUIntensive != 0 {
 		wk.clrFlags(workerCPUIntensive)
 	}
+	wk.clearCurrent().decNrInFlight(c, qf)
+}
+
+// clearCurrent is the worker's part of release: it forgets its item and
+// counts it completed on its pwq, which it returns. Small enough to be
+// inlined, so that finish does release's work without the call.
+func (wk *worker) clearCurrent() *pwq {
+	p := wk.currentPwq
 	wk.lastFn = wk.currentFn
 	wk.currentWork = nil
 	wk.currentFn = nil
 	wk.currentFnID = 0
 	wk.currentPwq = nil
 	p.stats.completed++
-	p.decNrInFlight(c, qf)
+	return p
 }
 
 // goexit handles a work function that ended its goroutine with

@@ -257,6 +257,17 @@ func (l *wlist) remove(w *Work) {
 	w.next, w.prev, w.list = nil, nil, nil
 }
 
+// popFront unlinks w, the head of l.
+func (l *wlist) popFront(w *Work) {
+	l.head = w.next
+	if w.next != nil {
+		w.next.prev = nil
+	} else {
+		l.tail = nil
+	}
+	w.next, w.list = nil, nil
+}
+
 // unlink removes w from whatever list it is on.
 func (w *Work) unlink() {
 	if w.list != nil {

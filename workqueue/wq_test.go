@@ -104,6 +104,34 @@ func TestSetMaxActiveRaisesTheLimitAndActivatesWaitingItems(t *testing.T) {
 	}
 }
 
+// TestSetMaxActiveLowersTheLimitSoThatCompletionsActivateNothingUntilBelowIt:
+// with three items active and two waiting, max_active lowered to 1 lets a
+// waiting item start only once the active ones have all completed (a
+// completion's slot goes to a waiting item only while nr_active is within
+// the limit).
+func TestSetMaxActiveLowersTheLimitSoThatCompletionsActivateNothingUntilBelowIt(t *testing.T) {
+	k := ktest.Virtual(t, 1, 1000)
+	var starts []int64
+	ktest.InTask(t, k, func(c *kernel.Ctx) {
+		wq, _ := workqueue.AllocWorkqueue(c, "shrink", 0, 3)
+		items := make([]workqueue.Work, 5)
+		for i := range items {
+			workqueue.Init(&items[i], func(c *kernel.Ctx, w *workqueue.Work) {
+				starts = append(starts, c.Kernel().Now()/ms)
+				delay.Msleep(c, 10)
+			})
+			workqueue.QueueWork(c, wq, &items[i])
+		}
+		delay.Msleep(c, 2)
+		workqueue.SetMaxActive(c, wq, 1)
+		workqueue.DestroyWorkqueue(c, wq)
+	})
+	// msleep(10) sleeps 11 jiffies.
+	if got, want := fmt.Sprint(starts), fmt.Sprint([]int64{0, 0, 0, 11, 22}); got != want {
+		t.Fatalf("starts %s ms, want %s", got, want)
+	}
+}
+
 // TestOrderedWorkqueueRunsOneItemAtATimeInQueueingOrder: even when items
 // sleep and are queued from two CPUs.
 func TestOrderedWorkqueueRunsOneItemAtATimeInQueueingOrder(t *testing.T) {
