@@ -2,6 +2,7 @@ package timer
 
 import (
 	"fmt"
+	"math/bits"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -41,18 +42,21 @@ type system struct {
 // timerBase is struct timer_base: a wheel, its lock and the bookkeeping of
 // the callback being run.
 type timerBase struct {
+	// The fields the arm and cancel paths read first, beside the lock.
 	mu         sync.Mutex
-	w          wheel
-	sys        *system
-	cpu        int
-	kind       int    // baseLocal, baseGlobal or baseDef
-	name       string // BASE_LOCAL, BASE_GLOBAL or BASE_DEF
+	sentinel   bool // the migrating placeholder, never locked
 	deferrable bool
-	sentinel   bool        // the migrating placeholder, never locked
-	runCtx     *kernel.Ctx // the softirq context running callbacks, nil otherwise
-	expireFn   func(*Timer)
-	waiters    int           // timer_delete_sync callers waiting for a running callback
-	tr         *trace.Tracer // the kernel's, for the tracepoints
+	kind       int            // baseLocal, baseGlobal or baseDef
+	cpu        int            // the CPU whose base this is
+	k          *kernel.Kernel // sys.k
+	tr         *trace.Tracer  // the kernel's, for the tracepoints
+
+	w        wheel
+	sys      *system
+	name     string      // BASE_LOCAL, BASE_GLOBAL or BASE_DEF
+	runCtx   *kernel.Ctx // the softirq context running callbacks, nil otherwise
+	expireFn func(*Timer)
+	waiters  int // timer_delete_sync callers waiting for a running callback
 }
 
 var sysKey kernel.LocalKey
@@ -65,7 +69,7 @@ func newSystem(k *kernel.Kernel) any {
 	j := k.Jiffies()
 	for cpu := 0; cpu < k.NumCPUs(); cpu++ {
 		for i, name := range baseNames {
-			b := &timerBase{sys: s, cpu: cpu, kind: i, name: name, deferrable: i == baseDef, tr: k.Tracer()}
+			b := &timerBase{sys: s, k: k, cpu: cpu, kind: i, name: name, deferrable: i == baseDef, tr: k.Tracer()}
 			b.w.reset(k.HZ(), j)
 			b.expireFn = b.expire
 			s.bases = append(s.bases, b)
@@ -480,8 +484,10 @@ func setPinned(t *Timer, on bool) {
 // armed and 0 is returned. Re-arming allocates nothing.
 func Mod(c *kernel.Ctx, t *Timer, expires uint64) int {
 	// The common case inline: a set-up timer armed again on the base it
-	// is on (the calling CPU's, of its kind). Anything else, and every
-	// report, is modTimer's.
+	// is on (the calling CPU's, of its kind), the base's clock current,
+	// tracing off, an expiry on a level below the last. Anything else,
+	// and every report, is armLocked's or modTimer's; the fast path
+	// bails out to them before it changes anything.
 	b := t.base.Load()
 	if b == nil || b.sentinel {
 		return modTimer(c, t, expires, modNormal, -1)
@@ -501,28 +507,105 @@ func Mod(c *kernel.Ctx, t *Timer, expires uint64) int {
 		}
 		ret = 1
 	}
-	if t.odebug == odebugNone || t.function == nil || b.sys.k != c.Kernel() || b.cpu != c.CPU() || b.kind != t.baseKind() {
+	if t.odebug == odebugNone || t.function == nil || b.k != c.Kernel() || b.cpu != c.CPU() || b.kind != t.baseKind() {
 		b.mu.Unlock()
 		return modTimer(c, t, expires, modNormal, -1)
 	}
-	floor, floorSet := b.w.runFloor, b.w.runFloorSet
 	now, ok := c.TakeJiffies() // Ctx.ArmJiffies, in two inlined halves
 	if !ok {
 		now = c.Kernel().Jiffies()
 	}
+	w := &b.w
+	// The bucket, as wheel.arm chooses it when the clock needs no
+	// forwarding (now is not after clk) and the delta is below the last
+	// level. The bucket then expires after clk, and so after now: the
+	// run floor is not concerned (noteQueued).
+	delta := expires - w.clk
+	if b.tr.OnAny(modEvents) || jiffies.TimeAfter(now, w.clk) || delta >= lvlStart(lvlDepthLow-1) {
+		return b.armLocked(c, t, expires, now, ret)
+	}
+	var idx uint
+	var bucketExpiry uint64
+	if delta < lvlStart(1) {
+		idx, bucketExpiry = uint(expires+1)&lvlMask, expires+1
+	} else {
+		lvl := uint(lvlOfLen[bits.Len64(delta)])
+		if delta < lvlStartTab[lvl&15] {
+			lvl--
+		}
+		sh := lvlShift(lvl)
+		e := (expires >> sh) + 1
+		idx, bucketExpiry = lvlOffs(lvl)+uint(e&lvlMask), e<<sh
+	}
+	t.expires = expires
+	if pprev := t.pprev; pprev != nil {
+		old := t.wheelIdx()
+		if idx == old {
+			// mod_timer's same-bucket shortcut: only the expiry changes.
+			b.mu.Unlock()
+			return 1
+		}
+		next := t.next
+		*pprev = next
+		if next != nil {
+			next.pprev = pprev
+		} else if pprev == &w.vectors[old] {
+			w.pendingMap[old/lvlSize] &^= 1 << (old % lvlSize)
+			w.nextExpiryRecalc = true
+		}
+	}
+	h := &w.vectors[idx]
+	first := *h
+	t.next = first
+	if first != nil {
+		first.pprev = &t.next
+	}
+	*h = t
+	t.pprev = h
+	w.pendingMap[idx/lvlSize] |= 1 << (idx % lvlSize)
+	t.flags = (t.flags &^ flagArrayMask) | uint32(idx)<<flagArrayShift
+	if jiffies.TimeBefore(bucketExpiry, w.nextExpiry) {
+		w.nextExpiry = bucketExpiry
+		w.timersPending = true
+		w.nextExpiryRecalc = false
+		return b.unlockKick(c, ret)
+	}
+	b.mu.Unlock()
+	return ret
+}
+
+// armLocked is Mod's wheel work for the cases its inline path leaves
+// out (a clock to forward, tracing on, the last level, an expiry in the
+// past), with t's base b locked and the checks made: mod_timer's locked
+// part on the base the timer is on. It unlocks b.
+//
+//go:noinline
+func (b *timerBase) armLocked(c *kernel.Ctx, t *Timer, expires, now uint64, ret int) int {
+	floor, floorSet := b.w.runFloor, b.w.runFloorSet
 	pre := b.tracePre(t)
 	kick := b.w.arm(t, expires, now)
 	b.tracePost(c, t, pre)
 	if b.w.runFloorSet && (b.w.runFloor != floor || !floorSet) {
 		b.w.raiseFloor(c.Kernel())
 	}
-	if kick && !b.deferrable {
-		cpu := b.cpu
-		b.mu.Unlock()
-		c.Kernel().KickCPU(cpu)
-		return ret
+	if kick {
+		return b.unlockKick(c, ret)
 	}
 	b.mu.Unlock()
+	return ret
+}
+
+// unlockKick unlocks b, whose next expiry an arm has just moved earlier,
+// and kicks its CPU (trigger_dyntick_cpu) unless b is deferrable. It
+// returns ret.
+//
+//go:noinline
+func (b *timerBase) unlockKick(c *kernel.Ctx, ret int) int {
+	cpu, deferrable := b.cpu, b.deferrable
+	b.mu.Unlock()
+	if !deferrable {
+		c.Kernel().KickCPU(cpu)
+	}
 	return ret
 }
 
