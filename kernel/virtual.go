@@ -323,7 +323,7 @@ func (k *Kernel) driveUntilRunning(t *Task) {
 // driverRole guards the driver role of a virtual kernel (see acquireDriver).
 type driverRole struct {
 	mu    sync.Mutex
-	owner int64 // goroutine id of the driver, 0 when none
+	owner int64 // driverID of the driving goroutine, 0 when none
 	depth int
 }
 
@@ -334,7 +334,7 @@ func (k *Kernel) acquireDriver(what string) error {
 	if !k.virtual {
 		return nil
 	}
-	id := goid()
+	id := driverID()
 	d := &k.drv
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -371,6 +371,20 @@ func (e *DriverBusyError) Error() string {
 
 // Unwrap returns EBUSY.
 func (e *DriverBusyError) Unwrap() error { return EBUSY }
+
+// driverID identifies the calling goroutine for the driver role: the
+// address of its runtime descriptor where getg reads it (a load), the
+// goroutine id from its stack header (a traceback) elsewhere. The driver
+// role is taken and given back on every Run, so its cost is paid per Run.
+// A goroutine that exits while it holds the role (an attached task never
+// detached) may have its descriptor reused by a new goroutine, which is
+// then taken for the driver instead of getting EBUSY.
+func driverID() int64 {
+	if g := getg(); g != 0 {
+		return int64(g)
+	}
+	return goid()
+}
 
 // goid returns the calling goroutine's id, read from its stack header
 // ("goroutine 42 [running]:"). It costs about a microsecond; kdefer uses it
