@@ -367,7 +367,7 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 	if b.w.runFloorSet && (b.w.runFloor != floor || !floorSet) {
 		// Queued already due: it runs from the tick after the current
 		// jiffy, which now, read earlier by the caller, may lag.
-		b.w.raiseFloor(k)
+		b.raiseFloor(c)
 	}
 	if kick && !b.deferrable {
 		cpuOf := b.cpu
@@ -379,11 +379,23 @@ func modTimer(c *kernel.Ctx, t *Timer, expires uint64, mode int, cpu int) int {
 	return ret
 }
 
-// raiseFloor makes w's run floor the tick after the current jiffy, when it
-// was set from a jiffies value that may lag the clock.
-func (w *wheel) raiseFloor(k *kernel.Kernel) {
-	if j := k.Jiffies() + 1; jiffies.TimeBefore(w.runFloor, j) {
+// raiseFloor makes b's run floor the tick after the current jiffy, when it
+// was set from a jiffies value that may lag the clock, by an arm from c.
+//
+// An arm from a task of b's CPU while that CPU's timer softirq runs b
+// (in real time a task's goroutine runs beside its CPU's interrupts) also
+// holds the run in progress at the floor: in the kernel the task could
+// only have armed after that softirq, which runs on the task's CPU before
+// the task resumes, so the run must not pick the timer up in this jiffy.
+// An arm from another CPU, or from a callback of the run, is picked up by
+// the run in progress if it is due, as in the kernel.
+func (b *timerBase) raiseFloor(c *kernel.Ctx) {
+	w := &b.w
+	if j := c.Kernel().Jiffies() + 1; jiffies.TimeBefore(w.runFloor, j) {
 		w.runFloor = j
+	}
+	if b.runCtx != nil && c.CPU() == b.cpu && c.InTask() {
+		w.floorHolds = true
 	}
 }
 
@@ -403,7 +415,7 @@ func migrateTimer(c *kernel.Ctx, t *Timer, b, target *timerBase, expires uint64,
 	kick := target.w.add(t, now)
 	target.traceStart(c, t)
 	if target.w.runFloorSet && (target.w.runFloor != floor || !floorSet) {
-		target.w.raiseFloor(c.Kernel())
+		target.raiseFloor(c)
 	}
 	target.mu.Unlock()
 	if kick && !target.deferrable {
@@ -586,7 +598,7 @@ func (b *timerBase) armLocked(c *kernel.Ctx, t *Timer, expires, now uint64, ret 
 	kick := b.w.arm(t, expires, now)
 	b.tracePost(c, t, pre)
 	if b.w.runFloorSet && (b.w.runFloor != floor || !floorSet) {
-		b.w.raiseFloor(c.Kernel())
+		b.raiseFloor(c)
 	}
 	if kick {
 		return b.unlockKick(c, ret)

@@ -119,6 +119,9 @@ type wheel struct {
 	// it can choose expires after jiffies. run clears it.
 	runFloor    uint64
 	runFloorSet bool
+	// floorHolds, set while run is in progress, makes run stop at
+	// runFloor too, not only check it on entry (see timerBase.raiseFloor).
+	floorHolds bool
 
 	// timersPending is timer_base::timers_pending: whether nextExpiry
 	// refers to a real timer (valid when nextExpiryRecalc is false). As in
@@ -686,7 +689,11 @@ func (w *wheel) run(now uint64, expire func(*Timer)) {
 		}
 		w.runFloorSet = false
 	}
+	w.floorHolds = false
 	for jiffies.TimeAfterEq(now, w.clk) && jiffies.TimeAfterEq(now, w.nextExpiry) {
+		if w.floorHolds && w.runFloorSet && jiffies.TimeBefore(now, w.runFloor) {
+			break // a timer queued during this run waits for the next tick
+		}
 		levels := w.collectExpired()
 		// clk is one ahead of jiffies while timers run, so that a
 		// timer re-armed for "now" is not requeued endlessly.

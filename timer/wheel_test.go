@@ -790,7 +790,11 @@ func TestArmMatchesTheWheelsOwnSteps(t *testing.T) {
 	for _, hz := range allHZ {
 		depth := refDepth(hz)
 		for _, clk := range clkSamples(rng, hz) {
-			deltas := deltaSamples(rng, depth, 120)
+			nd := 120
+			if raceEnabled {
+				nd = 30 // see race_on_test.go
+			}
+			deltas := deltaSamples(rng, depth, nd)
 			for i, d := range deltas {
 				for _, lag := range []uint64{0, 1, 70, 5000} {
 					for _, pending := range []bool{false, true} {
@@ -832,6 +836,59 @@ func TestArmMatchesTheWheelsOwnSteps(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestATimerQueuedDueByATaskDuringACatchUpRunWaitsForTheNextTick: a run
+// that catches up on a late tick (clk behind now) drops the lock for each
+// callback; a task of the same CPU that arms a timer already due meanwhile
+// (a real-time task's goroutine runs beside its CPU's softirq) sets the run
+// floor to the next tick and holds the run there (timerBase.raiseFloor sets
+// floorHolds), so the timer does not fire in the jiffy it was armed in, as
+// in the kernel, where that task could only have run after the softirq. An
+// arm from another CPU, or from the run's own callbacks, does not hold the
+// run: the kernel's run in progress picks such a timer up.
+func TestATimerQueuedDueByATaskDuringACatchUpRunWaitsForTheNextTick(t *testing.T) {
+	for _, holds := range []bool{true, false} {
+		const clk, now = 1000, 1003
+		var w wheel
+		w.reset(1000, clk)
+		var a, b Timer
+		fired := map[*Timer]uint64{}
+		a.function, b.function = func(*kernel.Ctx, *Timer) {}, func(*kernel.Ctx, *Timer) {}
+		w.mod(&a, clk, false, false, clk) // due at clk+1, run late at now
+		expire := func(tm *Timer) {
+			fired[tm] = now
+			if tm == &a {
+				// The task arms b for a jiffy long past, with the
+				// jiffies it read: now.
+				w.arm(&b, now-5, now)
+				if w.runFloorSet {
+					w.floorHolds = holds
+				}
+			}
+		}
+		w.run(now, expire)
+		if _, ok := fired[&a]; !ok {
+			t.Fatalf("holds=%v: the late timer did not run", holds)
+		}
+		_, ranB := fired[&b]
+		if holds && ranB {
+			t.Errorf("a task's timer queued due during the run fired in the jiffy it was armed in (%d)", now)
+		}
+		if !holds && !ranB {
+			t.Errorf("a timer queued due by another CPU during the run did not fire in it, as the kernel's would")
+		}
+		if holds {
+			w.run(now, expire) // the same jiffy's softirq again: still held
+			if _, ok := fired[&b]; ok {
+				t.Errorf("held timer fired in the same jiffy on a second run")
+			}
+			w.run(now+1, func(tm *Timer) { fired[tm] = now + 1 })
+			if got, ok := fired[&b]; !ok || got != now+1 {
+				t.Errorf("held timer: fired %v at %d, want at the next tick %d", ok, got, now+1)
 			}
 		}
 	}
