@@ -47,7 +47,11 @@ func TestModInlinePathMatchesTheGenericPath(t *testing.T) {
 			}
 			deltas := deltaSamples(rng, lvlDepth(hz), 300)
 			tick := time.Duration(ks[0].TickNsec())
-			for step := 0; step < 4000; step++ {
+			steps := 4000
+			if raceEnabled {
+				steps = 1000 // see race_on_test.go
+			}
+			for step := 0; step < steps; step++ {
 				i := rng.IntN(n)
 				var r [2]int
 				what := ""
