@@ -10,3 +10,9 @@ func rdtsc() uint64
 
 // haveTSC reports whether this architecture has a time-stamp counter.
 const haveTSC = true
+
+// readJiffiesFast is Ctx.Jiffies in real time (see the assembly): the
+// same jiffy as the context's last read in one call, else readJiffies.
+//
+//go:noescape
+func readJiffiesFast(c *Ctx) uint64

@@ -62,13 +62,15 @@ func (c *Ctx) Jiffies() uint64 {
 	if c.k.virtual {
 		return c.k.vjiffies.Load()
 	}
-	return c.readJiffies()
+	return readJiffiesFast(c)
 }
 
-// readJiffies is Jiffies in real time, out of line so that Jiffies inlines.
+// readJiffies is Jiffies in real time at a jiffy the context has not
+// seen yet, or off the TSC clock (readJiffiesFast, in assembly where there
+// is a TSC, answers the same jiffy as the context's last read itself).
 //
 //go:noinline
-func (c *Ctx) readJiffies() uint64 {
+func readJiffies(c *Ctx) uint64 {
 	k := c.k
 	rc := &k.clock
 	if !rc.tsc {
@@ -78,11 +80,6 @@ func (c *Ctx) readJiffies() uint64 {
 	}
 	tsc := rdtsc()
 	if tsc < c.tscNext {
-		// Still the jiffy this context last read: the counter has not
-		// reached the next jiffy's first tick. The value returned does
-		// not wait for the counter (a predicted branch checks it), so
-		// the read stays off the caller's critical path; it is the same
-		// value the computation below would give.
 		c.seen = c.tscJ | seenValid
 		return c.tscJ
 	}
