@@ -35,7 +35,7 @@ type SpinLock struct {
 }
 
 // spinlockMagic is SPINLOCK_MAGIC, shown in the reports.
-const spinlockMagic = 0xdead4ead
+const spinlockMagic uint32 = 0xdead4ead
 
 // Lock is spin_lock().
 func (l *SpinLock) Lock(c *Ctx) {
