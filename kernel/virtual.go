@@ -44,9 +44,13 @@ func (v *virtSched) pop() *Task {
 	if len(v.runq) == 0 {
 		return nil
 	}
+	// Shift rather than reslice: a run queue that walked forward through
+	// its array would make append allocate a new one every few switches.
+	// It holds the runnable tasks only, a handful.
 	t := v.runq[0]
-	v.runq[0] = nil
-	v.runq = v.runq[1:]
+	n := copy(v.runq, v.runq[1:])
+	v.runq[n] = nil
+	v.runq = v.runq[:n]
 	t.onRunq = false
 	return t
 }
