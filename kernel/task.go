@@ -391,8 +391,11 @@ func (k *Kernel) SendSignal(t *Task, sig Signal) bool {
 		return false
 	}
 	t.sigMu.Lock()
-	t.sigPending.Or(sigBit(sig))
+	// The context's cause first: a task that sees the signal pending
+	// (signal_pending, which it reads without sigMu) then also finds
+	// which signal it was in context.Cause.
 	t.ctxp.Load().cancel(&SignalError{Sig: sig})
+	t.sigPending.Or(sigBit(sig))
 	t.sigMu.Unlock()
 	mask := TaskInterruptible
 	if sig == SIGKILL {
