@@ -75,7 +75,12 @@ func TestSignalsUnloadTheModuleInARealProcess(t *testing.T) {
 			err = cmd.Wait()
 			cancel()
 			code := cmd.ProcessState.ExitCode()
-			if code != 128+int(sig) || stderr.String() != "" || !strings.HasSuffix(out.String(), tc.final+"\n") {
+			// The sed1 driver's encrypt has a one-jiffy deadline, which a
+			// real-time run on a loaded machine can miss: the program
+			// then says so on stderr and exits 1, and the signal still
+			// finds the module running (--for 1h).
+			errs := strings.TrimPrefix(stderr.String(), "*** Operation Timed Out ***\n")
+			if code != 128+int(sig) || errs != "" || !strings.HasSuffix(out.String(), tc.final+"\n") {
 				t.Errorf("%s to kdefer %q: exit %d (%v), want %d; stderr %q\n%s", sig, tc.args, code, err, 128+int(sig), stderr.String(), out.String())
 			}
 		}
