@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -40,8 +41,13 @@ func Rewriting() bool { return *rewrite }
 // (the test goes on) naming the file, the first differing line and a line
 // diff. With -rewrite it writes got to file instead, creating the file's
 // directory if needed, and fails t only if that write fails.
+//
+// The Go release that built the test (runtime.Version(), which kdefer's
+// boot banner and version line print) is compared and written as
+// GoVersion, so that golden files hold on every Go release.
 func Check(t testing.TB, file, got string) {
 	t.Helper()
+	got = Normalize(got)
 	if *rewrite {
 		if err := Write(file, got); err != nil {
 			t.Errorf("golden: %v", err)
@@ -59,6 +65,16 @@ func Check(t testing.TB, file, got string) {
 		return
 	}
 	t.Errorf("golden: output differs from %s (go test -args -rewrite updates it)\n%s", file, Diff(string(want), got, file))
+}
+
+// GoVersion stands for the running Go release in golden files.
+const GoVersion = "{goversion}"
+
+// Normalize returns s with every occurrence of the running Go release
+// (runtime.Version(), "go1.26.8" say) replaced by GoVersion: what Check
+// compares and writes.
+func Normalize(s string) string {
+	return strings.ReplaceAll(s, runtime.Version(), GoVersion)
 }
 
 // Write writes data to file if its content differs, creating the file's

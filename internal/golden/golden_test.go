@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -46,6 +47,22 @@ func TestMatchingOutputPasses(t *testing.T) {
 	Check(r, file, "a\nb\n")
 	if len(r.errors) != 0 {
 		t.Fatalf("matching output failed: %q", r.errors)
+	}
+}
+
+func TestGoldenFilesHoldOnEveryGoRelease(t *testing.T) {
+	setRewrite(t, false)
+	file := filepath.Join(t.TempDir(), "banner.golden")
+	os.WriteFile(file, []byte("kdefer version 0.1.0 ("+GoVersion+") HZ=250\n"), 0o644)
+	r := &recorder{TB: t}
+	Check(r, file, "kdefer version 0.1.0 ("+runtime.Version()+") HZ=250\n")
+	if len(r.errors) != 0 {
+		t.Fatalf("the running Go release was not matched by the placeholder: %q", r.errors)
+	}
+	setRewrite(t, true)
+	Check(r, file, "built by "+runtime.Version()+"\n")
+	if b, _ := os.ReadFile(file); string(b) != "built by "+GoVersion+"\n" {
+		t.Fatalf("rewrite wrote %q, want the placeholder", b)
 	}
 }
 
