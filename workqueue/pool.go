@@ -45,7 +45,11 @@ const (
 // and high priority (kworker/N:M, kworker/N:MH) — and there is one unbound
 // pool per priority (kworker/uP:M).
 type workerPool struct {
-	mu   sync.Mutex // pool->lock
+	// Set when the pool is made: queue_work reads these without the
+	// lock on every item, so they do not share a cache line with the
+	// lock and the worklist, which the worker writes on every item (a
+	// queuer's read there costs the worker's next locked operation a
+	// cache-line round trip between the cores).
 	sys  *system
 	tr   *trace.Tracer // the kernel's, cached for the tracepoints
 	id   int
@@ -56,7 +60,9 @@ type workerPool struct {
 	// and not concurrency managed (unbound and BH pools).
 	disassociated bool
 	virtual       bool // the kernel runs in virtual time
+	_             [64]byte
 
+	mu sync.Mutex // pool->lock
 	// Guarded by mu.
 	worklist  wlist
 	nrWorkers int
