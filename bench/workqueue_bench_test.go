@@ -356,10 +356,16 @@ func newLatency(n int) *latency { return &latency{base: time.Now(), samples: mak
 
 func (l *latency) now() int64 { return int64(time.Since(l.base)) }
 
+// started records the latency of a task that has just started. The clock
+// is read first: the sample's slot comes from a counter on the line of
+// l.base, which the producer reads for its stamps, so that taking the slot
+// first would add a cache-line transfer between cores to the latency of
+// every pool whose tasks start on another processor than their producer's.
 func (l *latency) started(stamp int64) {
+	now := l.now()
 	i := l.n.Add(1) - 1
 	if int(i) < len(l.samples) {
-		l.samples[i] = l.now() - stamp
+		l.samples[i] = now - stamp
 	}
 }
 
