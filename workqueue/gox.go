@@ -68,10 +68,14 @@ type Stats struct {
 	// (PWQ_STAT_CPU_INTENSIVE, _CM_WAKEUP, _MAYDAY, _RESCUED).
 	CPUIntensive, CMWakeups, Mayday, Rescued uint64
 	// LongestRunning is how long the longest-running current item has
-	// been running; MaxRunTime the longest completed execution.
+	// been running; MaxRunTime the longest completed execution of a
+	// measured item (see QueueLatency).
 	LongestRunning, MaxRunTime time.Duration
 	// QueueLatency summarises the time from queueing to the start of
-	// execution of every started item.
+	// execution of the measured items that started: every item queued
+	// while its pool had nothing pending, and one in 128 of the items
+	// queued to a busy pool (measuring an item reads the clock twice,
+	// which would otherwise add to every item's cost and latency).
 	QueueLatency Latency
 }
 

@@ -199,8 +199,11 @@ func TestRateLimiterSpacesRetriesOfManyItems(t *testing.T) {
 }
 
 // TestSnapshotCountsQueuedExecutedAndLatency: the counters, and the
-// queue-to-start latency of the sampled items (one in 16: here the 1st and
-// the 17th of 32 items that busy-wait 1 ms each, one after the other).
+// queue-to-start latency of the measured items. Of 32 items that
+// busy-wait 1 ms each, queued at once, the first finds its pool idle (always
+// measured) and the second is the first of the busy pool's one in 128;
+// then three items queued one at a time, each to an idle pool, are each
+// measured.
 func TestSnapshotCountsQueuedExecutedAndLatency(t *testing.T) {
 	k := ktest.Virtual(t, 1, 1000)
 	items := make([]workqueue.Work, 32)
@@ -221,11 +224,18 @@ func TestSnapshotCountsQueuedExecutedAndLatency(t *testing.T) {
 		if st.Queued != 32 || st.Started != 32 || st.Completed != 32 || st.InFlight != 0 {
 			t.Errorf("after: %+v", st)
 		}
-		if l := st.QueueLatency; l.Count != 2 || l.Max != 16*time.Millisecond || l.Mean != 8*time.Millisecond || st.MaxRunTime != time.Millisecond {
+		if l := st.QueueLatency; l.Count != 2 || l.Max != time.Millisecond || l.Mean != 500*time.Microsecond || st.MaxRunTime != time.Millisecond {
 			t.Errorf("latency %+v max run %v", l, st.MaxRunTime)
 		}
-		if l := st.QueueLatency; l.P50 != 0 || l.P99 < 16*time.Millisecond || l.P99 > 32*time.Millisecond {
+		if l := st.QueueLatency; l.P50 != 0 || l.P99 < time.Millisecond || l.P99 > 2*time.Millisecond {
 			t.Errorf("p50 %v p99 %v", l.P50, l.P99)
+		}
+		for i := range 3 {
+			workqueue.QueueWork(c, wq, &items[i])
+			workqueue.FlushWorkqueue(c, wq)
+		}
+		if l := workqueue.Snapshot(wq).QueueLatency; l.Count != 5 || l.Max != time.Millisecond {
+			t.Errorf("after three items queued to an idle pool: %+v", l)
 		}
 		workqueue.DestroyWorkqueue(c, wq)
 	})

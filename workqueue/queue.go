@@ -262,7 +262,15 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 		kernel.WarnOn(c, true)
 		return false
 	}
-	w.stamp(pool)
+	if pool.worklist.empty() {
+		// The pool has nothing pending: an item queued to an idle or
+		// lightly loaded pool is always measured (its wakeup costs far
+		// more than the clock read).
+		w.stamped = true
+		w.stampNow(pool)
+	} else {
+		w.stamp(pool)
+	}
 	w.data.Store(dataPending | dataQueued | pool.data)
 	var wake *kernel.Task
 	if pool.enqueue(c, p, w) {
@@ -276,9 +284,11 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 }
 
 // stamp decides whether the queue-to-start latency of this queueing of w
-// is measured — on one item in latencySample of the pool (reading the
-// clock costs as much as the rest of a queueing) — and if so stamps it.
-// The caller owns w's PENDING and has not yet published it.
+// on a busy pool is measured — one item in latencySample: the two clock
+// reads of a measured item cost about as much as the rest of its
+// queueing and start, so that sampling more often would add to every
+// item's cost and to the tail of its latency — and if so stamps it. The
+// caller owns w's PENDING and has not yet published it.
 func (w *Work) stamp(pool *workerPool) {
 	w.stamped = pool.sampleSeq.Add(1)%latencySample == 1
 	if w.stamped {
@@ -1084,7 +1094,7 @@ func (wk *worker) goexit(c *kernel.Ctx) {
 
 // Sampling rates of the worker's clock reads.
 const (
-	latencySample    = 16   // one item in 16 has its queue latency measured
+	latencySample    = 128  // one item in 128 queued to a busy pool has its queue latency measured
 	clockEvery       = 16   // the cached clock is read at least every 16 items
 	condReschedEvery = 1024 // real time: cond_resched every 1024 items
 )

@@ -61,8 +61,8 @@ const noProgress = -1
 //
 // Differences: kdefer keeps no pool->watchdog_ts, so "hung" counts from the
 // start of the pool's most recent item still running, or from the queueing
-// of the first pending item when its queueing time was sampled (one item in
-// 16), and is 0 otherwise. refcnt is 1 plus the items in flight on the pwq
+// of the first pending item when its queueing time was measured (see
+// Stats.QueueLatency), and is 0 otherwise. refcnt is 1 plus the items in flight on the pwq
 // (the kernel's count also holds the references of unbound workqueues' pod
 // tables). Every pool is on node 0.
 func ShowAllWorkqueues(c *kernel.Ctx) {
