@@ -883,7 +883,7 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	wk.sampled = sampled
 	// The start time from the worker's cached clock (see readClock).
 	wk.clockItems++
-	if sampled || wk.clockStale || wk.clockItems >= clockEvery || wk.clock == 0 {
+	if sampled || wk.clockStale || wk.clock == 0 {
 		wk.readClock()
 	}
 	wk.startAt = wk.clock
@@ -957,9 +957,13 @@ func (wk *worker) finish(c *kernel.Ctx) {
 			kernel.CondResched(c)
 		}
 	}
+	// The periodic read of the cached clock is made here, at the end of
+	// an item, rather than before the next one starts: it then adds
+	// nothing to that item's queue-to-start latency.
 	var end int64
-	if wk.sampled {
-		end = pool.sys.k.Now()
+	if wk.sampled || wk.clockItems >= clockEvery {
+		wk.readClock()
+		end = wk.clock
 	}
 	pool.mu.Lock()
 	if p := wk.currentPwq; wk.sampled && end-wk.startAt > p.stats.maxRun {
@@ -1100,8 +1104,9 @@ const (
 )
 
 // readClock refreshes the worker's cached clock, from which the start
-// times of items come: it is read for a sampled item, after a wakeup and
-// every clockEvery items, and is otherwise late by at most the run time
+// times of items come: it is read at the start of a sampled item and of
+// the first item after a wakeup, at the end of a sampled item and of
+// every clockEvery-th item, and is otherwise late by at most the run time
 // of the clockEvery-1 items before, which ran without sleeping.
 func (wk *worker) readClock() {
 	wk.clock = wk.pool.sys.k.Now()
