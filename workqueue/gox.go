@@ -73,8 +73,8 @@ type Stats struct {
 	LongestRunning, MaxRunTime time.Duration
 	// QueueLatency summarises the time from queueing to the start of
 	// execution of the measured items that started: every item queued
-	// while its pool had nothing pending, and one in 128 of the items
-	// queued to a busy pool (measuring an item reads the clock twice,
+	// while the workqueue had nothing queued or running on its pool, and
+	// one in 128 of the others (measuring an item reads the clock twice,
 	// which would otherwise add to every item's cost and latency).
 	QueueLatency Latency
 }

@@ -140,8 +140,9 @@ type worker struct {
 	tickGen  uint32
 	tickSeen int64
 
-	// The worker's cached clock (its own goroutine only): read at most
-	// every clockEvery items, after every wakeup, and for sampled items.
+	// The worker's cached clock (its own goroutine only): read at the
+	// end of every clockEvery-th item, after every wakeup, and for
+	// sampled items (see readClock).
 	clock        int64
 	clockItems   int
 	clockStale   bool

@@ -262,10 +262,10 @@ func (wq *Workqueue) insertQueued(c *kernel.Ctx, cpu int, w *Work) bool {
 		kernel.WarnOn(c, true)
 		return false
 	}
-	if pool.worklist.empty() {
-		// The pool has nothing pending: an item queued to an idle or
-		// lightly loaded pool is always measured (its wakeup costs far
-		// more than the clock read).
+	if p.isEmpty() {
+		// Nothing of the workqueue is queued on the pool: an item
+		// queued to an idle or lightly loaded queue is always measured
+		// (its wakeup costs far more than the clock read).
 		w.stamped = true
 		w.stampNow(pool)
 	} else {
