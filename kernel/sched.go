@@ -51,11 +51,27 @@ func (realSched) block(t *Task) {
 	if t.state.Load() == TaskRunning {
 		return
 	}
+	if !t.noSpin && spinForWakeup(t) {
+		return
+	}
+	// Park. The waker sets the state and then looks at parked; this task
+	// sets parked and then looks at the state: one of them sees the other.
+	t.parked.Store(true)
+	for t.state.Load() != TaskRunning {
+		<-t.baton
+	}
+	t.parked.Store(false)
+}
+
+// spinForWakeup is block's wait before it parks (see blockPoll): it
+// reports true when the task is running again, false when blockSpin has
+// passed.
+func spinForWakeup(t *Task) bool {
 	runtime.Gosched() // let a waker queued on this processor run first
 	start := nanotime()
 	for i := 1; ; i++ {
 		if t.state.Load() == TaskRunning {
-			return
+			return true
 		}
 		if i&15 == 0 {
 			d := time.Duration(nanotime() - start)
@@ -69,13 +85,7 @@ func (realSched) block(t *Task) {
 		}
 		cpuRelax()
 	}
-	// Park. The waker sets the state and then looks at parked; this task
-	// sets parked and then looks at the state: one of them sees the other.
-	t.parked.Store(true)
-	for t.state.Load() != TaskRunning {
-		<-t.baton
-	}
-	t.parked.Store(false)
+	return false
 }
 
 func (s realSched) firstRun(t *Task) { s.block(t) }
@@ -107,6 +117,24 @@ func SetCurrentState(c *Ctx, state TaskState) {
 		return
 	}
 	c.task.state.Store(state)
+}
+
+// ScheduleNoSpin is Schedule for a sleeper whose waker most likely runs on
+// the sleeper's own CPU and then yields, such as a kworker waiting for
+// work: in real time the task does not poll for its wakeup first (see
+// Schedule) but parks at once, so that the wakeup makes its goroutine
+// runnable on the waker's processor, as the kernel wakes a task on its
+// CPU, and no cache line crosses between cores. In virtual time it is
+// Schedule.
+func ScheduleNoSpin(c *Ctx) {
+	t := c.task
+	if t == nil {
+		Schedule(c)
+		return
+	}
+	t.noSpin = true
+	Schedule(c)
+	t.noSpin = false
 }
 
 // Schedule is schedule(): if the caller's state is not TASK_RUNNING the task

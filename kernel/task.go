@@ -161,6 +161,9 @@ type Task struct {
 	state  stateWord
 	baton  chan struct{} // wakeup token (real time) / run token (virtual time)
 	parked atomic.Bool   // real time: blocked on baton (see realSched.block)
+	// noSpin: the task's current Schedule parks at once (ScheduleNoSpin);
+	// read and written by the task's own goroutine only.
+	noSpin bool
 	ctxp   atomic.Pointer[taskContext]
 
 	sigPending atomic.Uint64 // sigBit(n): signal n pending

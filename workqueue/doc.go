@@ -104,10 +104,11 @@
 //     timed from the tick that first saw it, so an item is marked after
 //     the threshold, late by less than a quarter of it. An item's "CPU
 //     time" is the time since it last started or woke.
-//   - Queue-to-start latency is measured on one item in 16, and start
-//     times come from a clock each worker reads at least every 16 items
-//     and after every wakeup (reading the clock for every item would cost
-//     as much as queueing it).
+//   - Queue-to-start latency is measured on every item queued while its
+//     workqueue had nothing in flight on the pool and on one in 128 of
+//     the others, and start times come from a clock each worker reads at
+//     the end of every 16th item and after every wakeup (reading the
+//     clock for every item would cost as much as queueing it).
 //   - queue_work onto a per-CPU pool whose worker is running takes no
 //     lock: the item goes on a lock-free chain of the pool, which the
 //     worker — when its worklist runs dry — and every path that looks at
@@ -119,9 +120,15 @@
 //     -EAGAIN) and by flush_work as not yet queued, as the kernel's are
 //     while another CPU is inside __queue_work.
 //   - In real time a concurrency-managed worker whose pool runs out of
-//     items polls for new ones for 2 µs before it goes idle, counted as
-//     running meanwhile, so that an item queued right behind starts
-//     without a wakeup; the queuer of an item on an idle pool wakes the
+//     items either polls for new ones for 2 µs before it goes idle,
+//     counted as running meanwhile, so that an item queued right behind
+//     starts without a wakeup, or parks at once
+//     (kernel.ScheduleNoSpin), so that the queuer's wakeup runs it on the
+//     queuer's processor as the kernel's does: the pool measures both
+//     ways on its items' queue latency and keeps the faster, trying the
+//     other again every 100 ms (polling moves cache lines between cores,
+//     which is cheap on nearby cores and costs hundreds of nanoseconds
+//     on distant ones). The queuer of an item on an idle pool wakes the
 //     worker after dropping the pool lock; and a worker calls
 //     cond_resched every 1024 items (the Go scheduler preempts it
 //     anyway), in virtual time after every item.

@@ -78,6 +78,7 @@ type workerPool struct {
 	managing  bool   // POOL_MANAGER_ACTIVE
 	ids       []bool // worker_ida
 	tickArmed bool
+	handoff   handoff // how an idle real-time worker waits (handoff.go)
 
 	idleTimer   timer.Timer
 	maydayTimer timer.Timer
@@ -145,6 +146,7 @@ type worker struct {
 	// sampled items (see readClock).
 	clock        int64
 	clockItems   int
+	waited       int // how it waited for its next item (waitedPoll, waitedPark), until that item starts
 	clockStale   bool
 	sinceResched int
 
@@ -534,9 +536,31 @@ func (w *worker) thread(c *kernel.Ctx) int {
 	sleep:
 		p.enterIdle(c, w)
 		kernel.SetCurrentState(c, kernel.TaskIdle)
+		if w.measuresHandoff() {
+			if p.handoff.polls() {
+				// Schedule spins for its wakeup before it parks: the
+				// first item's latency may be a poll's or a parked
+				// worker's wakeup, so it is not measured.
+				w.waited = waitedNone
+				p.mu.Unlock()
+				kernel.Schedule(c)
+			} else {
+				w.waited = waitedPark
+				p.mu.Unlock()
+				kernel.ScheduleNoSpin(c)
+			}
+			continue
+		}
 		p.mu.Unlock()
 		kernel.Schedule(c)
 	}
+}
+
+// measuresHandoff reports whether w is a real-time concurrency-managed
+// worker, whose way of waiting for work the pool's handoff chooses.
+func (w *worker) measuresHandoff() bool {
+	p := w.pool
+	return !p.virtual && w.task != nil && !p.disassociated
 }
 
 // workerPoll is how long a real-time concurrency-managed worker whose
@@ -549,11 +573,12 @@ const workerPoll = 2 * time.Microsecond
 // watches the incoming chain for up to workerPoll. An item queued within
 // that time starts without a wakeup. It reports whether there is work
 // again. The worker is running meanwhile, as a task spinning before it
-// sleeps is.
+// sleeps is. It does not poll while the pool's handoff has found
+// parking at once the faster way.
 func (w *worker) pollIncoming(c *kernel.Ctx) bool {
 	p := w.pool
 	k := p.sys.k
-	if k.Virtual() || w.task == nil || c.Dying() || p.disassociated || w.flags.Load()&workerNotRunning != 0 || p.nrRunning.Load() != 1 {
+	if !w.measuresHandoff() || c.Dying() || w.flags.Load()&workerNotRunning != 0 || p.nrRunning.Load() != 1 || !p.handoff.polls() {
 		return false
 	}
 	p.mu.Unlock()
@@ -564,7 +589,11 @@ func (w *worker) pollIncoming(c *kernel.Ctx) bool {
 		}
 	}
 	p.mu.Lock()
-	return p.keepWorking() && !c.Dying()
+	if p.keepWorking() && !c.Dying() {
+		w.waited = waitedPoll
+		return true
+	}
+	return false
 }
 
 // exit is the WORKER_DIE path of worker_thread (pool.mu held; released).

@@ -890,6 +890,14 @@ func (wk *worker) processOneWork(c *kernel.Ctx, w *Work) {
 	if sampled {
 		p.stats.observeLatency(wk.startAt - w.queuedAt)
 	}
+	if wk.waited != waitedNone {
+		// The first item after the worker waited for work: its queue
+		// latency is the hand-off's (handoff.go).
+		if sampled {
+			pool.handoff.observe(wk.waited, wk.startAt-w.queuedAt, wk.startAt)
+		}
+		wk.waited = waitedNone
+	}
 	// w.pwq is left as it is: it is read only while work->data says w
 	// is queued. w is on a list: the worklist (usually its head) or
 	// the worker's scheduled list.
