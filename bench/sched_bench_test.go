@@ -2,9 +2,9 @@ package bench
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 
+	"github.com/kdefer/kdefer/internal/ktest"
 	"github.com/kdefer/kdefer/kernel"
 )
 
@@ -24,28 +24,10 @@ func BenchmarkContextSwitch(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer k.Shutdown(context.Background())
-			var turn atomic.Int32
 			var tasks [2]*kernel.Task
-			n := b.N
-			player := func(me int32) func(c *kernel.Ctx) int {
-				return func(c *kernel.Ctx) int {
-					for i := 0; i < n; i += 2 {
-						for {
-							kernel.SetCurrentState(c, kernel.TaskUninterruptible)
-							if turn.Load() == me {
-								break
-							}
-							kernel.Schedule(c)
-						}
-						kernel.SetCurrentState(c, kernel.TaskRunning)
-						turn.Store(1 - me)
-						k.WakeUpProcess(tasks[1-me])
-					}
-					return 0
-				}
-			}
+			fns := ktest.PingPong(k, (b.N+1)/2, kernel.Schedule, &tasks)
 			for i := range tasks {
-				tasks[i], _ = k.CreateTask(kernel.TaskOpts{Comm: "player", CPU: i}, player(int32(i)))
+				tasks[i], _ = k.CreateTask(kernel.TaskOpts{Comm: "player", CPU: i}, fns[i])
 			}
 			b.ResetTimer()
 			k.WakeUpProcess(tasks[0])

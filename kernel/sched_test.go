@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -374,41 +373,26 @@ func TestSignalsToInitAreIgnored(t *testing.T) {
 }
 
 // TestScheduleNoSpinLosesNoWakeupInRealTime: two real-time tasks hand a
-// turn to each other 2,000 times, each sleeping in ScheduleNoSpin (which
-// parks at once) until the other wakes it; every wakeup is seen and both
+// turn to each other 2,000 times each, sleeping in ScheduleNoSpin (which
+// parks at once) until the other wakes them; every wakeup is seen and both
 // finish.
 func TestScheduleNoSpinLosesNoWakeupInRealTime(t *testing.T) {
 	k := ktest.Boot(t, kernel.Config{CPUs: 2, Quiet: true})
-	const rounds = 2000
-	var turn atomic.Int32 // 0: ping's turn, 1: pong's
 	var tasks [2]*kernel.Task
-	ready := make(chan struct{})
-	player := func(me int32) func(c *kernel.Ctx) int {
-		return func(c *kernel.Ctx) int {
-			<-ready
-			for range rounds {
-				for {
-					kernel.SetCurrentState(c, kernel.TaskUninterruptible)
-					if turn.Load() == me {
-						break
-					}
-					kernel.ScheduleNoSpin(c)
-				}
-				kernel.SetCurrentState(c, kernel.TaskRunning)
-				turn.Store(1 - me)
-				k.WakeUpProcess(tasks[1-me])
-			}
-			return 0
+	fns := ktest.PingPong(k, 2000, kernel.ScheduleNoSpin, &tasks)
+	for i := range tasks {
+		var err error
+		if tasks[i], err = k.CreateTask(kernel.TaskOpts{Comm: "player", CPU: i}, fns[i]); err != nil {
+			t.Fatal(err)
 		}
 	}
-	tasks[0], _ = k.Spawn("ping", player(0))
-	tasks[1], _ = k.Spawn("pong", player(1))
-	close(ready)
+	k.WakeUpProcess(tasks[0])
+	k.WakeUpProcess(tasks[1])
 	for _, tk := range tasks {
 		select {
 		case <-tk.Exited():
 		case <-time.After(30 * time.Second):
-			t.Fatalf("%s is stuck in state %c", tk.Comm(), tk.State().Letter())
+			t.Fatalf("%s[%d] is stuck in state %c", tk.Comm(), tk.PID(), tk.State().Letter())
 		}
 	}
 }

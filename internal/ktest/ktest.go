@@ -6,6 +6,7 @@ package ktest
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,4 +155,31 @@ func Eventually(t testing.TB, cond func() bool) {
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
+}
+
+// PingPong returns the functions of two tasks that hand a turn back and
+// forth, rounds times each: set_current_state, test the turn, sleep with
+// sleep (kernel.Schedule, kernel.ScheduleNoSpin) until the other passes it,
+// then pass it and wake_up_process the other. tasks must hold both tasks
+// before either runs (create them with kernel.CreateTask, then wake them).
+func PingPong(k *kernel.Kernel, rounds int, sleep func(*kernel.Ctx), tasks *[2]*kernel.Task) [2]func(*kernel.Ctx) int {
+	var turn atomic.Int32 // 0: the first task's turn, 1: the second's
+	player := func(me int32) func(c *kernel.Ctx) int {
+		return func(c *kernel.Ctx) int {
+			for range rounds {
+				for {
+					kernel.SetCurrentState(c, kernel.TaskUninterruptible)
+					if turn.Load() == me {
+						break
+					}
+					sleep(c)
+				}
+				kernel.SetCurrentState(c, kernel.TaskRunning)
+				turn.Store(1 - me)
+				k.WakeUpProcess(tasks[1-me])
+			}
+			return 0
+		}
+	}
+	return [2]func(*kernel.Ctx) int{player(0), player(1)}
 }
