@@ -47,3 +47,36 @@ func BenchmarkCoreRoundTrip(b *testing.B) {
 	b.StopTimer()
 	<-done
 }
+
+// BenchmarkCoreRoundTripOneLine is BenchmarkCoreRoundTrip with both
+// counters on one cache line, so that one line moves back and forth: the
+// cheapest exchange between two cores. BENCHMARKS.md calls it the one-line
+// ping-pong and uses it to tell the machine's two states apart.
+func BenchmarkCoreRoundTripOneLine(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs two processors")
+	}
+	var line struct{ ping, pong atomic.Int64 }
+	n := int64(b.N)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for i := int64(1); i <= n; i++ {
+			for line.ping.Load() != i {
+			}
+			line.pong.Store(i)
+		}
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ResetTimer()
+	for i := int64(1); i <= n; i++ {
+		line.ping.Store(i)
+		for line.pong.Load() != i {
+		}
+	}
+	b.StopTimer()
+	<-done
+}

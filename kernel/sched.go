@@ -125,7 +125,13 @@ func SetCurrentState(c *Ctx, state TaskState) {
 // Schedule) but parks at once, so that the wakeup makes its goroutine
 // runnable on the waker's processor, as the kernel wakes a task on its
 // CPU, and no cache line crosses between cores. In virtual time it is
-// Schedule.
+// Schedule. Everything else — the states, the signal check, the scheduler
+// notifier, the sched_switch tracepoint, the atomic-context report — is
+// Schedule's.
+//
+// kdefer's own: the kernel's schedule() never spins for a wakeup, so it
+// has no counterpart; kdefer's real-time Schedule spins because waking a
+// parked goroutine from another processor can cost microseconds.
 func ScheduleNoSpin(c *Ctx) {
 	t := c.task
 	if t == nil {
