@@ -17,35 +17,11 @@ import (
 // On a virtual machine the figure depends on where the host runs the
 // virtual CPUs, and can change from one minute to the next.
 func BenchmarkCoreRoundTrip(b *testing.B) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		b.Skip("needs two processors")
-	}
 	var ping, pong struct {
 		v atomic.Int64
 		_ [56]byte
 	}
-	n := int64(b.N)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		for i := int64(1); i <= n; i++ {
-			for ping.v.Load() != i {
-			}
-			pong.v.Store(i)
-		}
-	}()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	b.ResetTimer()
-	for i := int64(1); i <= n; i++ {
-		ping.v.Store(i)
-		for pong.v.Load() != i {
-		}
-	}
-	b.StopTimer()
-	<-done
+	roundTrips(b, &ping.v, &pong.v)
 }
 
 // BenchmarkCoreRoundTripOneLine is BenchmarkCoreRoundTrip with both
@@ -53,10 +29,16 @@ func BenchmarkCoreRoundTrip(b *testing.B) {
 // cheapest exchange between two cores. BENCHMARKS.md calls it the one-line
 // ping-pong and uses it to tell the machine's two states apart.
 func BenchmarkCoreRoundTripOneLine(b *testing.B) {
+	var line struct{ ping, pong atomic.Int64 }
+	roundTrips(b, &line.ping, &line.pong)
+}
+
+// roundTrips runs b.N round trips: this goroutine stores i in ping and
+// spins until another, on its own OS thread, has answered i in pong.
+func roundTrips(b *testing.B, ping, pong *atomic.Int64) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		b.Skip("needs two processors")
 	}
-	var line struct{ ping, pong atomic.Int64 }
 	n := int64(b.N)
 	done := make(chan struct{})
 	go func() {
@@ -64,17 +46,17 @@ func BenchmarkCoreRoundTripOneLine(b *testing.B) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		for i := int64(1); i <= n; i++ {
-			for line.ping.Load() != i {
+			for ping.Load() != i {
 			}
-			line.pong.Store(i)
+			pong.Store(i)
 		}
 	}()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b.ResetTimer()
 	for i := int64(1); i <= n; i++ {
-		line.ping.Store(i)
-		for line.pong.Load() != i {
+		ping.Store(i)
+		for pong.Load() != i {
 		}
 	}
 	b.StopTimer()
