@@ -18,13 +18,21 @@ import "slices"
 // Which is faster depends on the machine and can change while it runs (a
 // virtual machine's CPUs are moved by the host), so the pool measures
 // both: the queue latency of the first item after each hand-off, when that
-// item is a measured one (see Work.stamp), is kept for its way. The pool keeps to one way; every handoffProbe it measures that
-// way afresh and then the other, for handoffSamples measured hand-offs
-// each, and keeps the one with the lower median. Guarded by pool.mu.
+// item is a measured one (see Work.stamp), is kept for its way. The pool
+// keeps to one way; every handoffProbe it measures that way afresh and then
+// the other, for handoffSamples measured hand-offs each, and keeps the one
+// with the lower median. The first handoffSamples hand-offs after switching
+// to the other way are not counted: the switch itself moves the worker's
+// goroutine (a parked worker runs on its waker's processor, a polling one
+// on its own), and until the Go scheduler has settled them the new way
+// measures slower than it is — parking measured 200–1,342 ns (median of 8)
+// right after the switch on a machine where it settles at 150–250, which
+// could keep a pool on the slower way until the next probe. Guarded by
+// pool.mu.
 type handoff struct {
 	poll, park window
 	parking    bool  // the worker parks at once (else it polls)
-	phase      int   // probeNone, probeCurrent or probeOther
+	phase      int   // probeNone, probeCurrent, probeWarm or probeOther
 	nextProbe  int64 // kernel time of the next measurement of both ways
 }
 
@@ -32,6 +40,7 @@ type handoff struct {
 const (
 	probeNone    = iota // keeping to one way
 	probeCurrent        // measuring the way kept, afresh
+	probeWarm           // switched to the other way, not yet measuring it
 	probeOther          // measuring the other way, afresh
 )
 
@@ -100,9 +109,12 @@ func (h *handoff) observe(way int, ns, now int64) {
 			*cur = window{}
 		}
 	case probeCurrent:
-		h.phase = probeOther
+		h.phase = probeWarm
 		h.parking = !h.parking
 		*other = window{}
+	case probeWarm:
+		h.phase = probeOther
+		*cur = window{}
 	case probeOther:
 		h.phase = probeNone
 		h.nextProbe = now + handoffProbe

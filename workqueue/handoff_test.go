@@ -30,6 +30,12 @@ func TestHandoffKeepsTheFasterWayAndTriesTheOtherAgain(t *testing.T) {
 	if h.polls() {
 		t.Fatalf("the pool did not try parking after its first polls: %+v", h)
 	}
+	// The first hand-offs after the switch are slow (the goroutines
+	// settle) and do not count.
+	feed(150, 5000, handoffSamples)
+	if h.polls() || h.park.n != 0 {
+		t.Fatalf("the hand-offs right after the switch were counted: %+v", h)
+	}
 	feed(150, 220, handoffSamples)
 	if !h.polls() || h.park.median() != 220 || h.poll.median() != 150 {
 		t.Fatalf("parking (220 ns) was kept over polling (150 ns): %+v", h)
