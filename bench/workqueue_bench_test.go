@@ -413,6 +413,7 @@ func BenchmarkQueueToStart(b *testing.B) {
 			lat.report(b)
 		})
 	}
+	b.Run("floor/poll-1worker", benchPollFloorLatency)
 	for _, s := range submitters() {
 		b.Run(s.name, func(b *testing.B) {
 			submit, finish := s.start()
@@ -433,6 +434,63 @@ func BenchmarkQueueToStart(b *testing.B) {
 			lat.report(b)
 		})
 	}
+}
+
+// benchPollFloorLatency is the floor of kdefer's per-CPU latency row when
+// its idle worker polls (see workqueue/handoff.go): one task handed to a
+// worker goroutine that never stops polling, with only what queue_work and
+// the worker must do — PENDING set with a test-and-set, a push on a
+// lock-free chain, the chain taken with a swap, PENDING cleared with a swap
+// before the task runs — and nothing else (no pool lock, no accounting, no
+// kernel, no timeout on the poll). Its p50 and p99 are what a hand-off
+// between two cores costs this machine; the channel pool's task starts on
+// its producer's processor instead (the Go scheduler runs the woken
+// receiver when the producer yields).
+func benchPollFloorLatency(b *testing.B) {
+	lat := newLatency(b.N)
+	var done atomic.Int64
+	var stamp int64
+	var x floorItem
+	x.run = func() { lat.started(stamp); done.Add(1) }
+	var head atomic.Pointer[floorItem]
+	var stop atomic.Bool
+	var worker sync.WaitGroup
+	worker.Add(1)
+	go func() {
+		defer worker.Done()
+		for !stop.Load() {
+			if head.Load() == nil {
+				continue
+			}
+			for h := head.Swap(nil); h != nil; {
+				next := h.next
+				h.next = nil
+				h.pending.Swap(0)
+				h.run()
+				h = next
+			}
+		}
+	}()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		stamp = lat.now()
+		if x.pending.Swap(1) == 0 {
+			for {
+				h := head.Load()
+				x.next = h
+				if head.CompareAndSwap(h, &x) {
+					break
+				}
+			}
+		}
+		for done.Load() <= int64(i) {
+			runtime.Gosched()
+		}
+	}
+	b.StopTimer()
+	stop.Store(true)
+	worker.Wait()
+	lat.report(b)
 }
 
 // delayMin and delayMax bound the delays of the delayed-work benchmarks:
