@@ -1,10 +1,13 @@
 package workqueue_test
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kdefer/kdefer/delay"
 	"github.com/kdefer/kdefer/internal/ktest"
@@ -93,6 +96,37 @@ func TestAnItemThatSpinsIsMarkedCPUIntensiveAndReported(t *testing.T) {
 	st := workqueue.Snapshot(workqueue.System(k))
 	if st.CPUIntensive != 4 || st.CMWakeups < 4 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestARealTimeHogIsMarkedCPUIntensive: in real time, where the pool's
+// tick is a deferrable timer run by the Go runtime's timer raising
+// TIMER_SOFTIRQ (see modTick), an item that busy-waits 100 ms past a 2 ms
+// threshold is still marked CPU_INTENSIVE, and the item queued behind it
+// starts while it runs.
+func TestARealTimeHogIsMarkedCPUIntensive(t *testing.T) {
+	k := ktest.Boot(t, kernel.Config{CPUs: 1, HZ: 1000, Quiet: true})
+	workqueue.SetCPUIntensiveThresh(k, 2000)
+	c, err := k.Attach(context.Background(), "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kernel.Detach(c)
+	var hogEnd, nextStart atomic.Int64
+	hog := workqueue.Declare(func(c *kernel.Ctx, w *workqueue.Work) {
+		delay.Mdelay(c, 100)
+		hogEnd.Store(c.Kernel().Now())
+	})
+	next := workqueue.Declare(func(c *kernel.Ctx, w *workqueue.Work) { nextStart.Store(c.Kernel().Now()) })
+	workqueue.ScheduleWork(c, hog)
+	workqueue.ScheduleWork(c, next)
+	workqueue.FlushWork(c, hog)
+	workqueue.FlushWork(c, next)
+	if nextStart.Load() >= hogEnd.Load() {
+		t.Fatalf("the item behind the hog started %v after the hog ended: the hog was not marked", time.Duration(nextStart.Load()-hogEnd.Load()))
+	}
+	if st := workqueue.Snapshot(workqueue.System(k)); st.CPUIntensive != 1 {
+		t.Fatalf("%d items marked CPU-intensive, want 1", st.CPUIntensive)
 	}
 }
 

@@ -102,8 +102,11 @@
 //     threshold while a concurrency-managed item runs, instead of the
 //     scheduler tick (a kdefer CPU sleeps between its events): a run is
 //     timed from the tick that first saw it, so an item is marked after
-//     the threshold, late by less than a quarter of it. An item's "CPU
-//     time" is the time since it last started or woke.
+//     the threshold, late by less than a quarter of it (in real time up to
+//     a millisecond more: the timer is deferrable, and the Go runtime's
+//     timer raises the softirq that runs it, so that no CPU waits for it
+//     precisely). An item's "CPU time" is the time since it last started
+//     or woke.
 //   - Queue-to-start latency is measured on every item queued while its
 //     workqueue had nothing in flight on the pool and on one in 128 of
 //     the others, and start times come from a clock each worker reads at

@@ -83,6 +83,7 @@ type workerPool struct {
 	idleTimer   timer.Timer
 	maydayTimer timer.Timer
 	tickTimer   timer.Timer // wq_worker_tick's stand-in (CPU-intensive detection)
+	tickKick    *time.Timer // real time: raises TIMER_SOFTIRQ for tickTimer (see modTick)
 	idleCull    Work
 
 	online atomic.Bool // the first worker exists
@@ -205,7 +206,16 @@ func newPool(s *system, id, cpu, nice int, bh bool) *workerPool {
 	p.virtual = s.k.Virtual()
 	timer.Setup(nil, &p.idleTimer, p.idleWorkerTimeout, timer.FlagDeferrable)
 	timer.Setup(nil, &p.maydayTimer, p.maydayTimeout, 0)
-	timer.Setup(nil, &p.tickTimer, p.tick, 0)
+	tickFlags := uint32(0)
+	if !p.virtual && !p.disassociated {
+		// Real time: the tick is deferrable, so that the CPU does not
+		// wait for it precisely, and a Go timer raises the timer softirq
+		// that runs it (see modTick).
+		tickFlags = timer.FlagDeferrable | timer.FlagPinned
+		p.tickKick = time.AfterFunc(time.Hour, p.kickTick)
+		p.tickKick.Stop()
+	}
+	timer.Setup(nil, &p.tickTimer, p.tick, tickFlags)
 	Init(&p.idleCull, p.idleCullFn)
 	return p
 }
@@ -760,7 +770,48 @@ func (p *workerPool) armTick(c *kernel.Ctx) {
 		return
 	}
 	p.tickArmed = true
-	timer.Mod(p.ctxFor(c), &p.tickTimer, p.sys.k.Jiffies()+p.sys.tickPeriod())
+	p.modTick(p.ctxFor(c))
+}
+
+// modTick arms the tick timer tickPeriod from now (pool.mu held). In real
+// time the timer is deferrable: a real-time CPU waits for its next
+// non-deferrable timer with nanosleep and a spin (kernel/cpu.go), which
+// would hold one of the program's processors for most of every tick
+// period while items run — a stall of 2 µs or more for every other
+// goroutine queued behind it, such as the queuers of the pool. Instead
+// the Go runtime's timer (millisecond resolution, nothing held while it
+// waits) raises TIMER_SOFTIRQ on the pool's CPU once the tick is due: the
+// tick comes up to a millisecond late, which the CPU-hog threshold
+// (10 ms by default) does not mind.
+func (p *workerPool) modTick(c *kernel.Ctx) {
+	k := p.sys.k
+	exp := k.Jiffies() + p.sys.tickPeriod()
+	timer.Mod(c, &p.tickTimer, exp)
+	if p.tickKick != nil {
+		// The wheel runs a timer at the end of its expiry jiffy (its
+		// level-0 bucket is expires+1).
+		p.tickKick.Reset(time.Duration(k.JiffiesToNs(exp+1)-k.Now()) + tickKickSlack)
+	}
+}
+
+// tickKickSlack is how long after the tick's bucket is due the Go timer
+// raises the softirq, so that kdefer's clock has reached that jiffy when
+// the softirq looks (the Go timer never fires early, but kdefer's clock
+// and the runtime's may differ by a few ns).
+const tickKickSlack = 20 * time.Microsecond
+
+// kickTick is the Go timer of a real-time tick (see modTick): it raises
+// TIMER_SOFTIRQ on the pool's CPU, and looks again a jiffy later for as
+// long as the tick timer is still pending (its bucket may lie past the
+// expected jiffy: on the wheel's higher levels, up to the level's
+// granularity; or the softirq has not run yet).
+func (p *workerPool) kickTick() {
+	k := p.sys.k
+	if k.ShuttingDown() || !timer.Pending(&p.tickTimer) {
+		return
+	}
+	k.RaiseSoftirqOn(p.cpu, kernel.TimerSoftirq)
+	p.tickKick.Reset(time.Duration(k.TickNsec()))
 }
 
 // tickPeriod is the period of the pool's tick in jiffies: an eighth of the
@@ -779,7 +830,8 @@ func (s *system) tickPeriod() uint64 {
 // function is reported, and the pool kicked. A run is timed from the tick
 // that first saw it (the kernel reads the task's exact runtime at each
 // scheduler tick): the mark comes after the threshold, late by less than
-// two tick periods.
+// two tick periods (in real time, plus up to a millisecond each: see
+// modTick).
 func (p *workerPool) tick(c *kernel.Ctx, _ *timer.Timer) {
 	s := p.sys
 	k := s.k
@@ -808,7 +860,7 @@ func (p *workerPool) tick(c *kernel.Ctx, _ *timer.Timer) {
 	}
 	if again {
 		p.tickArmed = true
-		timer.Mod(c, &p.tickTimer, k.Jiffies()+s.tickPeriod())
+		p.modTick(c)
 	}
 	p.mu.Unlock()
 }
