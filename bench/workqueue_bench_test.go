@@ -231,7 +231,8 @@ func BenchmarkQueueWork(b *testing.B) {
 			}
 		})
 	}
-	b.Run("floor/pending-1worker", benchPendingFloor)
+	b.Run("floor/pending-1worker", func(b *testing.B) { benchPendingFloor(b, false) })
+	b.Run("floor/locked-1worker", func(b *testing.B) { benchPendingFloor(b, true) })
 	b.Run("client-go", func(b *testing.B) {
 		q := k8swq.NewTyped[int]()
 		var ran atomic.Int64
@@ -282,7 +283,13 @@ type floorItem struct {
 // colors, no max_active, no busy list, no kernel. When the ring is full the
 // producer waits for the slot half a ring ahead, as the kdefer row does;
 // an idle worker polls its chain, yielding the processor.
-func benchPendingFloor(b *testing.B) {
+//
+// With locked, the worker also takes and drops a mutex (the pool lock)
+// around each item's start, as the kernel's worker_thread does: it holds
+// pool->lock except while a work function runs, so that each item costs
+// it a lock and an unlock besides PENDING's swap. That row is the floor of
+// any worker that keeps the kernel's locking, whatever else it leaves out.
+func benchPendingFloor(b *testing.B, locked bool) {
 	var ran atomic.Int64
 	tasks := goRing(&ran)
 	ring := make([]floorItem, ringSize)
@@ -291,6 +298,7 @@ func benchPendingFloor(b *testing.B) {
 	}
 	var head atomic.Pointer[floorItem]
 	var stop atomic.Bool
+	var mu sync.Mutex
 	var worker sync.WaitGroup
 	worker.Add(1)
 	go func() {
@@ -313,7 +321,13 @@ func benchPendingFloor(b *testing.B) {
 			for x := fifo; x != nil; {
 				next := x.next
 				x.next = nil
-				x.pending.Swap(0)
+				if locked {
+					mu.Lock()
+					x.pending.Swap(0)
+					mu.Unlock()
+				} else {
+					x.pending.Swap(0)
+				}
 				x.run()
 				x = next
 			}
