@@ -397,28 +397,43 @@ func (pool *workerPool) kickIdle(c *kernel.Ctx) {
 // (none if some already wait) are linked onto the worklist as one run and
 // the rest onto the pwq's inactive list as another, as enqueue would put
 // them one by one; items of several pwqs go through enqueue each.
+//
+// The chain runs from the newest item to the oldest. One pass over it
+// turns it into the doubly linked FIFO run and gives each item the flags
+// and list of the inactive list (where a busy pool's items go: its
+// max_active is reached while items wait), so that each item's memory is
+// visited once; the oldest items that are active after all are then
+// re-marked, and items of several pwqs re-queued one by one.
 func (pool *workerPool) splice() {
 	head := pool.incoming.Swap(nil)
 	if head == nil {
 		return
 	}
 	p := head.pwq
+	qf := colorFlags(p.workColor)
+	inactive := &p.inactive
 	one := true
 	n := 0
-	var fifo, last *Work
-	last = head
-	for head != nil {
-		next := head.next
-		head.next = fifo
-		fifo = head
-		one = one && head.pwq == p
+	last := head // the newest: the run's tail
+	var newer *Work
+	for w := head; w != nil; {
+		older := w.next
+		w.next = newer
+		w.qflags = qf | qInactive
+		w.list = inactive
+		if newer != nil {
+			newer.prev = w
+		}
+		one = one && w.pwq == p
 		n++
-		head = next
+		newer = w
+		w = older
 	}
+	first := newer // the oldest: the run's head
 	if !one {
-		for w := fifo; w != nil; {
+		for w := first; w != nil; {
 			next := w.next
-			w.next = nil
+			w.next, w.prev, w.list = nil, nil, nil
 			pool.enqueue(nil, w.pwq, w)
 			w = next
 		}
@@ -428,48 +443,46 @@ func (pool *workerPool) splice() {
 	// max_active allows, unless items already wait.
 	p.nrInFlight[p.workColor] += n
 	p.stats.queued += uint64(n)
-	qf := colorFlags(p.workColor)
 	active := 0
-	if p.inactive.empty() {
+	if inactive.empty() {
 		active = min(n, max(int(p.wq.maxActive.Load())-p.nrActive, 0))
 	}
 	p.nrActive += active
-	if active == n {
-		linkRun(&pool.worklist, fifo, last, qf)
-	} else if active == 0 {
-		linkRun(&p.inactive, fifo, last, qf|qInactive)
-	} else {
-		split := fifo
-		for range active - 1 {
-			split = split.next
-		}
-		rest := split.next
-		split.next = nil
-		linkRun(&pool.worklist, fifo, split, qf)
-		linkRun(&p.inactive, rest, last, qf|qInactive)
+	if active == 0 {
+		appendRun(inactive, first, last)
+		return
 	}
-	if active > 0 && pool.tr.On(trace.WorkqueueActivateWork) {
+	split := first // the last active item
+	for i := 0; ; i++ {
+		split.qflags = qf
+		split.list = &pool.worklist
+		if i == active-1 {
+			break
+		}
+		split = split.next
+	}
+	if rest := split.next; rest != nil {
+		split.next, rest.prev = nil, nil
+		appendRun(inactive, rest, last)
+	}
+	appendRun(&pool.worklist, first, split)
+	if pool.tr.On(trace.WorkqueueActivateWork) {
 		// Tracing began after these items were queued.
-		for w := fifo; w != nil && w.list == &pool.worklist; w = w.next {
+		for w := first; w != nil && w.list == &pool.worklist; w = w.next {
 			pool.emitActivate(nil, w)
 		}
 	}
 }
 
-// linkRun appends the run first…last (chained by next, last.next nil) to
-// the tail of l, each item with queue flags qf.
-func linkRun(l *wlist, first, last *Work, qf uint16) {
-	prev := l.tail
-	if prev != nil {
-		prev.next = first
+// appendRun appends the run first…last, doubly linked among themselves
+// (last.next nil) and already recording l as their list, to the tail of
+// l.
+func appendRun(l *wlist, first, last *Work) {
+	first.prev = l.tail
+	if l.tail != nil {
+		l.tail.next = first
 	} else {
 		l.head = first
-	}
-	for w := first; w != nil; w = w.next {
-		w.qflags = qf
-		w.list = l
-		w.prev = prev
-		prev = w
 	}
 	l.tail = last
 }
