@@ -25,10 +25,11 @@ import "slices"
 // to the other way are not counted: the switch itself moves the worker's
 // goroutine (a parked worker runs on its waker's processor, a polling one
 // on its own), and until the Go scheduler has settled them the new way
-// measures slower than it is — parking measured 200–1,342 ns (median of 8)
-// right after the switch on a machine where it settles at 150–250, which
-// could keep a pool on the slower way until the next probe. Guarded by
-// pool.mu.
+// measures slower than it is, which can keep a pool on the slower way until
+// the next probe. (On the 2-core dev machine, 5 runs each: the median of 8
+// parked hand-offs right after the switch was 190–1,592 ns, median 300 over
+// 68 probes; with the first 8 left out, 151–501, median 181 over 67.)
+// Guarded by pool.mu.
 type handoff struct {
 	poll, park window
 	parking    bool  // the worker parks at once (else it polls)
